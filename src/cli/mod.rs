@@ -1,0 +1,3 @@
+//! Command-line front ends. Parsing and rendering only; no business logic.
+pub mod bd;
+pub mod gt;
