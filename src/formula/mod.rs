@@ -1,6 +1,19 @@
 //! The formula compiler. Pure: no database, no git, no processes.
+//!
+//! Pipeline: [`source`] text -> [`node`] spanned tree -> [`parse`] typed
+//! [`ast`] -> [`library`] resolves `extends` along the search path ->
+//! [`check`] -> [`cook`] to the [`proto`] IR. Problems are [`diag`]
+//! diagnostics with stable [`codes`].
 
+pub mod api;
+pub mod ast;
+pub mod codes;
+pub mod diag;
+pub mod node;
+pub mod parse;
+pub mod library;
 pub mod proto;
+pub mod resolve;
+pub mod source;
 pub mod suggest;
 pub mod vars;
-pub mod api;
