@@ -1,4 +1,5 @@
 //! The `bd` command tree.
+use super::formula::{self, CookArgs, FormulaCommand};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
@@ -9,9 +10,20 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {}
+pub enum Command {
+    /// Compile a formula into a protomolecule.
+    Cook(CookArgs),
+    /// Formula library: list, show (and lint).
+    #[command(subcommand)]
+    Formula(FormulaCommand),
+}
 
 pub fn main() -> i32 {
-    let _cli = Cli::parse();
-    0
+    super::run_guarded(|| {
+        let cli = Cli::parse();
+        match &cli.command {
+            Command::Cook(args) => formula::cook(args),
+            Command::Formula(cmd) => formula::run(cmd),
+        }
+    })
 }

@@ -1,3 +1,16 @@
 //! Command-line front ends. Parsing and rendering only; no business logic.
 pub mod bd;
+pub mod formula;
 pub mod gt;
+
+/// Run a command; a panic becomes exit code 3 with a request to report it,
+/// never a raw backtrace dump as the only output.
+pub fn run_guarded(f: impl FnOnce() -> i32 + std::panic::UnwindSafe) -> i32 {
+    match std::panic::catch_unwind(f) {
+        Ok(code) => code,
+        Err(_) => {
+            eprintln!("error: internal error (this is a bug in gt/bd; please report it with the command you ran)");
+            formula::EXIT_INTERNAL
+        }
+    }
+}

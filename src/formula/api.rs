@@ -28,7 +28,16 @@ pub struct CookFailure {
 
 /// Cook a formula into a protomolecule.
 pub fn cook(opts: &CookOptions) -> Result<Proto, CookFailure> {
-    Err(CookFailure {
-        rendered: format!("cannot cook `{}`: the compiler is not wired in yet", opts.target),
-    })
+    let env = super::library::Env::from_process();
+    let compiled = super::compile::compile(opts, &env);
+    match compiled.proto {
+        Some(p) => Ok(p),
+        None => Err(CookFailure {
+            rendered: super::diag::render_human_all(
+                compiled.diagnostics(),
+                &compiled.session.sources,
+                false,
+            ),
+        }),
+    }
 }

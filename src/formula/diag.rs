@@ -132,20 +132,18 @@ mod human {
 
     impl fmt::Display for Rendered {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str(&self.message)
+            // rustc style: the code leads the message.
+            if self.code.is_empty() {
+                f.write_str(&self.message)
+            } else {
+                write!(f, "[{}] {}", self.code, self.message)
+            }
         }
     }
 
     impl std::error::Error for Rendered {}
 
     impl miette::Diagnostic for Rendered {
-        fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-            if self.code.is_empty() {
-                None
-            } else {
-                Some(Box::new(&self.code))
-            }
-        }
         fn severity(&self) -> Option<miette::Severity> {
             Some(self.severity)
         }
@@ -164,7 +162,9 @@ mod human {
                 Some(Box::new(self.labels.iter().cloned()))
             }
         }
-        fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
+        fn related<'a>(
+            &'a self,
+        ) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
             if self.related.is_empty() {
                 None
             } else {
@@ -265,7 +265,12 @@ mod human {
         let mut out = String::new();
         let rendered = build(d, sources);
         if handler.render_report(&mut out, &rendered).is_err() {
-            out = format!("{}[{}]: {}\n", d.severity.as_str(), d.code.as_str(), d.message);
+            out = format!(
+                "{}[{}]: {}\n",
+                d.severity.as_str(),
+                d.code.as_str(),
+                d.message
+            );
         }
         out
     }

@@ -15,7 +15,7 @@
 //! embedded library back. When a formula is given by path, its own
 //! directory is searched first, so siblings can `extends` each other.
 
-use super::ast::{Formula, Sp, SpStr};
+use super::ast::{Formula, SpStr};
 use super::codes::Code;
 use super::diag::Diagnostic;
 use super::parse;
@@ -102,7 +102,9 @@ pub struct Env {
 impl Env {
     pub fn from_process() -> Env {
         Env {
-            town: std::env::var_os("GT_TOWN").filter(|v| !v.is_empty()).map(PathBuf::from),
+            town: std::env::var_os("GT_TOWN")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
             home: dirs::home_dir(),
             formula_path: std::env::var_os("GT_FORMULA_PATH").filter(|v| !v.is_empty()),
         }
@@ -122,7 +124,9 @@ impl SearchPath {
         }
         let town = env.town.clone().or_else(|| {
             cwd.ancestors()
-                .find(|d| d.join("settings").join("config.json").is_file() && d.join(".beads").is_dir())
+                .find(|d| {
+                    d.join("settings").join("config.json").is_file() && d.join(".beads").is_dir()
+                })
                 .map(Path::to_path_buf)
         });
         if let Some(t) = town {
@@ -192,7 +196,10 @@ impl SearchPath {
     fn dedup(&mut self) {
         let mut seen: Vec<Option<PathBuf>> = Vec::new();
         self.dirs.retain(|d| {
-            let key = d.path.as_ref().map(|p| p.canonicalize().unwrap_or_else(|_| p.clone()));
+            let key = d
+                .path
+                .as_ref()
+                .map(|p| p.canonicalize().unwrap_or_else(|_| p.clone()));
             if seen.contains(&key) {
                 false
             } else {
@@ -226,9 +233,7 @@ impl SearchPath {
                             out.push(Candidate {
                                 name: name.to_string(),
                                 tier: Tier::Stdlib,
-                                location: Location::Stdlib(
-                                    f.path().to_str().unwrap_or_default(),
-                                ),
+                                location: Location::Stdlib(f.path().to_str().unwrap_or_default()),
                             });
                         }
                     }
@@ -321,6 +326,8 @@ pub struct Session {
     pub search: SearchPath,
     pub diags: Vec<Diagnostic>,
     cache: HashMap<String, Option<(FileId, Formula)>>,
+    /// The formula name each file defines (its `formula` field, else stem).
+    names: HashMap<FileId, String>,
 }
 
 impl Session {
@@ -330,6 +337,7 @@ impl Session {
             search,
             diags: Vec::new(),
             cache: HashMap::new(),
+            names: HashMap::new(),
         }
     }
 
@@ -340,9 +348,11 @@ impl Session {
         if let Some(hit) = self.cache.get(&key) {
             return hit.clone();
         }
-        let result = self.read_and_parse(path.display().to_string(), Origin::Disk(path.to_path_buf()), || {
-            std::fs::read(path)
-        });
+        let result = self.read_and_parse(
+            path.display().to_string(),
+            Origin::Disk(path.to_path_buf()),
+            || std::fs::read(path),
+        );
         self.cache.insert(key, result.clone());
         result
     }
@@ -359,7 +369,8 @@ impl Session {
             return hit.clone();
         }
         let text = stdlib_text(file).unwrap_or_default();
-        let result = self.read_and_parse(key.clone(), Origin::Stdlib, || Ok(text.as_bytes().to_vec()));
+        let result =
+            self.read_and_parse(key.clone(), Origin::Stdlib, || Ok(text.as_bytes().to_vec()));
         self.cache.insert(key, result.clone());
         result
     }
@@ -389,8 +400,19 @@ impl Session {
         };
         let id = self.sources.add(SourceFile::new(name, origin, text));
         let source = self.sources.get(id).clone();
-        let f = parse::parse_formula(id, &source, &mut self.diags)?;
-        Some((id, f))
+        let f = parse::parse_formula(id, &source, &mut self.diags);
+        let name = f
+            .as_ref()
+            .and_then(|f| f.name.as_ref().map(|n| n.value.clone()))
+            .or_else(|| source.formula_stem().map(str::to_string))
+            .unwrap_or_else(|| source.name.clone());
+        self.names.insert(id, name);
+        Some((id, f?))
+    }
+
+    /// The formula name defined by a loaded file.
+    pub fn formula_name(&self, file: FileId) -> &str {
+        self.names.get(&file).map(String::as_str).unwrap_or("")
     }
 
     /// Load a formula by name from the search path. `from` is the span of
@@ -462,9 +484,13 @@ impl Session {
 
 fn read_error_help(e: &std::io::Error) -> String {
     match e.kind() {
-        std::io::ErrorKind::NotFound => "check the path; `gt formula list` shows formulas by name".into(),
+        std::io::ErrorKind::NotFound => {
+            "check the path; `gt formula list` shows formulas by name".into()
+        }
         std::io::ErrorKind::PermissionDenied => "check the file's permissions".into(),
-        _ if e.raw_os_error() == Some(21) => "this is a directory; pass a formula file, or use `gt formula lint DIR`".into(),
+        _ if e.raw_os_error() == Some(21) => {
+            "this is a directory; pass a formula file, or use `gt formula lint DIR`".into()
+        }
         _ => "check that the path is a readable file".into(),
     }
 }
@@ -472,9 +498,6 @@ fn read_error_help(e: &std::io::Error) -> String {
 /// Entry in an `extends` chain: a formula name and the span of the
 /// `extends` entry that led to it.
 pub type ChainLink = (String, Option<SpStr>);
-
-#[allow(dead_code)]
-fn _assert_send(_: Sp<String>) {}
 
 #[cfg(test)]
 mod tests {
@@ -508,7 +531,11 @@ mod tests {
             std::fs::create_dir_all(&d).unwrap();
         }
         let write = |dir: &Path, name: &str| {
-            std::fs::write(dir.join(format!("{name}.formula.toml")), "formula = \"x\"\n").unwrap();
+            std::fs::write(
+                dir.join(format!("{name}.formula.toml")),
+                "formula = \"x\"\n",
+            )
+            .unwrap();
         };
         write(&project.join(".beads/formulas"), "a");
         write(&town.join(".beads/formulas"), "a");
@@ -526,7 +553,13 @@ mod tests {
         let tiers: Vec<Tier> = sp.dirs.iter().map(|d| d.tier).collect();
         assert_eq!(
             tiers,
-            vec![Tier::Project, Tier::Town, Tier::User, Tier::Env, Tier::Stdlib]
+            vec![
+                Tier::Project,
+                Tier::Town,
+                Tier::User,
+                Tier::Env,
+                Tier::Stdlib
+            ]
         );
         assert_eq!(sp.find("a").unwrap().tier, Tier::Project);
         assert_eq!(sp.find("b").unwrap().tier, Tier::Town);
@@ -537,7 +570,9 @@ mod tests {
         std::fs::write(project.join(".beads/formulas/b.formula.json"), "{}").unwrap();
         assert_eq!(sp.find("b").unwrap().tier, Tier::Project);
         std::fs::write(project.join(".beads/formulas/a.formula.json"), "{}").unwrap();
-        assert!(matches!(sp.find("a").unwrap().location, Location::Disk(p) if p.extension().unwrap() == "toml"));
+        assert!(
+            matches!(sp.find("a").unwrap().location, Location::Disk(p) if p.extension().unwrap() == "toml")
+        );
         // --formula-path replaces everything.
         let only = SearchPath::explicit(&[extra.clone()]);
         assert!(only.find("a").is_none());

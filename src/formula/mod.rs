@@ -7,12 +7,17 @@
 
 pub mod api;
 pub mod ast;
+pub mod check;
 pub mod codes;
+pub mod compile;
+pub mod cook;
 pub mod diag;
+pub mod library;
+pub mod lint;
 pub mod node;
 pub mod parse;
-pub mod library;
 pub mod proto;
+pub mod render;
 pub mod resolve;
 pub mod source;
 pub mod suggest;

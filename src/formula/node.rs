@@ -104,10 +104,7 @@ fn next_char_boundary(text: &str, at: usize) -> usize {
 fn toml_table_entries(table: &toml_edit::Table, file: FileId, len: usize) -> Vec<Entry> {
     let mut out = Vec::with_capacity(table.len());
     for (k, item) in table.iter() {
-        let key_span = table
-            .key(k)
-            .and_then(|key| key.span())
-            .unwrap_or(0..0);
+        let key_span = table.key(k).and_then(|key| key.span()).unwrap_or(0..0);
         let Some(node) = toml_item(item, file, key_span.clone(), len) else {
             continue;
         };
@@ -120,7 +117,12 @@ fn toml_table_entries(table: &toml_edit::Table, file: FileId, len: usize) -> Vec
     out
 }
 
-fn toml_item(item: &toml_edit::Item, file: FileId, fallback: Range<usize>, len: usize) -> Option<Node> {
+fn toml_item(
+    item: &toml_edit::Item,
+    file: FileId,
+    fallback: Range<usize>,
+    len: usize,
+) -> Option<Node> {
     match item {
         toml_edit::Item::None => None,
         toml_edit::Item::Value(v) => Some(toml_value(v, file, fallback)),
@@ -160,7 +162,10 @@ fn toml_value(v: &toml_edit::Value, file: FileId, fallback: Range<usize>) -> Nod
         toml_edit::Value::InlineTable(t) => {
             let mut entries = Vec::with_capacity(t.len());
             for (k, item) in t.iter() {
-                let key_span = t.key(k).and_then(|key| key.span()).unwrap_or(fallback.clone());
+                let key_span = t
+                    .key(k)
+                    .and_then(|key| key.span())
+                    .unwrap_or(fallback.clone());
                 entries.push(Entry {
                     key: k.to_string(),
                     key_span: Span::new(file, key_span.clone()),
@@ -195,9 +200,11 @@ pub fn parse_json(text: &str, file: FileId) -> Result<Node, Diagnostic> {
     })?;
     match parsed.value {
         Some(v) => Ok(json_value(&v, file)),
-        None => Err(Diagnostic::new(Code::F0003, "this file holds no JSON value")
-            .at(Span::new(file, 0..0), "")
-            .help("a formula file needs at least `formula` and `steps`")),
+        None => Err(
+            Diagnostic::new(Code::F0003, "this file holds no JSON value")
+                .at(Span::new(file, 0..0), "")
+                .help("a formula file needs at least `formula` and `steps`"),
+        ),
     }
 }
 

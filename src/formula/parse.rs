@@ -40,7 +40,14 @@ const TOP_KEYS: &[&str] = &[
 ];
 /// Read by no tool, but present in real Gas Town formulas.
 const TOP_FOREIGN: &[&str] = &["squash", "presets"];
-const VAR_KEYS: &[&str] = &["description", "default", "required", "enum", "pattern", "type"];
+const VAR_KEYS: &[&str] = &[
+    "description",
+    "default",
+    "required",
+    "enum",
+    "pattern",
+    "type",
+];
 pub const STEP_KEYS: &[&str] = &[
     "id",
     "title",
@@ -71,7 +78,15 @@ pub const STEP_KEYS: &[&str] = &[
 const GATE_KEYS: &[&str] = &["type", "id", "await_id", "timeout", "condition"];
 const LOOP_KEYS: &[&str] = &["count", "range", "until", "max", "var", "body"];
 const ON_COMPLETE_KEYS: &[&str] = &["for_each", "bond", "vars", "parallel", "sequential"];
-const COMPOSE_KEYS: &[&str] = &["bond_points", "hooks", "expand", "map", "branch", "gate", "aspects"];
+const COMPOSE_KEYS: &[&str] = &[
+    "bond_points",
+    "hooks",
+    "expand",
+    "map",
+    "branch",
+    "gate",
+    "aspects",
+];
 const BOND_POINT_KEYS: &[&str] = &["id", "description", "after_step", "before_step", "parallel"];
 const HOOK_KEYS: &[&str] = &["trigger", "attach", "at", "vars"];
 const EXPAND_KEYS: &[&str] = &["target", "with", "vars"];
@@ -81,9 +96,22 @@ const GATE_RULE_KEYS: &[&str] = &["before", "condition"];
 const ADVICE_KEYS: &[&str] = &["target", "before", "after", "around"];
 const AROUND_KEYS: &[&str] = &["before", "after"];
 const POINTCUT_KEYS: &[&str] = &["glob", "type", "label"];
-const INPUT_KEYS: &[&str] = &["description", "type", "required", "required_unless", "default"];
+const INPUT_KEYS: &[&str] = &[
+    "description",
+    "type",
+    "required",
+    "required_unless",
+    "default",
+];
 const OUTPUT_KEYS: &[&str] = &["directory", "leg_pattern", "synthesis"];
-const LEG_KEYS: &[&str] = &["id", "title", "focus", "description", "agent", "review_only"];
+const LEG_KEYS: &[&str] = &[
+    "id",
+    "title",
+    "focus",
+    "description",
+    "agent",
+    "review_only",
+];
 const SYNTHESIS_KEYS: &[&str] = &["title", "description", "depends_on"];
 
 /// Read raw bytes into a source file, refusing what cannot be a formula.
@@ -129,7 +157,11 @@ pub fn is_json_name(name: &str) -> bool {
 
 /// Parse a source file into a formula. Problems go to `diags`; the formula
 /// is returned whenever the syntax was readable, even if fields are bad.
-pub fn parse_formula(file: FileId, source: &SourceFile, diags: &mut Vec<Diagnostic>) -> Option<Formula> {
+pub fn parse_formula(
+    file: FileId,
+    source: &SourceFile,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Formula> {
     if source.text.trim().is_empty() {
         diags.push(
             Diagnostic::new(Code::F0003, format!("`{}` is empty", source.name))
@@ -345,7 +377,10 @@ impl Decoder<'_> {
                 self.diags.push(
                     Diagnostic::new(
                         Code::F0008,
-                        format!("a formula must be a table (object), found {}", root.type_name()),
+                        format!(
+                            "a formula must be a table (object), found {}",
+                            root.type_name()
+                        ),
                     )
                     .at(root.span, "expected a table"),
                 );
@@ -439,7 +474,8 @@ impl Decoder<'_> {
                             "required" => v.required = self.bool(n, "required"),
                             "enum" => {
                                 if let Value::Array(_) = n.value {
-                                    v.enum_values = Some(Sp::new(self.string_list(n, "enum"), n.span));
+                                    v.enum_values =
+                                        Some(Sp::new(self.string_list(n, "enum"), n.span));
                                 } else {
                                     self.string_list(n, "enum");
                                 }
@@ -783,7 +819,9 @@ impl Decoder<'_> {
                     self.check_keys(fields, AROUND_KEYS, &[], "advice.around");
                     for fe in fields {
                         match fe.key.as_str() {
-                            "before" => a.around_before = self.steps(&fe.node, "advice.around.before"),
+                            "before" => {
+                                a.around_before = self.steps(&fe.node, "advice.around.before")
+                            }
                             "after" => a.around_after = self.steps(&fe.node, "advice.around.after"),
                             _ => {}
                         }
@@ -976,7 +1014,10 @@ trigger = "on_complete"
         let (_, diags) = parse(
             "formula = \"x\"\n[[steps]]\nid = \"a\"\nTitle = \"A\"\ndependsOn = [\"b\"]\nneed = [\"c\"]\n",
         );
-        let codes: Vec<_> = diags.iter().map(|d| (d.code, d.primary.as_ref().unwrap().message.clone())).collect();
+        let codes: Vec<_> = diags
+            .iter()
+            .map(|d| (d.code, d.primary.as_ref().unwrap().message.clone()))
+            .collect();
         assert_eq!(
             codes,
             vec![
@@ -1000,7 +1041,10 @@ trigger = "on_complete"
     #[test]
     fn bytes_checks() {
         assert_eq!(check_bytes("x", b"").unwrap_err().code, Code::F0003);
-        assert_eq!(check_bytes("x", &[0xff, 0xfe]).unwrap_err().code, Code::F0002);
+        assert_eq!(
+            check_bytes("x", &[0xff, 0xfe]).unwrap_err().code,
+            Code::F0002
+        );
         assert_eq!(check_bytes("x", b"a\0b").unwrap_err().code, Code::F0002);
     }
 }

@@ -70,7 +70,10 @@ pub(super) fn resolve(sess: &mut Session, f: Formula, chain: &mut Vec<ChainLink>
         chain.pop();
 
         for v in parent.vars {
-            if !vars.iter().any(|x: &super::ast::VarDef| x.name.value == v.name.value) {
+            if !vars
+                .iter()
+                .any(|x: &super::ast::VarDef| x.name.value == v.name.value)
+            {
                 vars.push(v);
             }
         }
@@ -119,10 +122,9 @@ fn merge_compose(base: Option<Compose>, overlay: Option<Compose>) -> Option<Comp
         (b, None) => b,
         (Some(mut b), Some(o)) => {
             for bp in o.bond_points {
-                let same = b
-                    .bond_points
-                    .iter()
-                    .position(|x| x.id.as_ref().map(|i| &i.value) == bp.id.as_ref().map(|i| &i.value));
+                let same = b.bond_points.iter().position(|x| {
+                    x.id.as_ref().map(|i| &i.value) == bp.id.as_ref().map(|i| &i.value)
+                });
                 match same {
                     Some(i) if bp.id.is_some() => b.bond_points[i] = bp,
                     _ => b.bond_points.push(bp),

@@ -1,0 +1,364 @@
+//! Formula commands shared by `gt` and `bd`: cook, formula lint/list/show.
+
+use crate::formula::api::CookOptions;
+use crate::formula::compile::{self, Compiled};
+use crate::formula::diag::{self, stderr_wants_color};
+use crate::formula::library::{Env, Location, SearchPath};
+use crate::formula::lint;
+use crate::formula::render;
+use crate::formula::vars::parse_var_arg;
+use clap::{Args, Subcommand, ValueEnum};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Exit codes shared by the formula commands (see docs/lint.md).
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FINDINGS: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_INTERNAL: i32 = 3;
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct SearchArgs {
+    /// Replace the formula search path with these directories (repeatable;
+    /// `@stdlib` adds the embedded library).
+    #[arg(long = "formula-path", value_name = "DIR", global = true)]
+    pub formula_path: Vec<PathBuf>,
+}
+
+impl SearchArgs {
+    fn search_path(&self, cwd: &Path) -> SearchPath {
+        if self.formula_path.is_empty() {
+            SearchPath::discover(cwd, &Env::from_process())
+        } else {
+            SearchPath::explicit(&self.formula_path)
+        }
+    }
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, Default)]
+pub enum CookFormat {
+    #[default]
+    Json,
+    Tree,
+    Dot,
+    Mermaid,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CookArgs {
+    /// A formula name (looked up on the search path) or a path to a file.
+    pub target: String,
+    /// Bind a var: `--var key=value` (repeatable). Applies defaults and
+    /// enforces required/enum/pattern/type.
+    #[arg(long = "var", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+    /// Write the output to a file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = CookFormat::Json)]
+    pub format: CookFormat,
+    #[command(flatten)]
+    pub search: SearchArgs,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LintFormat {
+    Human,
+    Json,
+    Sarif,
+    Github,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Deny {
+    Warnings,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LintArgs {
+    /// Formula files or directories (default: the project's
+    /// `.beads/formulas`, else the current directory).
+    pub paths: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = LintFormat::Human)]
+    pub format: LintFormat,
+    /// Treat warnings as findings (exit code 1).
+    #[arg(long, value_enum)]
+    pub deny: Option<Deny>,
+    #[command(flatten)]
+    pub search: SearchArgs,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum FormulaCommand {
+    /// Check formula files and report every problem.
+    Lint(LintArgs),
+    /// List the formulas on the search path, with their source and what they shadow.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        search: SearchArgs,
+    },
+    /// Show one formula, resolved (extends applied).
+    Show {
+        name: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        search: SearchArgs,
+    },
+}
+
+fn cwd() -> PathBuf {
+    std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
+}
+
+fn parse_vars(args: &[String]) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for a in args {
+        let (k, v) = parse_var_arg(a)?;
+        out.insert(k, v);
+    }
+    Ok(out)
+}
+
+fn print_diags(compiled: &Compiled) {
+    let text = diag::render_human_all(
+        compiled.diagnostics(),
+        &compiled.session.sources,
+        stderr_wants_color(),
+    );
+    eprint!("{text}");
+}
+
+/// Write to `--out` atomically (temp file + rename), or to stdout.
+fn emit(out: Option<&Path>, text: &str) -> i32 {
+    match out {
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            if stdout.write_all(text.as_bytes()).is_err() {
+                return EXIT_OK; // stdout closed (e.g. piped into `head`)
+            }
+            EXIT_OK
+        }
+        Some(path) => {
+            let tmp = path.with_extension("tmp~");
+            let result = std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, path));
+            match result {
+                Ok(()) => EXIT_OK,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    eprintln!("error: cannot write `{}`: {e}", path.display());
+                    eprintln!("help: check that the directory exists and is writable");
+                    EXIT_FINDINGS
+                }
+            }
+        }
+    }
+}
+
+pub fn cook(args: &CookArgs) -> i32 {
+    let vars = match parse_vars(&args.vars) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let cwd = cwd();
+    let opts = CookOptions {
+        target: args.target.clone(),
+        search_path: (!args.search.formula_path.is_empty())
+            .then(|| args.search.formula_path.clone()),
+        cwd,
+        bind_vars: !vars.is_empty(),
+        vars,
+    };
+    let compiled = compile::compile(&opts, &Env::from_process());
+    print_diags(&compiled);
+    let Some(proto) = &compiled.proto else {
+        return EXIT_FINDINGS;
+    };
+    let text = match args.format {
+        CookFormat::Json => proto.to_json(),
+        CookFormat::Tree => render::tree(proto),
+        CookFormat::Dot => render::dot(proto),
+        CookFormat::Mermaid => render::mermaid(proto),
+    };
+    emit(args.out.as_deref(), &text)
+}
+
+pub fn run(cmd: &FormulaCommand) -> i32 {
+    match cmd {
+        FormulaCommand::Lint(args) => lint_cmd(args),
+        FormulaCommand::List { json, search } => list(*json, search),
+        FormulaCommand::Show { name, json, search } => show(name, *json, search),
+    }
+}
+
+fn lint_cmd(args: &LintArgs) -> i32 {
+    let cwd = cwd();
+    let paths = if args.paths.is_empty() {
+        let project = cwd
+            .ancestors()
+            .map(|d| d.join(".beads").join("formulas"))
+            .find(|d| d.is_dir());
+        vec![project.unwrap_or_else(|| PathBuf::from("."))]
+    } else {
+        args.paths.clone()
+    };
+    let files = match lint::collect_files(&paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let report = lint::lint(&files, &args.search.search_path(&cwd));
+    let format = match args.format {
+        LintFormat::Human => lint::Format::Human,
+        LintFormat::Json => lint::Format::Json,
+        LintFormat::Sarif => lint::Format::Sarif,
+        LintFormat::Github => lint::Format::Github,
+    };
+    let text = lint::render(&report, format, stderr_wants_color());
+    if format == lint::Format::Human {
+        eprint!("{text}");
+    } else {
+        print!("{text}");
+    }
+    report.exit_code(args.deny == Some(Deny::Warnings))
+}
+
+fn list(json: bool, search: &SearchArgs) -> i32 {
+    let sp = search.search_path(&cwd());
+    let entries = sp.list();
+    if json {
+        let items: Vec<serde_json::Value> = entries
+            .iter()
+            .map(|(c, shadowed)| {
+                serde_json::json!({
+                    "name": c.name,
+                    "source": c.location.display(),
+                    "tier": c.tier.as_str(),
+                    "shadows": shadowed.iter().map(|s| serde_json::json!({
+                        "source": s.location.display(),
+                        "tier": s.tier.as_str(),
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        return emit(
+            None,
+            &format!(
+                "{}\n",
+                serde_json::to_string_pretty(&items).unwrap_or_default()
+            ),
+        );
+    }
+    if entries.is_empty() {
+        println!("no formulas on the search path");
+        return EXIT_OK;
+    }
+    let width = entries.iter().map(|(c, _)| c.name.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (c, shadowed) in &entries {
+        out.push_str(&format!(
+            "{:width$}  {:<15} {}\n",
+            c.name,
+            c.tier.as_str(),
+            c.location.display()
+        ));
+        for s in shadowed {
+            out.push_str(&format!(
+                "{:width$}    shadows {} {}\n",
+                "",
+                s.tier.as_str(),
+                s.location.display()
+            ));
+        }
+    }
+    emit(None, &out)
+}
+
+fn show(name: &str, json: bool, search: &SearchArgs) -> i32 {
+    let cwd = cwd();
+    let opts = CookOptions {
+        target: name.to_string(),
+        search_path: (!search.formula_path.is_empty()).then(|| search.formula_path.clone()),
+        cwd: cwd.clone(),
+        ..CookOptions::default()
+    };
+    let compiled = compile::compile(&opts, &Env::from_process());
+    print_diags(&compiled);
+    let Some(proto) = &compiled.proto else {
+        return EXIT_FINDINGS;
+    };
+    let sp = search.search_path(&cwd);
+    let found = if compile::looks_like_path(name) {
+        Vec::new()
+    } else {
+        sp.find_all(name)
+    };
+    if json {
+        let mut v = serde_json::to_value(proto).unwrap_or_default();
+        v["resolved_from"] = serde_json::json!(found
+            .iter()
+            .map(|c| c.location.display())
+            .collect::<Vec<_>>());
+        return emit(
+            None,
+            &format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default()),
+        );
+    }
+    let mut out = String::new();
+    out.push_str(&format!("formula: {}\n", proto.formula));
+    if let Some(first) = found.first() {
+        out.push_str(&format!(
+            "source:  {} ({})\n",
+            first.location.display(),
+            first.tier.as_str()
+        ));
+        for s in &found[1..] {
+            out.push_str(&format!(
+                "shadows: {} ({})\n",
+                s.location.display(),
+                s.tier.as_str()
+            ));
+        }
+    }
+    if proto.sources.len() > 1 {
+        let parents: Vec<&str> = proto
+            .sources
+            .iter()
+            .map(|s| s.formula.as_str())
+            .filter(|f| *f != proto.formula)
+            .collect();
+        out.push_str(&format!("uses:    {}\n", parents.join(", ")));
+    }
+    if !proto.root.description.is_empty() {
+        out.push_str(&format!("\n{}\n", proto.root.description.trim()));
+    }
+    if !proto.vars.is_empty() {
+        out.push_str("\nvars:\n");
+        for v in &proto.vars {
+            let mut line = format!("  {}", v.name);
+            if v.required {
+                line.push_str(" (required)");
+            }
+            if let Some(d) = &v.default {
+                line.push_str(&format!(" = {d:?}"));
+            }
+            if let Some(desc) = &v.description {
+                line.push_str(&format!("  {desc}"));
+            }
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    out.push('\n');
+    out.push_str(&render::tree(proto));
+    let _ = Location::Stdlib("");
+    emit(None, &out)
+}

@@ -1,0 +1,33 @@
+//! Structural checks over a resolved formula. Each submodule owns a family
+//! of diagnostic codes; all problems are reported in one run.
+//!
+//! | module       | codes |
+//! |--------------|-------|
+//! | `formula`    | F0009 (name), F0025 version, F0026 stem, F0027 no steps, F0028 type |
+//! | `steps`      | F0009 (id/title), F0010 priority, F0015 duplicates, F0029 step type |
+//! | `deps`       | F0016 unknown, F0017 self, F0018 cycle |
+//! | `vars`       | F0019 undeclared, F0020 unused, F0021 required+default, F0022-F0024 rules |
+
+mod deps;
+mod formula;
+mod steps;
+mod vars;
+
+use super::ast::Formula;
+use super::diag::Diagnostic;
+use super::source::Sources;
+
+/// Run every check. `stem` is the file stem the formula was loaded from.
+pub fn check(f: &Formula, sources: &Sources, diags: &mut Vec<Diagnostic>) {
+    let stem = sources.get(f.file).formula_stem().map(str::to_string);
+    formula::check(f, stem.as_deref(), diags);
+    steps::check(f, diags);
+    deps::check(f, diags);
+    vars::check(f, diags);
+}
+
+/// Checks that must hold again after every transform (issue: transforms).
+pub fn check_graph(f: &Formula, diags: &mut Vec<Diagnostic>) {
+    steps::check_unique_ids(f, diags);
+    deps::check(f, diags);
+}

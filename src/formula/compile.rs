@@ -1,0 +1,187 @@
+//! The compiler driver: load -> resolve -> check -> cook -> bind vars.
+
+use super::api::CookOptions;
+use super::ast::Formula;
+use super::check;
+use super::codes::Code;
+use super::diag::{has_errors, sort_and_dedup, Diagnostic};
+use super::library::{Env, SearchPath, Session};
+use super::proto::Proto;
+use super::vars::{self, VarError};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// The result of one compile: the proto if there were no errors, and the
+/// session with every source and diagnostic.
+pub struct Compiled {
+    pub proto: Option<Proto>,
+    pub session: Session,
+}
+
+impl Compiled {
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        &self.session.diags
+    }
+}
+
+/// Is this argument a path rather than a formula name?
+pub fn looks_like_path(target: &str) -> bool {
+    target.contains('/')
+        || target.contains('\\')
+        || target.ends_with(".toml")
+        || target.ends_with(".json")
+        || Path::new(target).is_file()
+}
+
+/// The search path for a run: explicit if given, else discovered.
+pub fn search_path(opts: &CookOptions, env: &Env) -> SearchPath {
+    match &opts.search_path {
+        Some(paths) => SearchPath::explicit(paths),
+        None => SearchPath::discover(&opts.cwd, env),
+    }
+}
+
+/// Load the target (by path or name), resolve, check. Returns the
+/// resolved formula when it could be read.
+pub fn load_and_check(sess: &mut Session, target: &str, cwd: &Path) -> Option<Formula> {
+    let loaded = if looks_like_path(target) {
+        let path = if Path::new(target).is_absolute() {
+            PathBuf::from(target)
+        } else {
+            cwd.join(target)
+        };
+        let display = PathBuf::from(target);
+        if let Some(dir) = path.parent() {
+            sess.search = sess.search.with_local(dir);
+        }
+        sess.load_path(&display_or(&path, &display, cwd))
+    } else {
+        sess.load_name(target, None)
+    }?;
+    let (_, f) = loaded;
+    let resolved = sess.resolve(f);
+    check::check(&resolved, &sess.sources, &mut sess.diags);
+    Some(resolved)
+}
+
+/// Prefer the path as the user typed it (for display), when it resolves
+/// to the same file from the cwd.
+fn display_or(abs: &Path, typed: &Path, cwd: &Path) -> PathBuf {
+    if typed.is_relative() && std::env::current_dir().ok().as_deref() == Some(cwd) {
+        typed.to_path_buf()
+    } else {
+        abs.to_path_buf()
+    }
+}
+
+pub fn compile(opts: &CookOptions, env: &Env) -> Compiled {
+    let mut sess = Session::new(search_path(opts, env));
+    let resolved = load_and_check(&mut sess, &opts.target, &opts.cwd);
+    let mut proto = None;
+    if let Some(f) = resolved {
+        if !has_errors(&sess.diags) {
+            let mut p = super::cook::cook(&f, &sess);
+            if opts.bind_vars || !opts.vars.is_empty() {
+                if let Err(errs) = bind(&mut p, &f, &opts.vars) {
+                    sess.diags.extend(errs);
+                }
+            }
+            proto = Some(p);
+        }
+    }
+    sort_and_dedup(&mut sess.diags);
+    if has_errors(&sess.diags) {
+        proto = None;
+    }
+    Compiled {
+        proto,
+        session: sess,
+    }
+}
+
+/// Apply defaults, enforce the var rules and substitute `{{var}}`.
+pub fn bind(
+    proto: &mut Proto,
+    f: &Formula,
+    supplied: &std::collections::BTreeMap<String, String>,
+) -> Result<(), Vec<Diagnostic>> {
+    let mut referenced = BTreeSet::new();
+    let mut note = |t: &str| {
+        for n in vars::referenced_vars(t) {
+            referenced.insert(n.to_string());
+        }
+    };
+    note(&proto.root.title);
+    note(&proto.root.description);
+    for s in &proto.steps {
+        note(&s.title);
+        note(&s.description);
+        for t in [&s.notes, &s.acceptance, &s.assignee, &s.run]
+            .into_iter()
+            .flatten()
+        {
+            note(t);
+        }
+        if let Some(a) = s.gate.as_ref().and_then(|g| g.await_id.as_ref()) {
+            note(a);
+        }
+    }
+    let values = vars::bind(&proto.vars, supplied, &referenced).map_err(|errs| {
+        errs.into_iter()
+            .map(|e| var_diagnostic(&e, f))
+            .collect::<Vec<_>>()
+    })?;
+    let sub = |t: &mut String| *t = vars::substitute(t, &values);
+    sub(&mut proto.root.title);
+    sub(&mut proto.root.description);
+    for s in &mut proto.steps {
+        sub(&mut s.title);
+        sub(&mut s.description);
+        for t in [&mut s.notes, &mut s.acceptance, &mut s.assignee]
+            .into_iter()
+            .flatten()
+        {
+            sub(t);
+        }
+        if let Some(r) = &mut s.run {
+            *r = vars::substitute_shell(r, &values);
+        }
+        if let Some(a) = s.gate.as_mut().and_then(|g| g.await_id.as_mut()) {
+            sub(a);
+        }
+    }
+    proto.bound_vars = Some(values);
+    Ok(())
+}
+
+fn var_diagnostic(e: &VarError, f: &Formula) -> Diagnostic {
+    let (code, name) = match e {
+        VarError::Missing { name } => (Code::F0030, name),
+        VarError::Undeclared { name, .. } => (Code::F0032, name),
+        VarError::NotInEnum { name, .. }
+        | VarError::PatternMismatch { name, .. }
+        | VarError::BadPattern { name, .. }
+        | VarError::WrongType { name, .. } => (Code::F0031, name),
+    };
+    let mut d = Diagnostic::new(code, e.to_string()).help(e.help());
+    if let Some(v) = f.var(name) {
+        let label = match e {
+            VarError::Missing { .. } => "declared here, with no default",
+            VarError::NotInEnum { .. } => "its allowed values are declared here",
+            VarError::PatternMismatch { .. } => "its pattern is declared here",
+            VarError::WrongType { .. } => "its type is declared here",
+            _ => "declared here",
+        };
+        let span = match e {
+            VarError::NotInEnum { .. } => v.enum_values.as_ref().map(|x| x.span),
+            VarError::PatternMismatch { .. } | VarError::BadPattern { .. } => {
+                v.pattern.as_ref().map(|x| x.span)
+            }
+            VarError::WrongType { .. } => v.value_type.as_ref().map(|x| x.span),
+            _ => None,
+        }
+        .unwrap_or(v.name.span);
+        d = d.at(span, label);
+    }
+    d
+}

@@ -1,0 +1,362 @@
+//! Lower a resolved, checked formula to the protomolecule IR.
+//!
+//! Step ids are `<formula>.<path>`, where a child's path is
+//! `<parent path>.<child id>`. Each gated step gets a sibling gate step
+//! `gate-<id>` that blocks it. Edges: every step is a `parent-child` of its
+//! parent (the root or the parent step); `needs`/`depends_on` become
+//! `blocks`; `waits_for` becomes `waits-for` on its spawner.
+
+use super::ast::{Formula, Step, STEP_TYPES};
+use super::library::Session;
+use super::proto::*;
+use super::source::{FileId, Span};
+use std::collections::{BTreeMap, HashMap};
+
+pub fn cook(f: &Formula, sess: &Session) -> Proto {
+    let name = f.name_str().to_string();
+    let mut cx = Cooker {
+        formula: name.clone(),
+        sess,
+        steps: Vec::new(),
+        deps: Vec::new(),
+        paths: HashMap::new(),
+    };
+    cx.index(&f.steps, None);
+    cx.emit(&f.steps, None, &name);
+
+    let has_var = |n: &str| f.vars.iter().any(|v| v.name.value == n);
+    let root = ProtoRoot {
+        id: name.clone(),
+        title: if has_var("title") {
+            "{{title}}".to_string()
+        } else {
+            name.clone()
+        },
+        description: if has_var("desc") {
+            "{{desc}}".to_string()
+        } else {
+            f.description
+                .as_ref()
+                .map(|d| d.value.clone())
+                .unwrap_or_default()
+        },
+    };
+    let mut vars: Vec<ProtoVar> = f
+        .vars
+        .iter()
+        .map(|v| ProtoVar {
+            name: v.name.value.clone(),
+            description: v.description.as_ref().map(|d| d.value.clone()),
+            default: v.default.as_ref().map(|d| d.value.clone()),
+            required: v.is_required(),
+            enum_values: v
+                .enum_values
+                .as_ref()
+                .map(|e| e.value.iter().map(|x| x.value.clone()).collect()),
+            pattern: v.pattern.as_ref().map(|p| p.value.clone()),
+            value_type: v.value_type.as_ref().map(|t| t.value.clone()),
+        })
+        .collect();
+    // Convoy inputs are vars too; a missing input is a required var.
+    for i in &f.inputs {
+        if vars.iter().any(|v| v.name == i.name.value) {
+            continue;
+        }
+        vars.push(ProtoVar {
+            name: i.name.value.clone(),
+            description: i.description.as_ref().map(|d| d.value.clone()),
+            default: i.default.as_ref().map(|d| d.value.clone()),
+            required: i.default.is_none() && i.required_unless.is_empty(),
+            enum_values: None,
+            pattern: None,
+            value_type: None,
+        });
+    }
+    vars.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let mut sources: Vec<SourceDigest> = sess
+        .sources
+        .iter()
+        .map(|(id, s)| SourceDigest {
+            formula: sess.formula_name(id).to_string(),
+            path: s.name.clone(),
+            sha256: s.sha256.clone(),
+        })
+        .collect();
+    sources.sort_by(|a, b| (&a.formula, &a.path).cmp(&(&b.formula, &b.path)));
+    sources.dedup();
+
+    Proto {
+        ir_version: IR_VERSION,
+        formula: name,
+        kind: f.effective_kind().to_string(),
+        version: f.version.as_ref().map(|v| v.value).unwrap_or(1),
+        phase: f.phase.as_ref().map(|p| p.value.clone()),
+        pour: f.pour.as_ref().is_some_and(|p| p.value),
+        root,
+        vars,
+        bound_vars: None,
+        steps: cx.steps,
+        deps: cx.deps,
+        sources,
+    }
+}
+
+struct Cooker<'a> {
+    formula: String,
+    sess: &'a Session,
+    steps: Vec<ProtoStep>,
+    deps: Vec<ProtoDep>,
+    /// Local step id -> path below the root.
+    paths: HashMap<String, String>,
+}
+
+impl Cooker<'_> {
+    fn index(&mut self, steps: &[Step], parent: Option<&str>) {
+        for s in steps {
+            let Some(id) = &s.id else { continue };
+            let path = join(parent, &id.value);
+            self.paths
+                .entry(id.value.clone())
+                .or_insert_with(|| path.clone());
+            self.index(&s.children, Some(&path));
+        }
+    }
+
+    fn hier(&self, path: &str) -> String {
+        format!("{}.{}", self.formula, path)
+    }
+
+    fn provenance(&self, span: Option<Span>, chain: &[String]) -> Provenance {
+        let (file, line, col) = match span {
+            Some(s) => {
+                let src = self.sess.sources.get(s.file);
+                let (l, c) = src.line_col(s.start);
+                (s.file, l, c)
+            }
+            None => (FileId::MAX, 0, 0),
+        };
+        Provenance {
+            formula: if file == FileId::MAX {
+                self.formula.clone()
+            } else {
+                self.sess.formula_name(file).to_string()
+            },
+            file: if file == FileId::MAX {
+                String::new()
+            } else {
+                self.sess.sources.get(file).name.clone()
+            },
+            line,
+            col,
+            chain: chain.to_vec(),
+        }
+    }
+
+    fn emit(&mut self, steps: &[Step], parent_path: Option<&str>, parent_id: &str) {
+        for s in steps {
+            let Some(id) = &s.id else { continue };
+            let path = join(parent_path, &id.value);
+            let hier = self.hier(&path);
+            let kind = if !s.children.is_empty() {
+                "epic".to_string()
+            } else {
+                match &s.kind {
+                    Some(k) if STEP_TYPES.contains(&k.value.as_str()) => k.value.clone(),
+                    _ => "task".to_string(),
+                }
+            };
+            let mut runtime = BTreeMap::new();
+            if let Some(oc) = &s.on_complete {
+                let vars: BTreeMap<String, String> = oc
+                    .vars
+                    .iter()
+                    .map(|(k, v)| (k.value.clone(), v.value.clone()))
+                    .collect();
+                runtime.insert(
+                    "on_complete".to_string(),
+                    serde_json::json!({
+                        "for_each": oc.for_each.as_ref().map(|x| x.value.clone()),
+                        "bond": oc.bond.as_ref().map(|x| x.value.clone()),
+                        "vars": vars,
+                        "mode": if oc.sequential.as_ref().is_some_and(|b| b.value) { "sequential" } else { "parallel" },
+                    }),
+                );
+            }
+            let provenance = self.provenance(s.anchor(), &s.provenance);
+            self.steps.push(ProtoStep {
+                id: hier.clone(),
+                path: path.clone(),
+                parent: (parent_id != self.formula).then(|| parent_id.to_string()),
+                title: s
+                    .title
+                    .as_ref()
+                    .map(|t| t.value.clone())
+                    .unwrap_or_else(|| id.value.clone()),
+                description: s
+                    .description
+                    .as_ref()
+                    .map(|d| d.value.clone())
+                    .unwrap_or_default(),
+                notes: s.notes.as_ref().map(|n| n.value.clone()),
+                acceptance: s.acceptance.as_ref().map(|a| a.value.clone()),
+                kind,
+                priority: s
+                    .priority
+                    .as_ref()
+                    .map(|p| p.value.clamp(0, 4) as u8)
+                    .unwrap_or(2),
+                assignee: s.assignee.as_ref().map(|a| a.value.clone()),
+                labels: s.labels.iter().map(|l| l.value.clone()).collect(),
+                metadata: s.metadata.as_ref().map(|m| m.value.clone()),
+                gate: None,
+                condition: s.condition.as_ref().map(|c| c.value.clone()),
+                run: s.run.as_ref().map(|r| r.value.clone()),
+                runtime,
+                provenance: provenance.clone(),
+            });
+            self.deps.push(ProtoDep {
+                from: hier.clone(),
+                to: parent_id.to_string(),
+                kind: DepKind::ParentChild,
+                metadata: None,
+            });
+            if let Some(g) = &s.gate {
+                let gate_path = join(parent_path, &format!("gate-{}", id.value));
+                let gate_id = self.hier(&gate_path);
+                let gkind = g
+                    .kind
+                    .as_ref()
+                    .map(|k| k.value.clone())
+                    .unwrap_or_else(|| "human".into());
+                let await_id = g
+                    .await_id
+                    .as_ref()
+                    .or(g.id.as_ref())
+                    .map(|a| a.value.clone());
+                let title = match &await_id {
+                    Some(a) => format!("Gate: {gkind} {a}"),
+                    None => format!("Gate: {gkind}"),
+                };
+                self.steps.push(ProtoStep {
+                    id: gate_id.clone(),
+                    path: gate_path,
+                    parent: (parent_id != self.formula).then(|| parent_id.to_string()),
+                    title,
+                    description: format!("Async gate for step {}", id.value),
+                    notes: None,
+                    acceptance: None,
+                    kind: "gate".to_string(),
+                    priority: 2,
+                    assignee: None,
+                    labels: Vec::new(),
+                    metadata: None,
+                    gate: Some(ProtoGate {
+                        kind: gkind,
+                        await_id,
+                        timeout_secs: g
+                            .timeout
+                            .as_ref()
+                            .and_then(|t| parse_duration_secs(&t.value)),
+                        condition: g.condition.as_ref().map(|c| c.value.clone()),
+                    }),
+                    condition: None,
+                    run: None,
+                    runtime: BTreeMap::new(),
+                    provenance,
+                });
+                self.deps.push(ProtoDep {
+                    from: gate_id.clone(),
+                    to: parent_id.to_string(),
+                    kind: DepKind::ParentChild,
+                    metadata: None,
+                });
+                self.deps.push(ProtoDep {
+                    from: hier.clone(),
+                    to: gate_id,
+                    kind: DepKind::Blocks,
+                    metadata: None,
+                });
+            }
+            let mut seen = Vec::new();
+            for dep in s.blocking_deps() {
+                if let Some(p) = self.paths.get(&dep.value) {
+                    let to = self.hier(p);
+                    if !seen.contains(&to) && to != hier {
+                        seen.push(to.clone());
+                        self.deps.push(ProtoDep {
+                            from: hier.clone(),
+                            to,
+                            kind: DepKind::Blocks,
+                            metadata: None,
+                        });
+                    }
+                }
+            }
+            if let Some(w) = &s.waits_for {
+                let (gate, spawner) = match w
+                    .value
+                    .strip_prefix("children-of(")
+                    .and_then(|r| r.strip_suffix(')'))
+                {
+                    Some(x) => ("all-children", Some(x.trim().to_string())),
+                    None => (
+                        if w.value == "any-children" {
+                            "any-children"
+                        } else {
+                            "all-children"
+                        },
+                        s.needs.first().map(|n| n.value.clone()),
+                    ),
+                };
+                if let Some(p) = spawner.and_then(|sp| self.paths.get(&sp).cloned()) {
+                    self.deps.push(ProtoDep {
+                        from: hier.clone(),
+                        to: self.hier(&p),
+                        kind: DepKind::WaitsFor,
+                        metadata: Some(serde_json::json!({ "gate": gate })),
+                    });
+                }
+            }
+            self.emit(&s.children, Some(&path), &hier);
+        }
+    }
+}
+
+fn join(parent: Option<&str>, id: &str) -> String {
+    match parent {
+        Some(p) => format!("{p}.{id}"),
+        None => id.to_string(),
+    }
+}
+
+/// `30m`, `24h`, `90s`, `2d`, `1h30m`. Anything else is `None`; the
+/// checker reports bad timeouts.
+pub fn parse_duration_secs(text: &str) -> Option<u64> {
+    let t = text.trim();
+    if t.is_empty() {
+        return None;
+    }
+    let mut total: u64 = 0;
+    let mut num = String::new();
+    for c in t.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: u64 = num.parse().ok()?;
+        num.clear();
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return None,
+        };
+        total = total.checked_add(n.checked_mul(unit)?)?;
+    }
+    if !num.is_empty() {
+        return None;
+    }
+    Some(total)
+}

@@ -1,0 +1,184 @@
+//! Human and graph renderings of a protomolecule: `tree`, `dot`, `mermaid`.
+
+use super::proto::{DepKind, Proto};
+use std::collections::HashMap;
+use std::fmt::Write;
+
+/// A readable outline: steps nested under their parents, with their
+/// blocking dependencies.
+pub fn tree(p: &Proto) -> String {
+    let mut out = String::new();
+    let step_count = p.steps.iter().filter(|s| s.kind != "gate").count();
+    let _ = writeln!(
+        out,
+        "{} ({}, v{}, {} step{})",
+        p.formula,
+        p.kind,
+        p.version,
+        step_count,
+        if step_count == 1 { "" } else { "s" }
+    );
+    if !p.root.title.is_empty() && p.root.title != p.formula {
+        let _ = writeln!(out, "  title: {}", p.root.title);
+    }
+    if !p.vars.is_empty() {
+        let vars: Vec<String> = p
+            .vars
+            .iter()
+            .map(|v| {
+                let mut s = v.name.clone();
+                if let Some(d) = &v.default {
+                    let _ = write!(s, "={d:?}");
+                } else if v.required {
+                    s.push('!');
+                }
+                s
+            })
+            .collect();
+        let _ = writeln!(out, "  vars: {}", vars.join(", "));
+    }
+    let mut blocks: HashMap<&str, Vec<&str>> = HashMap::new();
+    let mut waits: HashMap<&str, Vec<String>> = HashMap::new();
+    for d in &p.deps {
+        match d.kind {
+            DepKind::Blocks => blocks.entry(&d.from).or_default().push(&d.to),
+            DepKind::WaitsFor => {
+                let gate = d
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.get("gate"))
+                    .and_then(|g| g.as_str())
+                    .unwrap_or("all-children");
+                waits
+                    .entry(&d.from)
+                    .or_default()
+                    .push(format!("{gate} of {}", short(p, &d.to)));
+            }
+            DepKind::ParentChild => {}
+        }
+    }
+    let mut children: HashMap<Option<&str>, Vec<usize>> = HashMap::new();
+    for (i, s) in p.steps.iter().enumerate() {
+        children.entry(s.parent.as_deref()).or_default().push(i);
+    }
+    fn walk(
+        p: &Proto,
+        parent: Option<&str>,
+        prefix: &str,
+        children: &HashMap<Option<&str>, Vec<usize>>,
+        blocks: &HashMap<&str, Vec<&str>>,
+        waits: &HashMap<&str, Vec<String>>,
+        out: &mut String,
+    ) {
+        let Some(list) = children.get(&parent) else {
+            return;
+        };
+        for (k, &i) in list.iter().enumerate() {
+            let s = &p.steps[i];
+            let last = k + 1 == list.len();
+            let branch = if last { "└── " } else { "├── " };
+            let mut line = format!("{prefix}{branch}{}", s.path);
+            if s.kind != "task" {
+                let _ = write!(line, " [{}]", s.kind);
+            }
+            let _ = write!(line, "  {:?}", s.title);
+            if let Some(b) = blocks.get(s.id.as_str()) {
+                let names: Vec<&str> = b.iter().map(|t| short(p, t)).collect();
+                let _ = write!(line, "  needs: {}", names.join(", "));
+            }
+            if let Some(w) = waits.get(s.id.as_str()) {
+                let _ = write!(line, "  waits-for: {}", w.join(", "));
+            }
+            if let Some(c) = &s.condition {
+                let _ = write!(line, "  if: {c}");
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+            let next = format!("{prefix}{}", if last { "    " } else { "│   " });
+            walk(p, Some(&s.id), &next, children, blocks, waits, out);
+        }
+    }
+    walk(p, None, "", &children, &blocks, &waits, &mut out);
+    out
+}
+
+fn short<'a>(p: &Proto, id: &'a str) -> &'a str {
+    id.strip_prefix(&p.formula)
+        .and_then(|r| r.strip_prefix('.'))
+        .unwrap_or(id)
+}
+
+fn quote_dot(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Graphviz DOT: one node per step, an edge from each dependency to the
+/// step that waits for it.
+pub fn dot(p: &Proto) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "digraph {} {{", quote_dot(&p.formula));
+    let _ = writeln!(out, "  rankdir=LR;");
+    let _ = writeln!(out, "  node [shape=box, style=rounded];");
+    for s in &p.steps {
+        let shape = match s.kind.as_str() {
+            "gate" => ", shape=diamond",
+            "epic" => ", style=\"rounded,bold\"",
+            _ => "",
+        };
+        let _ = writeln!(
+            out,
+            "  {} [label={}{shape}];",
+            quote_dot(&s.path),
+            quote_dot(&format!("{}\\n{}", s.path, s.title))
+        );
+    }
+    for d in &p.deps {
+        let style = match d.kind {
+            DepKind::Blocks => "",
+            DepKind::WaitsFor => " [style=dashed, label=\"waits-for\"]",
+            DepKind::ParentChild => continue,
+        };
+        let _ = writeln!(
+            out,
+            "  {} -> {}{style};",
+            quote_dot(short(p, &d.to)),
+            quote_dot(short(p, &d.from))
+        );
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// Mermaid flowchart; node ids are sanitised step indexes.
+pub fn mermaid(p: &Proto) -> String {
+    let mut out = String::from("flowchart LR\n");
+    let index: HashMap<&str, usize> = p
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.as_str(), i))
+        .collect();
+    for (i, s) in p.steps.iter().enumerate() {
+        let label = format!("{}: {}", s.path, s.title).replace('"', "#quot;");
+        let (open, close) = match s.kind.as_str() {
+            "gate" => ("{", "}"),
+            _ => ("[", "]"),
+        };
+        let _ = writeln!(out, "  s{i}{open}\"{label}\"{close}");
+    }
+    for d in &p.deps {
+        let (Some(from), Some(to)) = (index.get(d.from.as_str()), index.get(d.to.as_str())) else {
+            continue;
+        };
+        match d.kind {
+            DepKind::Blocks => {
+                let _ = writeln!(out, "  s{to} --> s{from}");
+            }
+            DepKind::WaitsFor => {
+                let _ = writeln!(out, "  s{to} -.->|waits-for| s{from}");
+            }
+            DepKind::ParentChild => {}
+        }
+    }
+    out
+}
