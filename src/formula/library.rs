@@ -19,7 +19,7 @@ use super::ast::{Formula, SpStr};
 use super::codes::Code;
 use super::diag::Diagnostic;
 use super::parse;
-use super::source::{FileId, Origin, SourceFile, Sources, Span};
+use super::source::{FileId, Origin, SourceFile, Sources, Span, MAX_SOURCE_BYTES};
 use super::suggest::did_you_mean;
 use include_dir::{include_dir, Dir};
 use std::collections::HashMap;
@@ -348,11 +348,23 @@ impl Session {
         if let Some(hit) = self.cache.get(&key) {
             return hit.clone();
         }
-        let result = self.read_and_parse(
-            path.display().to_string(),
-            Origin::Disk(path.to_path_buf()),
-            || std::fs::read(path),
-        );
+        // Refuse huge files before reading them into memory.
+        let too_big = std::fs::metadata(path)
+            .ok()
+            .filter(|m| m.is_file() && m.len() > MAX_SOURCE_BYTES as u64);
+        let result = if let Some(m) = too_big {
+            self.diags.push(parse::too_large(
+                &path.display().to_string(),
+                m.len() as usize,
+            ));
+            None
+        } else {
+            self.read_and_parse(
+                path.display().to_string(),
+                Origin::Disk(path.to_path_buf()),
+                || std::fs::read(path),
+            )
+        };
         self.cache.insert(key, result.clone());
         result
     }

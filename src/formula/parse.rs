@@ -114,18 +114,18 @@ const LEG_KEYS: &[&str] = &[
 ];
 const SYNTHESIS_KEYS: &[&str] = &["title", "description", "depends_on"];
 
+pub fn too_large(name: &str, len: usize) -> Diagnostic {
+    Diagnostic::new(
+        Code::F0004,
+        format!("`{name}` is {len} bytes; formula files are limited to {MAX_SOURCE_BYTES} bytes (64 MiB)"),
+    )
+    .help("split the workflow into several formulas joined with `extends` or `compose`")
+}
+
 /// Read raw bytes into a source file, refusing what cannot be a formula.
 pub fn check_bytes(name: &str, bytes: &[u8]) -> Result<String, Diagnostic> {
     if bytes.len() > MAX_SOURCE_BYTES {
-        return Err(Diagnostic::new(
-            Code::F0004,
-            format!(
-                "`{name}` is {} bytes; formula files are limited to {} bytes",
-                bytes.len(),
-                MAX_SOURCE_BYTES
-            ),
-        )
-        .help("split the workflow into several formulas joined with `extends` or `compose`"));
+        return Err(too_large(name, bytes.len()));
     }
     let text = std::str::from_utf8(bytes).map_err(|e| {
         Diagnostic::new(

@@ -1,0 +1,196 @@
+//! The formula commands as a user runs them: exit codes and formats.
+
+use std::process::Command;
+
+fn gt() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gt"));
+    c.env("NO_COLOR", "1")
+        .env_remove("GT_FORMULA_PATH")
+        .env_remove("GT_TOWN");
+    c
+}
+
+fn write(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+const GOOD: &str = "formula = \"good\"\n[[steps]]\nid = \"a\"\ntitle = \"A\"\n[[steps]]\nid = \"b\"\ntitle = \"B\"\nneeds = [\"a\"]\n";
+
+#[test]
+fn lint_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(dir.path(), "good.formula.toml", GOOD);
+    let out = gt().arg("formula").arg("lint").arg(&good).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let warn = write(
+        dir.path(),
+        "warn.formula.toml",
+        "formula = \"warn\"\n[[steps]]\nid = \"a\"\ntitle = \"{{x}}\"\n",
+    );
+    let out = gt().args(["formula", "lint"]).arg(&warn).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let out = gt()
+        .args(["formula", "lint", "--deny", "warnings"])
+        .arg(&warn)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+
+    let bad = write(
+        dir.path(),
+        "bad.formula.toml",
+        "formula = \"bad\"\n[[steps]]\nid = \"a\"\ntitle = \"A\"\nneeds = [\"zz\"]\n",
+    );
+    let out = gt().args(["formula", "lint"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("[F0016]"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "NO_COLOR must disable colour");
+
+    let out = gt()
+        .args(["formula", "lint", "--format", "bogus"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = gt()
+        .args(["formula", "lint", "/no/such/path"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn lint_machine_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(
+        dir.path(),
+        "bad.formula.toml",
+        "formula = \"bad\"\n[[steps]]\nid = \"a\"\ntitle = \"A\"\nneeds = [\"a\"]\n",
+    );
+    let out = gt()
+        .args(["formula", "lint", "--format", "json"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["format_version"], 1);
+    assert_eq!(v["diagnostics"][0]["code"], "F0017");
+    assert_eq!(v["diagnostics"][0]["location"]["line"], 5);
+
+    let out = gt()
+        .args(["formula", "lint", "--format", "sarif"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["version"], "2.1.0");
+    let result = &v["runs"][0]["results"][0];
+    assert_eq!(result["ruleId"], "F0017");
+    assert_eq!(
+        result["locations"][0]["physicalLocation"]["region"]["startLine"],
+        5
+    );
+    let rules = v["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap();
+    assert_eq!(
+        rules[result["ruleIndex"].as_u64().unwrap() as usize]["id"],
+        "F0017"
+    );
+
+    let out = gt()
+        .args(["formula", "lint", "--format", "github"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("::error file="), "{text}");
+    assert!(text.contains(",line=5,"), "{text}");
+}
+
+#[test]
+fn cook_formats_and_out_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(dir.path(), "good.formula.toml", GOOD);
+    let out_file = dir.path().join("proto.json");
+    let out = gt()
+        .arg("cook")
+        .arg(&good)
+        .arg("--out")
+        .arg(&out_file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
+    assert_eq!(v["ir_version"], 1);
+    for (fmt, needle) in [
+        ("tree", "└── b"),
+        ("dot", "\"a\" -> \"b\""),
+        ("mermaid", "s0 --> s1"),
+    ] {
+        let out = gt()
+            .arg("cook")
+            .arg(&good)
+            .args(["--format", fmt])
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains(needle), "{fmt}: {text}");
+    }
+    let out = gt()
+        .arg("cook")
+        .arg(&good)
+        .args(["--var", "novalue"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn list_shows_shadowing_and_show_resolves() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    let b = dir.path().join("b");
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    write(&a, "good.formula.toml", GOOD);
+    write(&b, "good.formula.toml", GOOD);
+    let out = gt()
+        .args(["formula", "list", "--json", "--formula-path"])
+        .arg(&a)
+        .arg("--formula-path")
+        .arg(&b)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["name"], "good");
+    assert_eq!(v[0]["shadows"].as_array().unwrap().len(), 1);
+    let out = gt()
+        .args(["formula", "show", "good", "--formula-path"])
+        .arg(&a)
+        .arg("--formula-path")
+        .arg(&b)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("shadows:"), "{text}");
+}
+
+#[test]
+fn bd_exposes_the_same_compiler() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(dir.path(), "good.formula.toml", GOOD);
+    let out = Command::new(env!("CARGO_BIN_EXE_bd"))
+        .arg("cook")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+}

@@ -1,0 +1,103 @@
+//! Every formula in ../shared/corpus lints with no errors and cooks to a
+//! byte-identical protomolecule twice in a row. The corpus is test data
+//! that lives beside the checkout; its absence is a failure, not a skip.
+
+use gastown::formula::api::CookOptions;
+use gastown::formula::compile;
+use gastown::formula::diag::has_errors;
+use gastown::formula::library::{Env, SearchPath};
+use gastown::formula::lint;
+use std::path::{Path, PathBuf};
+
+pub fn corpus_dirs() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    assert!(
+        root.is_dir(),
+        "the formula corpus is missing at {}; CI needs ../shared beside the checkout",
+        root.display()
+    );
+    vec![root.join("gastown"), root.join("beads")]
+}
+
+fn formulas(dir: &Path) -> Vec<PathBuf> {
+    lint::collect_files(&[dir.to_path_buf()]).unwrap()
+}
+
+#[test]
+fn corpus_lints_without_errors() {
+    for dir in corpus_dirs() {
+        let files = formulas(&dir);
+        assert!(
+            files.len() >= 5,
+            "too few corpus files in {}",
+            dir.display()
+        );
+        let report = lint::lint(&files, &SearchPath::explicit(&[dir.clone()]));
+        let errors: Vec<String> = report
+            .diagnostics()
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| format!("{}: {}", d.code.as_str(), d.message))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "corpus errors in {}: {errors:#?}",
+            dir.display()
+        );
+        // Keys that real formulas carry must load without noise.
+        let unknown: Vec<String> = report
+            .diagnostics()
+            .iter()
+            .filter(|d| d.code.as_str() == "F0006" || d.code.as_str() == "F0007")
+            .map(|d| d.message.clone())
+            .collect();
+        assert!(
+            unknown.is_empty(),
+            "unknown-key noise on the corpus: {unknown:?}"
+        );
+    }
+}
+
+#[test]
+fn corpus_cooks_deterministically() {
+    for dir in corpus_dirs() {
+        for file in formulas(&dir) {
+            let opts = CookOptions {
+                target: file.display().to_string(),
+                search_path: Some(vec![dir.clone()]),
+                cwd: std::env::current_dir().unwrap(),
+                ..CookOptions::default()
+            };
+            let first = compile::compile(&opts, &Env::default());
+            assert!(
+                !has_errors(first.diagnostics()),
+                "{} does not cook: {:?}",
+                file.display(),
+                first.diagnostics()
+            );
+            let a = first.proto.expect("proto").to_json();
+            let b = compile::compile(&opts, &Env::default())
+                .proto
+                .expect("proto")
+                .to_json();
+            assert_eq!(a, b, "{} cooks differently twice", file.display());
+        }
+    }
+}
+
+#[test]
+fn shiny_enterprise_inherits_shiny() {
+    let dir = corpus_dirs()[0].clone();
+    let opts = CookOptions {
+        target: "shiny".into(),
+        search_path: Some(vec![dir]),
+        cwd: std::env::current_dir().unwrap(),
+        ..CookOptions::default()
+    };
+    let proto = compile::compile(&opts, &Env::default())
+        .proto
+        .expect("shiny cooks");
+    let ids: Vec<&str> = proto.steps.iter().map(|s| s.path.as_str()).collect();
+    assert_eq!(ids, ["design", "implement", "review", "test", "submit"]);
+    assert_eq!(proto.sources.len(), 1);
+}
