@@ -100,7 +100,7 @@ impl SourceFile {
 
     /// The file stem before `.formula.toml` / `.formula.json`.
     pub fn formula_stem(&self) -> Option<&str> {
-        let base = self.name.rsplit(['/', '\\']).next()?;
+        let base = self.name.rsplit(['/', '\\', ':']).next()?;
         base.strip_suffix(".formula.toml")
             .or_else(|| base.strip_suffix(".formula.json"))
     }
