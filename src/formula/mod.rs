@@ -4,3 +4,4 @@ pub mod proto;
 pub mod suggest;
 pub mod vars;
 pub mod api;
+pub mod expr;
