@@ -97,7 +97,8 @@ fn describe(rule: &Rule) -> Option<&'static str> {
     Some(match rule {
         Rule::var_ref => "`{{name}}`",
         Rule::name => "a variable name",
-        Rule::op => "`==` or `!=`",
+        Rule::op => "`==`/`!=`",
+        Rule::bang => "`!`",
         Rule::EOI => "end of condition",
         _ => return None,
     })
@@ -114,14 +115,22 @@ fn span(pair: &Pair<'_, Rule>) -> Range<usize> {
 pub fn parse_step_condition(input: &str) -> Result<StepCondition, ExprError> {
     let mut pairs = ConditionParser::parse(Rule::condition, input).map_err(|e| {
         let mut err = from_pest(&e, input, describe);
-        let before = input[..err.span.start].trim_end();
-        err.help = Some(
-            if before.ends_with("{{") || before.ends_with("}}") && before.len() > 2 {
-                "variable names are letters, digits and `_` between `{{` and `}}`".to_string()
-            } else {
-                FORMS.to_string()
-            },
-        );
+        let before = &input[..err.span.start];
+        let inside_braces = match (before.rfind("{{"), before.rfind("}}")) {
+            (Some(open), Some(close)) => open > close,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if inside_braces {
+            err.message = format!(
+                "unexpected {} in variable reference",
+                super::found_at(input, err.span.start)
+            );
+            err.help =
+                Some("variable names are letters, digits and `_`: write `{{name}}`".to_string());
+        } else {
+            err.help = Some(FORMS.to_string());
+        }
         err
     })?;
     let root = pairs.next().expect("grammar: condition");
@@ -490,6 +499,7 @@ mod tests {
         assert!(e.help.unwrap().contains("the forms are"));
         let e = err("{{a-b}}");
         assert_eq!(e.span, 3..4);
+        assert_eq!(e.message, "unexpected `-` in variable reference");
         assert!(err("{{}}").message.contains("missing variable name"));
         assert!(err("{{a}} junk").message.starts_with("unexpected `j`"));
         assert_eq!(err("{{a}} == b\n{{c}}").span, 11..12);

@@ -151,6 +151,7 @@ fn describe(rule: &Rule) -> Option<&'static str> {
     Some(match rule {
         Rule::number => "a number",
         Rule::var => "`{name}`",
+        Rule::name => "a variable name",
         Rule::primary | Rule::unary | Rule::power | Rule::product | Rule::sum => {
             "a number, `{name}` or `(`"
         }
