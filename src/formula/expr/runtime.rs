@@ -904,7 +904,7 @@ fn compare(actual: Option<&Value>, op: CmpOp, expected: &Literal) -> Result<bool
             if !op.is_equality() {
                 return Err(format!("a list or object cannot be ordered with `{op}`"));
             }
-            let equal = other.to_string() == expected_text;
+            let equal = serde_json::to_string(other).is_ok_and(|t| t == expected_text);
             Ok(if op == CmpOp::Eq { equal } else { !equal })
         }
     }
