@@ -12,6 +12,7 @@ pub mod codes;
 pub mod compile;
 pub mod cook;
 pub mod diag;
+pub mod expr;
 pub mod library;
 pub mod lint;
 pub mod node;
