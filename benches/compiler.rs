@@ -1,6 +1,9 @@
 //! Compiler benchmarks. Targets (see the compiler issue): cook 100,000
 //! steps in under 1 s; lint the whole corpus in under 100 ms.
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use gastown::formula::api::CookOptions;
 use gastown::formula::compile;
@@ -12,9 +15,14 @@ use std::path::{Path, PathBuf};
 /// A 100,000-step formula: a spine of steps where each needs the one
 /// before and, every tenth step, one further back (fan-in).
 fn generate(n: usize) -> String {
-    let mut s = String::from("formula = \"big\"\nversion = 1\n[vars.who]\ndescription = \"who\"\ndefault = \"me\"\n");
+    let mut s = String::from(
+        "formula = \"big\"\nversion = 1\n[vars.who]\ndescription = \"who\"\ndefault = \"me\"\n",
+    );
     for i in 0..n {
-        let _ = write!(s, "\n[[steps]]\nid = \"s{i}\"\ntitle = \"Step {i} for {{{{who}}}}\"\n");
+        let _ = write!(
+            s,
+            "\n[[steps]]\nid = \"s{i}\"\ntitle = \"Step {i} for {{{{who}}}}\"\n"
+        );
         match i {
             0 => {}
             _ if i % 10 == 0 && i >= 10 => {

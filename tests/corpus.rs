@@ -32,7 +32,7 @@ fn corpus_lints_without_errors() {
             "too few corpus files in {}",
             dir.display()
         );
-        let report = lint::lint(&files, &SearchPath::explicit(&[dir.clone()]));
+        let report = lint::lint(&files, &SearchPath::explicit(std::slice::from_ref(&dir)));
         let errors: Vec<String> = report
             .diagnostics()
             .iter()

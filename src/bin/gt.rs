@@ -1,3 +1,8 @@
+// mimalloc: the compiler and the ledger allocate many small objects; it
+// cuts cook time on large formulas by a measurable margin (see benches).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     std::process::exit(gastown::cli::gt::main());
 }

@@ -43,7 +43,11 @@ pub fn search_path(opts: &CookOptions, env: &Env) -> SearchPath {
 
 /// Load the target (by path or name), resolve, check. Returns the
 /// resolved formula when it could be read.
-pub fn load_and_check(sess: &mut Session, target: &str, cwd: &Path) -> Option<Formula> {
+pub fn load_and_check(
+    sess: &mut Session,
+    target: &str,
+    cwd: &Path,
+) -> Option<std::rc::Rc<Formula>> {
     let loaded = if looks_like_path(target) {
         let path = if Path::new(target).is_absolute() {
             PathBuf::from(target)

@@ -24,6 +24,7 @@ use super::suggest::did_you_mean;
 use include_dir::{include_dir, Dir};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 static STDLIB: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/stdlib-formulas");
 
@@ -325,7 +326,7 @@ pub struct Session {
     pub sources: Sources,
     pub search: SearchPath,
     pub diags: Vec<Diagnostic>,
-    cache: HashMap<String, Option<(FileId, Formula)>>,
+    cache: HashMap<String, Option<(FileId, Rc<Formula>)>>,
     /// The formula name each file defines (its `formula` field, else stem).
     names: HashMap<FileId, String>,
 }
@@ -343,7 +344,7 @@ impl Session {
 
     /// Load and parse a file by path. Returns `None` (with a diagnostic) if
     /// it cannot be read or parsed at all.
-    pub fn load_path(&mut self, path: &Path) -> Option<(FileId, Formula)> {
+    pub fn load_path(&mut self, path: &Path) -> Option<(FileId, Rc<Formula>)> {
         let key = format!("disk:{}", path.display());
         if let Some(hit) = self.cache.get(&key) {
             return hit.clone();
@@ -370,12 +371,12 @@ impl Session {
     }
 
     /// Parse text supplied directly (tests, fuzzing, stdin).
-    pub fn load_text(&mut self, name: &str, text: &str) -> Option<(FileId, Formula)> {
+    pub fn load_text(&mut self, name: &str, text: &str) -> Option<(FileId, Rc<Formula>)> {
         let bytes = text.as_bytes().to_vec();
         self.read_and_parse(name.to_string(), Origin::Memory, || Ok(bytes))
     }
 
-    fn load_stdlib(&mut self, file: &'static str) -> Option<(FileId, Formula)> {
+    fn load_stdlib(&mut self, file: &'static str) -> Option<(FileId, Rc<Formula>)> {
         let key = format!("stdlib:{file}");
         if let Some(hit) = self.cache.get(&key) {
             return hit.clone();
@@ -392,7 +393,7 @@ impl Session {
         name: String,
         origin: Origin,
         read: impl FnOnce() -> std::io::Result<Vec<u8>>,
-    ) -> Option<(FileId, Formula)> {
+    ) -> Option<(FileId, Rc<Formula>)> {
         let bytes = match read() {
             Ok(b) => b,
             Err(e) => {
@@ -419,7 +420,7 @@ impl Session {
             .or_else(|| source.formula_stem().map(str::to_string))
             .unwrap_or_else(|| source.name.clone());
         self.names.insert(id, name);
-        Some((id, f?))
+        Some((id, Rc::new(f?)))
     }
 
     /// The formula name defined by a loaded file.
@@ -429,7 +430,7 @@ impl Session {
 
     /// Load a formula by name from the search path. `from` is the span of
     /// the reference (an `extends` entry, a `compose.aspects` name ...).
-    pub fn load_name(&mut self, name: &str, from: Option<Span>) -> Option<(FileId, Formula)> {
+    pub fn load_name(&mut self, name: &str, from: Option<Span>) -> Option<(FileId, Rc<Formula>)> {
         if let Err(why) = validate_name(name) {
             let mut d = Diagnostic::new(
                 Code::F0014,
@@ -488,7 +489,7 @@ impl Session {
     }
 
     /// Resolve a loaded formula's `extends` chain (recursively).
-    pub fn resolve(&mut self, f: Formula) -> Formula {
+    pub fn resolve(&mut self, f: Rc<Formula>) -> Rc<Formula> {
         let mut chain = vec![(f.name_str().to_string(), None)];
         super::resolve::resolve(self, f, &mut chain)
     }
@@ -586,7 +587,7 @@ mod tests {
             matches!(sp.find("a").unwrap().location, Location::Disk(p) if p.extension().unwrap() == "toml")
         );
         // --formula-path replaces everything.
-        let only = SearchPath::explicit(&[extra.clone()]);
+        let only = SearchPath::explicit(std::slice::from_ref(&extra));
         assert!(only.find("a").is_none());
         assert_eq!(only.find("c").unwrap().tier, Tier::Explicit);
     }

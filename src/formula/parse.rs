@@ -525,10 +525,8 @@ impl Decoder<'_> {
                 "type" => s.kind = self.string(n, "type"),
                 "priority" => s.priority = self.int(n, "priority"),
                 "labels" => s.labels = self.string_list(n, "labels"),
-                "metadata" => {
-                    if self.table(n, "metadata").is_some() {
-                        s.metadata = Some(Sp::new(n.to_json(), n.span));
-                    }
+                "metadata" if self.table(n, "metadata").is_some() => {
+                    s.metadata = Some(Sp::new(n.to_json(), n.span));
                 }
                 "depends_on" => s.depends_on = self.string_list(n, "depends_on"),
                 "needs" => s.needs = self.string_list(n, "needs"),

@@ -15,8 +15,13 @@ use super::ast::{Compose, Formula};
 use super::codes::Code;
 use super::diag::Diagnostic;
 use super::library::{ChainLink, Session, MAX_EXTENDS_DEPTH};
+use std::rc::Rc;
 
-pub(super) fn resolve(sess: &mut Session, f: Formula, chain: &mut Vec<ChainLink>) -> Formula {
+pub(super) fn resolve(
+    sess: &mut Session,
+    f: Rc<Formula>,
+    chain: &mut Vec<ChainLink>,
+) -> Rc<Formula> {
     if f.extends.is_empty() {
         return f;
     }
@@ -69,20 +74,20 @@ pub(super) fn resolve(sess: &mut Session, f: Formula, chain: &mut Vec<ChainLink>
         let parent = resolve(sess, parent, chain);
         chain.pop();
 
-        for v in parent.vars {
+        for v in &parent.vars {
             if !vars
                 .iter()
                 .any(|x: &super::ast::VarDef| x.name.value == v.name.value)
             {
-                vars.push(v);
+                vars.push(v.clone());
             }
         }
-        steps.extend(parent.steps);
-        compose = merge_compose(compose, parent.compose);
-        advice.extend(parent.advice);
-        pointcuts.extend(parent.pointcuts);
-        phase = phase.or(parent.phase);
-        pour = pour.or(parent.pour);
+        steps.extend(parent.steps.iter().cloned());
+        compose = merge_compose(compose, parent.compose.clone());
+        advice.extend(parent.advice.iter().cloned());
+        pointcuts.extend(parent.pointcuts.iter().cloned());
+        phase = phase.or(parent.phase.clone());
+        pour = pour.or(parent.pour.clone());
     }
 
     for v in &f.vars {
@@ -103,16 +108,19 @@ pub(super) fn resolve(sess: &mut Session, f: Formula, chain: &mut Vec<ChainLink>
     advice.extend(f.advice.iter().cloned());
     pointcuts.extend(f.pointcuts.iter().cloned());
 
-    Formula {
+    let compose = merge_compose(compose, f.compose.clone());
+    let phase = f.phase.clone().or(phase);
+    let pour = f.pour.clone().or(pour);
+    Rc::new(Formula {
         vars,
         steps,
-        compose: merge_compose(compose, f.compose.clone()),
+        compose,
         advice,
         pointcuts,
-        phase: f.phase.clone().or(phase),
-        pour: f.pour.or(pour),
-        ..f
-    }
+        phase,
+        pour,
+        ..(*f).clone()
+    })
 }
 
 /// Merge two compose tables, keeping every rule (base first).
