@@ -64,6 +64,7 @@ fn run_case(dir: &Path, scratch: &Path) -> (Vec<Diagnostic>, Sources) {
             cwd: std::env::current_dir().unwrap(),
             vars,
             bind_vars: true,
+            max_steps: None,
         };
         let c = compile::compile(&opts, &Env::default());
         let diags = c.session.diags.clone();

@@ -147,6 +147,7 @@ run = "echo {{msg}}"
             .into_iter()
             .collect(),
         bind_vars: true,
+        max_steps: None,
     };
     let p = compile::compile(&opts, &Env::default())
         .proto

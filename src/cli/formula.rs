@@ -58,6 +58,13 @@ pub struct CookArgs {
     pub out: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = CookFormat::Json)]
     pub format: CookFormat,
+    /// Cap on the number of generated steps (loops, expansions).
+    #[arg(long, value_name = "N", default_value_t = crate::formula::compose::DEFAULT_MAX_STEPS)]
+    pub max_steps: usize,
+    /// Explain where a step came from: its source and the transforms that
+    /// made it (by id or path, e.g. `implement.draft`).
+    #[arg(long, value_name = "STEP")]
+    pub explain: Option<String>,
     #[command(flatten)]
     pub search: SearchArgs,
 }
@@ -174,12 +181,16 @@ pub fn cook(args: &CookArgs) -> i32 {
         cwd,
         bind_vars: !vars.is_empty(),
         vars,
+        max_steps: Some(args.max_steps),
     };
     let compiled = compile::compile(&opts, &Env::from_process());
     print_diags(&compiled);
     let Some(proto) = &compiled.proto else {
         return EXIT_FINDINGS;
     };
+    if let Some(step) = &args.explain {
+        return explain(proto, step, &compiled);
+    }
     let text = match args.format {
         CookFormat::Json => proto.to_json(),
         CookFormat::Tree => render::tree(proto),
@@ -187,6 +198,67 @@ pub fn cook(args: &CookArgs) -> i32 {
         CookFormat::Mermaid => render::mermaid(proto),
     };
     emit(args.out.as_deref(), &text)
+}
+
+/// `gt cook NAME --explain STEP`: where a step was written and every
+/// transform that shaped it, with source lines.
+fn explain(proto: &crate::formula::proto::Proto, step: &str, compiled: &Compiled) -> i32 {
+    let found = proto.steps.iter().find(|s| s.id == step || s.path == step);
+    let Some(s) = found else {
+        let paths: Vec<&str> = proto.steps.iter().map(|s| s.path.as_str()).collect();
+        let hint = crate::formula::suggest::did_you_mean(step, paths.iter().copied());
+        eprintln!("error: no step `{step}` in `{}`", proto.formula);
+        match hint {
+            Some(h) => eprintln!("help: did you mean `{h}`?"),
+            None => eprintln!(
+                "help: `gt cook {} --format tree` lists the steps",
+                proto.formula
+            ),
+        }
+        return EXIT_FINDINGS;
+    };
+    let line_of = |file: &str, line: u32| -> Option<String> {
+        let (_, src) = compiled
+            .session
+            .sources
+            .iter()
+            .find(|(_, f)| f.name == file)?;
+        src.text
+            .lines()
+            .nth(line.checked_sub(1)? as usize)
+            .map(|l| l.trim_end().to_string())
+    };
+    let p = &s.provenance;
+    let mut out = format!("step `{}`: {:?}\n", s.id, s.title);
+    out.push_str(&format!(
+        "  written in formula `{}` at {}:{}:{}\n",
+        p.formula, p.file, p.line, p.col
+    ));
+    if let Some(l) = line_of(&p.file, p.line) {
+        out.push_str(&format!("      {} | {l}\n", p.line));
+    }
+    if p.chain.is_empty() {
+        out.push_str("  not generated: it appears in the source as written\n");
+    }
+    for link in &p.chain {
+        out.push_str(&format!("  - {link}\n"));
+        // `text (file:line:col)`: show the rule's line too.
+        if let Some((file, line)) = link
+            .rsplit_once(" (")
+            .and_then(|(_, loc)| loc.strip_suffix(')'))
+            .and_then(|loc| {
+                let mut parts = loc.rsplitn(3, ':');
+                let _col = parts.next()?;
+                let line: u32 = parts.next()?.parse().ok()?;
+                Some((parts.next()?.to_string(), line))
+            })
+        {
+            if let Some(l) = line_of(&file, line) {
+                out.push_str(&format!("      {line} | {l}\n"));
+            }
+        }
+    }
+    emit(None, &out)
 }
 
 pub fn run(cmd: &FormulaCommand) -> i32 {

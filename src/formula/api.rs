@@ -15,8 +15,11 @@ pub struct CookOptions {
     pub cwd: PathBuf,
     /// `--var` values.
     pub vars: BTreeMap<String, String>,
-    /// Bind vars (apply defaults, validate, substitute `{{var}}`).
+    /// Bind vars (apply defaults, validate, substitute `{{var}}`, and drop
+    /// steps whose condition is false).
     pub bind_vars: bool,
+    /// Cap on generated steps; `None` means the default (1,000,000).
+    pub max_steps: Option<usize>,
 }
 
 /// A failed cook: the rendered diagnostics, ready to print.

@@ -130,7 +130,7 @@ pub struct Step {
     pub kind: Option<SpStr>,
     pub priority: Option<Sp<i64>>,
     pub labels: Vec<SpStr>,
-    pub metadata: Option<Sp<serde_json::Value>>,
+    pub metadata: Option<Box<Sp<serde_json::Value>>>,
     pub depends_on: Vec<SpStr>,
     pub needs: Vec<SpStr>,
     pub waits_for: Option<SpStr>,
@@ -139,19 +139,22 @@ pub struct Step {
     pub expand_vars: Vec<(SpStr, SpStr)>,
     pub condition: Option<SpStr>,
     pub children: Vec<Step>,
-    pub gate: Option<Gate>,
-    pub loop_: Option<Loop>,
-    pub on_complete: Option<OnComplete>,
+    pub gate: Option<Box<Gate>>,
+    pub loop_: Option<Box<Loop>>,
+    pub on_complete: Option<Box<OnComplete>>,
     pub parallel: Option<Sp<bool>>,
     pub interactive: Option<Sp<bool>>,
     pub acceptance: Option<SpStr>,
     /// Shell command for the `shell` agent.
     pub run: Option<SpStr>,
     /// Advice-only fields, parsed so they are known; not used.
-    pub args: Option<Sp<serde_json::Value>>,
-    pub output: Option<Sp<serde_json::Value>>,
-    /// How this step came to be, for generated steps (outermost last).
-    pub provenance: Vec<String>,
+    pub args: Option<Box<Sp<serde_json::Value>>>,
+    pub output: Option<Box<Sp<serde_json::Value>>>,
+    /// How this step came to be, for generated steps (innermost first):
+    /// what happened, and the span of the rule that did it.
+    pub provenance: Vec<(String, Option<Span>)>,
+    /// Runtime extras (loop `until`, `compose.gate`), as JSON for the IR.
+    pub runtime: Vec<(String, serde_json::Value)>,
 }
 
 impl Step {

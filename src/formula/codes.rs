@@ -70,6 +70,22 @@ codes! {
     F0030 "missing-var" Error "a required var with no value";
     F0031 "invalid-var-value" Error "a var value that breaks the var's rules";
     F0032 "undeclared-var-arg" Error "a `--var` for a var the formula does not declare";
+    // Mini-languages and transforms.
+    F0033 "invalid-range" Error "a loop range that does not parse or evaluate";
+    F0034 "invalid-condition" Error "a step condition that does not parse";
+    F0035 "invalid-runtime-condition" Error "a loop `until` or `compose.gate` condition that does not parse";
+    F0036 "invalid-glob" Error "a target glob that does not parse";
+    F0037 "invalid-waits-for" Error "a `waits_for` that does not parse or names no step";
+    F0038 "invalid-duration" Error "a gate timeout that is not a duration";
+    F0039 "invalid-loop" Error "a loop without exactly one of count, range, until, or without a body";
+    F0040 "too-many-steps" Error "a formula that would generate more steps than the cap";
+    F0041 "wrong-formula-type" Error "an expansion or aspect reference to a formula of another type";
+    F0042 "unknown-target" Error "a compose rule that names a step that does not exist";
+    F0043 "dropped-dependency" Warning "a transform removed a step that others depended on";
+    F0044 "invalid-on-complete" Error "an on_complete block with a missing or conflicting field";
+    F0045 "unknown-gate-type" Warning "a gate type that nothing resolves";
+    F0046 "unmatched-advice" Warning "an advice rule or map selector that matches no step";
+    F0047 "invalid-convoy" Error "a convoy synthesis that names an unknown leg";
 }
 
 #[cfg(test)]

@@ -83,9 +83,15 @@ pub fn compile(opts: &CookOptions, env: &Env) -> Compiled {
     let resolved = load_and_check(&mut sess, &opts.target, &opts.cwd);
     let mut proto = None;
     if let Some(f) = resolved {
-        if !has_errors(&sess.diags) {
+        let bind_vars = opts.bind_vars || !opts.vars.is_empty();
+        let transformed = if has_errors(&sess.diags) {
+            None
+        } else {
+            run_transforms(&mut sess, &f, &opts.vars, bind_vars, opts.max_steps)
+        };
+        if let Some(f) = transformed.filter(|_| !has_errors(&sess.diags)) {
             let mut p = super::cook::cook(&f, &sess);
-            if opts.bind_vars || !opts.vars.is_empty() {
+            if bind_vars {
                 if let Err(errs) = bind(&mut p, &f, &opts.vars) {
                     sess.diags.extend(errs);
                 }
@@ -101,6 +107,33 @@ pub fn compile(opts: &CookOptions, env: &Env) -> Compiled {
         proto,
         session: sess,
     }
+}
+
+/// Run the transform pipeline on a copy of the resolved formula. Var
+/// values known at compile time (defaults overridden by `--var`) feed loop
+/// ranges, and, when binding, step conditions.
+pub fn run_transforms(
+    sess: &mut Session,
+    f: &Formula,
+    supplied: &std::collections::BTreeMap<String, String>,
+    bind_vars: bool,
+    max_steps: Option<usize>,
+) -> Option<Formula> {
+    let mut vars: std::collections::BTreeMap<String, String> = f
+        .vars
+        .iter()
+        .filter_map(|v| Some((v.name.value.clone(), v.default.as_ref()?.value.clone())))
+        .collect();
+    vars.extend(supplied.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let mut out = f.clone();
+    let mut cx = super::compose::Cx {
+        vars,
+        filter_conditions: bind_vars,
+        max_steps: max_steps.unwrap_or(super::compose::DEFAULT_MAX_STEPS),
+        formula: f.name_str().to_string(),
+        sess,
+    };
+    super::compose::transform(&mut out, &mut cx).then_some(out)
 }
 
 /// Apply defaults, enforce the var rules and substitute `{{var}}`.

@@ -183,7 +183,32 @@ impl Cooker<'_> {
                     }),
                 );
             }
-            let provenance = self.provenance(s.anchor(), &s.provenance);
+            for (k, v) in &s.runtime {
+                // Several rules may attach the same kind of extra: keep all.
+                match runtime.get_mut(k) {
+                    None => {
+                        runtime.insert(k.clone(), v.clone());
+                    }
+                    Some(serde_json::Value::Array(list)) if k == "gate" => list.push(v.clone()),
+                    Some(existing) => {
+                        let first = existing.take();
+                        *existing = serde_json::Value::Array(vec![first, v.clone()]);
+                    }
+                }
+            }
+            let chain: Vec<String> = s
+                .provenance
+                .iter()
+                .map(|(what, span)| match span {
+                    Some(sp) => {
+                        let src = self.sess.sources.get(sp.file);
+                        let (l, c) = src.line_col(sp.start);
+                        format!("{what} ({}:{l}:{c})", src.name)
+                    }
+                    None => what.clone(),
+                })
+                .collect();
+            let provenance = self.provenance(s.anchor(), &chain);
             self.steps.push(ProtoStep {
                 id: hier.clone(),
                 path: path.clone(),

@@ -99,7 +99,19 @@ pub fn lint(files: &[PathBuf], base: &SearchPath) -> LintReport {
         };
         if let Some((_, f)) = sess.load_path(file) {
             let resolved = sess.resolve(f);
+            let before_check = sess.diags.len();
             check::check(&resolved, &sess.sources, &mut sess.diags);
+            // Transform-time problems (unknown compose targets, loops past
+            // the cap ...) only show when the pipeline runs.
+            if !diag::has_errors(&sess.diags[before_check..]) {
+                let _ = super::compile::run_transforms(
+                    &mut sess,
+                    &resolved,
+                    &Default::default(),
+                    false,
+                    None,
+                );
+            }
         }
         owners.extend(std::iter::repeat_n(file.clone(), sess.diags.len() - before));
     }

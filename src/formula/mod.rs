@@ -13,6 +13,7 @@ pub mod ast;
 pub mod check;
 pub mod codes;
 pub mod compile;
+pub mod compose;
 pub mod cook;
 pub mod diag;
 pub mod expr;

@@ -526,7 +526,7 @@ impl Decoder<'_> {
                 "priority" => s.priority = self.int(n, "priority"),
                 "labels" => s.labels = self.string_list(n, "labels"),
                 "metadata" if self.table(n, "metadata").is_some() => {
-                    s.metadata = Some(Sp::new(n.to_json(), n.span));
+                    s.metadata = Some(Box::new(Sp::new(n.to_json(), n.span)));
                 }
                 "depends_on" => s.depends_on = self.string_list(n, "depends_on"),
                 "needs" => s.needs = self.string_list(n, "needs"),
@@ -536,15 +536,15 @@ impl Decoder<'_> {
                 "expand_vars" => s.expand_vars = self.string_map(n, "expand_vars"),
                 "condition" => s.condition = self.string(n, "condition"),
                 "children" => s.children = self.steps(n, "children"),
-                "gate" => s.gate = self.gate(n),
-                "loop" => s.loop_ = self.loop_(n),
-                "on_complete" => s.on_complete = self.on_complete(n),
+                "gate" => s.gate = self.gate(n).map(Box::new),
+                "loop" => s.loop_ = self.loop_(n).map(Box::new),
+                "on_complete" => s.on_complete = self.on_complete(n).map(Box::new),
                 "parallel" => s.parallel = self.bool(n, "parallel"),
                 "interactive" => s.interactive = self.bool(n, "interactive"),
                 "acceptance" => s.acceptance = self.string(n, "acceptance"),
                 "run" => s.run = self.string(n, "run"),
-                "args" => s.args = Some(Sp::new(n.to_json(), n.span)),
-                "output" => s.output = Some(Sp::new(n.to_json(), n.span)),
+                "args" => s.args = Some(Box::new(Sp::new(n.to_json(), n.span))),
+                "output" => s.output = Some(Box::new(Sp::new(n.to_json(), n.span))),
                 _ => {}
             }
         }

@@ -9,6 +9,7 @@
 //! | `vars`       | F0019 undeclared, F0020 unused, F0021 required+default, F0022-F0024 rules |
 
 mod deps;
+pub(crate) mod exprs;
 mod formula;
 mod steps;
 mod vars;
@@ -24,10 +25,28 @@ pub fn check(f: &Formula, sources: &Sources, diags: &mut Vec<Diagnostic>) {
     steps::check(f, diags);
     deps::check(f, diags);
     vars::check(f, diags);
+    exprs::check(f, diags);
 }
 
 /// Checks that must hold again after every transform (issue: transforms).
 pub fn check_graph(f: &Formula, diags: &mut Vec<Diagnostic>) {
     steps::check_unique_ids(f, diags);
     deps::check(f, diags);
+}
+
+/// Map a byte range inside a string value to a file span. The value's span
+/// covers the quotes, so skip the opening delimiter when the raw text is a
+/// plain one-line string; otherwise fall back to the whole value.
+pub(crate) fn inner_span(
+    s: &super::ast::SpStr,
+    inner: std::ops::Range<usize>,
+) -> super::source::Span {
+    let width = s.span.end - s.span.start;
+    if width == s.value.len() + 2 {
+        s.span.sub(inner.start + 1..inner.end + 1)
+    } else if width == s.value.len() + 6 && !s.value.contains('\n') {
+        s.span.sub(inner.start + 3..inner.end + 3)
+    } else {
+        s.span
+    }
 }

@@ -20,7 +20,7 @@ pub(crate) fn var_uses(f: &Formula) -> Vec<(String, Span)> {
     let mut out = Vec::new();
     let mut scan = |s: &crate::formula::ast::SpStr| {
         for (range, name) in placeholder_spans(&s.value) {
-            out.push((name, string_span(s, range)));
+            out.push((name, super::inner_span(s, range)));
         }
     };
     if let Some(d) = &f.description {
@@ -98,20 +98,6 @@ fn range_uses(f: &Formula) -> HashSet<String> {
         }
     }
     out
-}
-
-/// Map a byte range inside a string value to a file span. The value's span
-/// covers the quotes, so skip the opening delimiter when the raw text is a
-/// plain one-line string; otherwise fall back to the whole value.
-fn string_span(s: &crate::formula::ast::SpStr, inner: std::ops::Range<usize>) -> Span {
-    let width = s.span.end - s.span.start;
-    if width == s.value.len() + 2 {
-        s.span.sub(inner.start + 1..inner.end + 1)
-    } else if width == s.value.len() + 6 && !s.value.contains('\n') {
-        s.span.sub(inner.start + 3..inner.end + 3)
-    } else {
-        s.span
-    }
 }
 
 pub(super) fn check(f: &Formula, diags: &mut Vec<Diagnostic>) {
