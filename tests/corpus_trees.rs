@@ -22,8 +22,14 @@ fn corpus_tree_snapshots() {
                 ..CookOptions::default()
             };
             let c = compile::compile(&opts, &Env::default());
-            let proto = c.proto.unwrap_or_else(|| panic!("{} does not cook", file.display()));
-            let stem = file.file_name().unwrap().to_string_lossy().replace(".formula.toml", "");
+            let proto = c
+                .proto
+                .unwrap_or_else(|| panic!("{} does not cook", file.display()));
+            let stem = file
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .replace(".formula.toml", "");
             insta::assert_snapshot!(format!("{repo}__{stem}"), render::tree(&proto));
         }
     }
@@ -38,7 +44,9 @@ fn shiny_enterprise_expands_rule_of_five_in_place() {
         cwd: std::env::current_dir().unwrap(),
         ..CookOptions::default()
     };
-    let p = compile::compile(&opts, &Env::default()).proto.expect("cooks");
+    let p = compile::compile(&opts, &Env::default())
+        .proto
+        .expect("cooks");
     let paths: Vec<&str> = p.steps.iter().map(|s| s.path.as_str()).collect();
     assert_eq!(
         paths,

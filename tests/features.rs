@@ -16,7 +16,10 @@ fn fixtures() -> std::path::PathBuf {
 }
 
 fn cook(name: &str, vars: &[(&str, &str)]) -> (String, gastown::formula::proto::Proto) {
-    let vars: BTreeMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let vars: BTreeMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let opts = CookOptions {
         target: name.into(),
         search_path: Some(vec![fixtures()]),
@@ -27,16 +30,29 @@ fn cook(name: &str, vars: &[(&str, &str)]) -> (String, gastown::formula::proto::
     };
     let c = compile::compile(&opts, &Env::default());
     let diags = render_human_all(c.diagnostics(), &c.session.sources, false);
-    let proto = c.proto.unwrap_or_else(|| panic!("{name} does not cook:\n{diags}"));
+    let proto = c
+        .proto
+        .unwrap_or_else(|| panic!("{name} does not cook:\n{diags}"));
     (diags, proto)
 }
 
 fn blocks(p: &gastown::formula::proto::Proto) -> Vec<String> {
-    let short = |s: &str| s.strip_prefix(&format!("{}.", p.formula)).unwrap_or(s).to_string();
+    let short = |s: &str| {
+        s.strip_prefix(&format!("{}.", p.formula))
+            .unwrap_or(s)
+            .to_string()
+    };
     p.deps
         .iter()
         .filter(|d| d.kind.as_str() != "parent-child")
-        .map(|d| format!("{} -> {} ({})", short(&d.from), short(&d.to), d.kind.as_str()))
+        .map(|d| {
+            format!(
+                "{} -> {} ({})",
+                short(&d.from),
+                short(&d.to),
+                d.kind.as_str()
+            )
+        })
         .collect()
 }
 
@@ -62,7 +78,12 @@ feature!(range_loop_uses_formula_vars, "loop-range");
 feature!(nested_loops, "loop-nested");
 feature!(until_loop, "loop-until");
 feature!(conditions_filter_and_splice, "conditions", "env" = "dev");
-feature!(conditions_with_deploy, "conditions", "deploy" = "yes", "env" = "prod");
+feature!(
+    conditions_with_deploy,
+    "conditions",
+    "deploy" = "yes",
+    "env" = "prod"
+);
 feature!(inline_expand_rewires_dependents, "inline-expand");
 feature!(compose_map_in_document_order, "compose-map");
 feature!(compose_branch_and_gate, "compose-branch-gate");

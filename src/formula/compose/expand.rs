@@ -127,17 +127,27 @@ pub(super) fn expand_one(
     out
 }
 
+/// What an expansion leaves behind: dependents to rewire, and warnings
+/// about dropped children.
+#[derive(Default)]
+struct Effects {
+    renames: Renames,
+    dropped: Vec<Diagnostic>,
+}
+
+/// An inline `expand`: the step, the expansion's name, its `expand_vars`.
+type InlineTarget = (String, SpStr, Vec<(SpStr, SpStr)>);
+
 /// Expand `target_id` in place and record the rewiring of its dependents.
 fn expand_in_tree(
     f: &mut Formula,
     target_id: &str,
     exp: &Formula,
     vars: &BTreeMap<String, String>,
-    why: &str,
-    why_span: Span,
-    renames: &mut Renames,
-    dropped: &mut Vec<Diagnostic>,
+    (why, why_span): (&str, Span),
+    effects: &mut Effects,
 ) {
+    let Effects { renames, dropped } = effects;
     let mut sinks: Vec<String> = Vec::new();
     replace_step(&mut f.steps, target_id, &mut |target: Step| {
         if !target.children.is_empty() {
@@ -164,8 +174,8 @@ fn expand_in_tree(
 }
 
 pub(super) fn apply_inline(f: &mut Formula, cx: &mut Cx<'_>) {
-    let mut targets: Vec<(String, SpStr, Vec<(SpStr, SpStr)>)> = Vec::new();
-    fn collect(steps: &[Step], out: &mut Vec<(String, SpStr, Vec<(SpStr, SpStr)>)>) {
+    let mut targets: Vec<InlineTarget> = Vec::new();
+    fn collect(steps: &[Step], out: &mut Vec<InlineTarget>) {
         for s in steps {
             if let Some(e) = &s.expand {
                 out.push((s.id_str().to_string(), e.clone(), s.expand_vars.clone()));
@@ -174,8 +184,7 @@ pub(super) fn apply_inline(f: &mut Formula, cx: &mut Cx<'_>) {
         }
     }
     collect(&f.steps, &mut targets);
-    let mut renames = Renames::default();
-    let mut dropped = Vec::new();
+    let mut effects = Effects::default();
     for (id, with, vars) in targets {
         let Some(exp) = load_expansion(cx, &with) else {
             continue;
@@ -185,26 +194,16 @@ pub(super) fn apply_inline(f: &mut Formula, cx: &mut Cx<'_>) {
             "expanded from `{id}` by its inline `expand = \"{}\"`",
             with.value
         );
-        expand_in_tree(
-            f,
-            &id,
-            &exp,
-            &vars,
-            &why,
-            with.span,
-            &mut renames,
-            &mut dropped,
-        );
+        expand_in_tree(f, &id, &exp, &vars, (&why, with.span), &mut effects);
     }
-    renames.apply(&mut f.steps);
-    cx.sess.diags.extend(dropped);
+    effects.renames.apply(&mut f.steps);
+    cx.sess.diags.extend(effects.dropped);
 }
 
 pub(super) fn apply_compose(f: &mut Formula, cx: &mut Cx<'_>) {
     let Some(rules) = f.compose.as_ref().map(|c| c.expand.clone()) else {
         return;
     };
-    let mut renames = Renames::default();
     let mut dropped = Vec::new();
     let mut expanded: HashSet<String> = HashSet::new();
     for (i, r) in rules.iter().enumerate() {
@@ -241,19 +240,11 @@ pub(super) fn apply_compose(f: &mut Formula, cx: &mut Cx<'_>) {
             cx.formula,
             with.value
         );
-        expand_in_tree(
-            f,
-            &target.value,
-            &exp,
-            &vars,
-            &why,
-            r.span,
-            &mut renames,
-            &mut dropped,
-        );
+        let mut effects = Effects::default();
+        expand_in_tree(f, &target.value, &exp, &vars, (&why, r.span), &mut effects);
         // Later rules may name steps that depend on this target.
-        renames.apply(&mut f.steps);
-        renames = Renames::default();
+        effects.renames.apply(&mut f.steps);
+        dropped.extend(effects.dropped);
     }
     cx.sess.diags.extend(dropped);
 }
@@ -302,8 +293,7 @@ pub(super) fn apply_map(f: &mut Formula, cx: &mut Cx<'_>) {
             continue;
         };
         let vars = expansion_vars(&exp, &r.vars);
-        let mut renames = Renames::default();
-        let mut dropped = Vec::new();
+        let mut effects = Effects::default();
         for m in matches {
             let why = format!(
                 "expanded from `{m}` by compose.map rule {} of `{}` (`{}` with `{}`)",
@@ -312,10 +302,10 @@ pub(super) fn apply_map(f: &mut Formula, cx: &mut Cx<'_>) {
                 select.value,
                 with.value
             );
-            expand_in_tree(f, &m, &exp, &vars, &why, r.span, &mut renames, &mut dropped);
+            expand_in_tree(f, &m, &exp, &vars, (&why, r.span), &mut effects);
         }
-        renames.apply(&mut f.steps);
-        cx.sess.diags.extend(dropped);
+        effects.renames.apply(&mut f.steps);
+        cx.sess.diags.extend(effects.dropped);
     }
 }
 
