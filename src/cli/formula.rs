@@ -141,17 +141,23 @@ fn print_diags(compiled: &Compiled) {
 
 /// Write to `--out` atomically (temp file + rename), or to stdout.
 fn emit(out: Option<&Path>, text: &str) -> i32 {
+    emit_with(out, &mut |mut w| w.write_all(text.as_bytes()))
+}
+
+/// Like [`emit`], with a function that streams the output.
+fn emit_with(out: Option<&Path>, write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>) -> i32 {
     match out {
         None => {
             let mut stdout = std::io::stdout().lock();
-            if stdout.write_all(text.as_bytes()).is_err() {
-                return EXIT_OK; // stdout closed (e.g. piped into `head`)
-            }
+            // A closed stdout (piped into `head`) is not an error.
+            let _ = write(&mut stdout);
             EXIT_OK
         }
         Some(path) => {
             let tmp = path.with_extension("tmp~");
-            let result = std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, path));
+            let result = std::fs::File::create(&tmp)
+                .and_then(|mut f| write(&mut f))
+                .and_then(|_| std::fs::rename(&tmp, path));
             match result {
                 Ok(()) => EXIT_OK,
                 Err(e) => {
@@ -191,8 +197,11 @@ pub fn cook(args: &CookArgs) -> i32 {
     if let Some(step) = &args.explain {
         return explain(proto, step, &compiled);
     }
+    if args.format == CookFormat::Json {
+        return emit_with(args.out.as_deref(), &mut |w| proto.write_json(w));
+    }
     let text = match args.format {
-        CookFormat::Json => proto.to_json(),
+        CookFormat::Json => unreachable!("streamed above"),
         CookFormat::Tree => render::tree(proto),
         CookFormat::Dot => render::dot(proto),
         CookFormat::Mermaid => render::mermaid(proto),

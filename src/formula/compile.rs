@@ -89,8 +89,9 @@ pub fn compile(opts: &CookOptions, env: &Env) -> Compiled {
         } else {
             run_transforms(&mut sess, &f, &opts.vars, bind_vars, opts.max_steps)
         };
-        if let Some(f) = transformed.filter(|_| !has_errors(&sess.diags)) {
-            let mut p = super::cook::cook(&f, &sess);
+        if let Some(mut f) = transformed.filter(|_| !has_errors(&sess.diags)) {
+            let steps = std::mem::take(&mut f.steps);
+            let mut p = super::cook::cook_steps(&f, steps, &sess);
             if bind_vars {
                 if let Err(errs) = bind(&mut p, &f, &opts.vars) {
                     sess.diags.extend(errs);
@@ -132,6 +133,7 @@ pub fn run_transforms(
         max_steps: max_steps.unwrap_or(super::compose::DEFAULT_MAX_STEPS),
         formula: f.name_str().to_string(),
         sess,
+        generation: 0,
     };
     super::compose::transform(&mut out, &mut cx).then_some(out)
 }

@@ -6,23 +6,33 @@
 //! parent (the root or the parent step); `needs`/`depends_on` become
 //! `blocks`; `waits_for` becomes `waits-for` on its spawner.
 
+use rustc_hash::FxHashMap;
 use super::ast::{Formula, Step, STEP_TYPES};
 use super::library::Session;
 use super::proto::*;
 use super::source::{FileId, Span};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 pub fn cook(f: &Formula, sess: &Session) -> Proto {
+    cook_steps(f, f.steps.clone(), sess)
+}
+
+/// Cook with the steps handed over by value: each AST step is freed as its
+/// IR step is built, so a million-step formula never exists twice.
+pub fn cook_steps(f: &Formula, steps: Vec<Step>, sess: &Session) -> Proto {
     let name = f.name_str().to_string();
     let mut cx = Cooker {
         formula: name.clone(),
         sess,
         steps: Vec::new(),
         deps: Vec::new(),
-        paths: HashMap::new(),
+        paths: FxHashMap::default(),
     };
-    cx.index(&f.steps, None);
-    cx.emit(&f.steps, None, &name);
+    cx.index(&steps, None);
+    let total = count(&steps);
+    cx.steps.reserve_exact(total);
+    cx.deps.reserve_exact(total * 2);
+    cx.emit(steps, None, &name);
 
     let has_var = |n: &str| f.vars.iter().any(|v| v.name.value == n);
     let root = ProtoRoot {
@@ -108,7 +118,7 @@ struct Cooker<'a> {
     steps: Vec<ProtoStep>,
     deps: Vec<ProtoDep>,
     /// Local step id -> path below the root.
-    paths: HashMap<String, String>,
+    paths: FxHashMap<String, String>,
 }
 
 impl Cooker<'_> {
@@ -153,12 +163,14 @@ impl Cooker<'_> {
         }
     }
 
-    fn emit(&mut self, steps: &[Step], parent_path: Option<&str>, parent_id: &str) {
-        for s in steps {
-            let Some(id) = &s.id else { continue };
+    fn emit(&mut self, steps: Vec<Step>, parent_path: Option<&str>, parent_id: &str) {
+        for mut s in steps {
+            let Some(id) = s.id.take() else { continue };
+            let id = &id;
+            let children = std::mem::take(&mut s.children);
             let path = join(parent_path, &id.value);
             let hier = self.hier(&path);
-            let kind = if !s.children.is_empty() {
+            let kind = if !children.is_empty() {
                 "epic".to_string()
             } else {
                 match &s.kind {
@@ -343,9 +355,13 @@ impl Cooker<'_> {
                     });
                 }
             }
-            self.emit(&s.children, Some(&path), &hier);
+            self.emit(children, Some(&path), &hier);
         }
     }
+}
+
+fn count(steps: &[Step]) -> usize {
+    steps.iter().map(|s| 1 + count(&s.children)).sum()
 }
 
 fn join(parent: Option<&str>, id: &str) -> String {

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::io::Write;
 
 pub const IR_VERSION: u32 = 1;
 
@@ -181,6 +182,15 @@ impl Proto {
         let mut s = serde_json::to_string_pretty(self).expect("proto serialises");
         s.push('\n');
         s
+    }
+
+    /// Stream the same bytes as [`Proto::to_json`] to a writer, without
+    /// building the whole text in memory (a million-step proto is large).
+    pub fn write_json(&self, w: impl std::io::Write) -> std::io::Result<()> {
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, w);
+        serde_json::to_writer_pretty(&mut w, self).map_err(std::io::Error::other)?;
+        w.write_all(b"\n")?;
+        w.flush()
     }
 
     pub fn from_json(text: &str) -> Result<Proto, ProtoLoadError> {

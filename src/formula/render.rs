@@ -1,7 +1,7 @@
 //! Human and graph renderings of a protomolecule: `tree`, `dot`, `mermaid`.
 
+use rustc_hash::FxHashMap;
 use super::proto::{DepKind, Proto};
-use std::collections::HashMap;
 use std::fmt::Write;
 
 /// A readable outline: steps nested under their parents, with their
@@ -37,8 +37,8 @@ pub fn tree(p: &Proto) -> String {
             .collect();
         let _ = writeln!(out, "  vars: {}", vars.join(", "));
     }
-    let mut blocks: HashMap<&str, Vec<&str>> = HashMap::new();
-    let mut waits: HashMap<&str, Vec<String>> = HashMap::new();
+    let mut blocks: FxHashMap<&str, Vec<&str>> = FxHashMap::default();
+    let mut waits: FxHashMap<&str, Vec<String>> = FxHashMap::default();
     for d in &p.deps {
         match d.kind {
             DepKind::Blocks => blocks.entry(&d.from).or_default().push(&d.to),
@@ -57,7 +57,7 @@ pub fn tree(p: &Proto) -> String {
             DepKind::ParentChild => {}
         }
     }
-    let mut children: HashMap<Option<&str>, Vec<usize>> = HashMap::new();
+    let mut children: FxHashMap<Option<&str>, Vec<usize>> = FxHashMap::default();
     for (i, s) in p.steps.iter().enumerate() {
         children.entry(s.parent.as_deref()).or_default().push(i);
     }
@@ -65,9 +65,9 @@ pub fn tree(p: &Proto) -> String {
         p: &Proto,
         parent: Option<&str>,
         prefix: &str,
-        children: &HashMap<Option<&str>, Vec<usize>>,
-        blocks: &HashMap<&str, Vec<&str>>,
-        waits: &HashMap<&str, Vec<String>>,
+        children: &FxHashMap<Option<&str>, Vec<usize>>,
+        blocks: &FxHashMap<&str, Vec<&str>>,
+        waits: &FxHashMap<&str, Vec<String>>,
         out: &mut String,
     ) {
         let Some(list) = children.get(&parent) else {
@@ -152,7 +152,7 @@ pub fn dot(p: &Proto) -> String {
 /// Mermaid flowchart; node ids are sanitised step indexes.
 pub fn mermaid(p: &Proto) -> String {
     let mut out = String::from("flowchart LR\n");
-    let index: HashMap<&str, usize> = p
+    let index: FxHashMap<&str, usize> = p
         .steps
         .iter()
         .enumerate()

@@ -1,15 +1,16 @@
 //! Dependency checks: unknown targets, self-dependencies and cycles.
 
+use rustc_hash::{FxHashMap, FxHashSet};
 use crate::formula::ast::{Formula, SpStr, Step};
 use crate::formula::codes::Code;
 use crate::formula::diag::Diagnostic;
 use crate::formula::suggest::did_you_mean;
 use petgraph::graph::{DiGraph, NodeIndex};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 
 pub(super) fn check(f: &Formula, diags: &mut Vec<Diagnostic>) {
     let steps = f.walk_steps();
-    let mut index: HashMap<&str, usize> = HashMap::with_capacity(steps.len());
+    let mut index: FxHashMap<&str, usize> = FxHashMap::with_capacity_and_hasher(steps.len(), Default::default());
     for (i, s) in steps.iter().enumerate() {
         if let Some(id) = &s.id {
             index.entry(id.value.as_str()).or_insert(i);
@@ -48,7 +49,7 @@ pub(super) fn check(f: &Formula, diags: &mut Vec<Diagnostic>) {
     }
 }
 
-fn unknown_dep(id: &SpStr, dep: &SpStr, index: &HashMap<&str, usize>) -> Diagnostic {
+fn unknown_dep(id: &SpStr, dep: &SpStr, index: &FxHashMap<&str, usize>) -> Diagnostic {
     let suggestion = did_you_mean(&dep.value, index.keys().copied());
     Diagnostic::new(
         Code::F0016,
@@ -73,10 +74,10 @@ fn unknown_dep(id: &SpStr, dep: &SpStr, index: &HashMap<&str, usize>) -> Diagnos
 /// Find one cycle inside a strongly connected component, starting from the
 /// step declared first, and label every dependency entry along it.
 fn cycle_diagnostic(graph: &DiGraph<usize, ()>, scc: &[NodeIndex], steps: &[&Step]) -> Diagnostic {
-    let members: HashSet<NodeIndex> = scc.iter().copied().collect();
+    let members: FxHashSet<NodeIndex> = scc.iter().copied().collect();
     let start = *scc.iter().min_by_key(|n| graph[**n]).unwrap_or(&scc[0]);
     // BFS from `start` back to `start`, staying inside the component.
-    let mut prev: HashMap<NodeIndex, NodeIndex> = HashMap::new();
+    let mut prev: FxHashMap<NodeIndex, NodeIndex> = FxHashMap::default();
     let mut queue = VecDeque::from([start]);
     let mut closing = None;
     'bfs: while let Some(n) = queue.pop_front() {

@@ -1,10 +1,10 @@
 //! Step-level checks: ids, titles, priorities, types, duplicates.
 
+use rustc_hash::FxHashMap;
 use crate::formula::ast::{Formula, Step, STEP_TYPES};
 use crate::formula::codes::Code;
 use crate::formula::diag::Diagnostic;
 use crate::formula::suggest::did_you_mean;
-use std::collections::HashMap;
 
 pub(super) fn check(f: &Formula, diags: &mut Vec<Diagnostic>) {
     check_unique_ids(f, diags);
@@ -75,7 +75,7 @@ fn check_step(s: &Step, diags: &mut Vec<Diagnostic>) {
 
 /// Step ids are unique across the whole tree (steps and their children).
 pub(super) fn check_unique_ids(f: &Formula, diags: &mut Vec<Diagnostic>) {
-    let mut seen: HashMap<&str, &Step> = HashMap::new();
+    let mut seen: FxHashMap<&str, &Step> = FxHashMap::default();
     for s in f.walk_steps() {
         let Some(id) = &s.id else { continue };
         if let Some(first) = seen.get(id.value.as_str()) {

@@ -8,6 +8,7 @@
 //! (after advice is on the critical path). Only steps that existed before
 //! the rule set ran can match, so advice never advises itself.
 
+use rustc_hash::FxHashSet;
 use super::{ids_in, Cx, Renames};
 use crate::formula::ast::{Advice, Formula, Sp, Step};
 use crate::formula::check::exprs::expr_diag;
@@ -15,7 +16,6 @@ use crate::formula::codes::Code;
 use crate::formula::diag::Diagnostic;
 use crate::formula::expr;
 use crate::formula::source::Span;
-use std::collections::HashSet;
 
 pub(super) fn apply_own(f: &mut Formula, cx: &mut Cx<'_>) {
     if f.advice.is_empty() {
@@ -70,6 +70,10 @@ struct Rule<'a> {
 }
 
 fn apply_rules(f: &mut Formula, rules: &[Advice], origin: &str, cx: &mut Cx<'_>) {
+    if rules.is_empty() {
+        return;
+    }
+    cx.touched();
     let compiled: Vec<Rule<'_>> = rules
         .iter()
         .enumerate()
@@ -82,7 +86,7 @@ fn apply_rules(f: &mut Formula, rules: &[Advice], origin: &str, cx: &mut Cx<'_>)
             })
         })
         .collect();
-    let mut original = HashSet::new();
+    let mut original = FxHashSet::default();
     ids_in(&f.steps, &mut original);
     let mut matched = vec![false; rules.len()];
     let mut renames = Renames::default();
@@ -112,7 +116,7 @@ fn apply_rules(f: &mut Formula, rules: &[Advice], origin: &str, cx: &mut Cx<'_>)
 fn advise(
     steps: Vec<Step>,
     rules: &[Rule<'_>],
-    original: &HashSet<String>,
+    original: &FxHashSet<String>,
     origin: &str,
     matched: &mut [bool],
     renames: &mut Renames,
@@ -168,7 +172,7 @@ fn advise(
                 let prev = afters[i - 1].id_str().to_string();
                 afters[i].needs.insert(0, Sp::new(prev, anchor));
             }
-            let exclude: HashSet<String> = afters.iter().map(|a| a.id_str().to_string()).collect();
+            let exclude: FxHashSet<String> = afters.iter().map(|a| a.id_str().to_string()).collect();
             let last = afters[afters.len() - 1].id_str().to_string();
             renames.add(&id, vec![last], exclude);
         }

@@ -3,12 +3,12 @@
 //! Its dependents are not silently unblocked (as in beads): they inherit
 //! the removed step's own dependencies, and a warning names both steps.
 
+use rustc_hash::{FxHashMap, FxHashSet};
 use super::Cx;
 use crate::formula::ast::{Formula, Sp, SpStr, Step};
 use crate::formula::codes::Code;
 use crate::formula::diag::Diagnostic;
 use crate::formula::expr;
-use std::collections::HashMap;
 
 struct Removed {
     deps: Vec<SpStr>,
@@ -16,17 +16,18 @@ struct Removed {
 }
 
 pub(super) fn apply(f: &mut Formula, cx: &mut Cx<'_>) {
-    let mut removed: HashMap<String, Removed> = HashMap::new();
+    let mut removed: FxHashMap<String, Removed> = FxHashMap::default();
     let steps = std::mem::take(&mut f.steps);
     f.steps = filter(steps, &cx.vars, &mut removed);
     if removed.is_empty() {
         return;
     }
+    cx.touched();
     // Resolve chains: a removed step that needed another removed step.
     let resolve = |start: &SpStr| -> Vec<SpStr> {
         let mut out = Vec::new();
         let mut stack = vec![start.clone()];
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = FxHashSet::default();
         while let Some(d) = stack.pop() {
             if !seen.insert(d.value.clone()) {
                 continue;
@@ -86,7 +87,7 @@ pub(super) fn apply(f: &mut Formula, cx: &mut Cx<'_>) {
 fn filter(
     steps: Vec<Step>,
     vars: &std::collections::BTreeMap<String, String>,
-    removed: &mut HashMap<String, Removed>,
+    removed: &mut FxHashMap<String, Removed>,
 ) -> Vec<Step> {
     let mut out = Vec::with_capacity(steps.len());
     for mut s in steps {
@@ -114,7 +115,7 @@ fn filter(
     out
 }
 
-fn mark_removed(s: &Step, condition: &SpStr, removed: &mut HashMap<String, Removed>) {
+fn mark_removed(s: &Step, condition: &SpStr, removed: &mut FxHashMap<String, Removed>) {
     removed.insert(
         s.id_str().to_string(),
         Removed {

@@ -12,7 +12,10 @@ pub(super) fn apply(f: &mut Formula, cx: &mut Cx<'_>) {
         return;
     }
     match f.effective_kind() {
-        "convoy" => legs_to_steps(f, cx),
+        "convoy" => {
+            cx.touched();
+            legs_to_steps(f, cx)
+        }
         "expansion" if !f.template.is_empty() => super::expand::standalone(f, cx),
         _ => {}
     }

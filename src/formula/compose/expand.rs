@@ -9,6 +9,7 @@
 //! too; beads dropped them). Templates keep `condition`, `gate`, `notes`,
 //! `labels` and `metadata`.
 
+use rustc_hash::FxHashSet;
 use super::rules::unknown_target;
 use super::{ids_in, replace_step, roots_and_sinks, Cx, Renames};
 use crate::formula::ast::{Formula, Sp, SpStr, Step};
@@ -16,7 +17,7 @@ use crate::formula::codes::Code;
 use crate::formula::diag::Diagnostic;
 use crate::formula::expr;
 use crate::formula::source::Span;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 fn load_expansion(cx: &mut Cx<'_>, name: &SpStr) -> Option<Rc<Formula>> {
@@ -170,7 +171,7 @@ fn expand_in_tree(
             .collect();
         generated
     });
-    renames.add(target_id, sinks, HashSet::new());
+    renames.add(target_id, sinks, FxHashSet::default());
 }
 
 pub(super) fn apply_inline(f: &mut Formula, cx: &mut Cx<'_>) {
@@ -184,6 +185,10 @@ pub(super) fn apply_inline(f: &mut Formula, cx: &mut Cx<'_>) {
         }
     }
     collect(&f.steps, &mut targets);
+    if targets.is_empty() {
+        return;
+    }
+    cx.touched();
     let mut effects = Effects::default();
     for (id, with, vars) in targets {
         let Some(exp) = load_expansion(cx, &with) else {
@@ -204,8 +209,12 @@ pub(super) fn apply_compose(f: &mut Formula, cx: &mut Cx<'_>) {
     let Some(rules) = f.compose.as_ref().map(|c| c.expand.clone()) else {
         return;
     };
+    if rules.is_empty() {
+        return;
+    }
+    cx.touched();
     let mut dropped = Vec::new();
-    let mut expanded: HashSet<String> = HashSet::new();
+    let mut expanded: FxHashSet<String> = FxHashSet::default();
     for (i, r) in rules.iter().enumerate() {
         let (Some(target), Some(with)) = (&r.target, &r.with) else {
             cx.sess.diags.push(
@@ -218,7 +227,7 @@ pub(super) fn apply_compose(f: &mut Formula, cx: &mut Cx<'_>) {
             );
             continue;
         };
-        let mut ids = HashSet::new();
+        let mut ids = FxHashSet::default();
         ids_in(&f.steps, &mut ids);
         if !ids.contains(&target.value) {
             cx.sess
@@ -253,6 +262,10 @@ pub(super) fn apply_map(f: &mut Formula, cx: &mut Cx<'_>) {
     let Some(rules) = f.compose.as_ref().map(|c| c.map.clone()) else {
         return;
     };
+    if rules.is_empty() {
+        return;
+    }
+    cx.touched();
     for (i, r) in rules.iter().enumerate() {
         let (Some(select), Some(with)) = (&r.select, &r.with) else {
             cx.sess.diags.push(

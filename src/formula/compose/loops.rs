@@ -7,18 +7,19 @@
 //! ranges can use formula vars and their defaults, and the number of
 //! generated steps is capped (`--max-steps`).
 
+use rustc_hash::FxHashSet;
 use super::{count_steps, ids_in, roots_and_sinks, Cx, Renames};
 use crate::formula::ast::{Formula, Loop, Sp, Step};
 use crate::formula::check::exprs::expr_diag;
 use crate::formula::codes::Code;
 use crate::formula::diag::Diagnostic;
 use crate::formula::expr;
-use std::collections::HashSet;
 
 pub(super) fn apply(f: &mut Formula, cx: &mut Cx<'_>) {
     if !has_loops(&f.steps) {
         return;
     }
+    cx.touched();
     let mut renames = Renames::default();
     let mut total = count_steps(&f.steps);
     let steps = std::mem::take(&mut f.steps);
@@ -126,7 +127,7 @@ fn expand_loop(
         return None;
     }
 
-    let mut body_ids = HashSet::new();
+    let mut body_ids = FxHashSet::default();
     ids_in(&body, &mut body_ids);
     let (roots, sinks) = roots_and_sinks(&body);
     let var = l.var.as_ref().map(|v| v.value.clone());
@@ -186,14 +187,14 @@ fn expand_loop(
             ));
         }
     }
-    renames.add(&cid, prev_sinks, HashSet::new());
+    renames.add(&cid, prev_sinks, FxHashSet::default());
     Some(out)
 }
 
 fn rewrite(
     c: &mut Step,
     prefix: &str,
-    body_ids: &HashSet<String>,
+    body_ids: &FxHashSet<String>,
     var: Option<&str>,
     value: &str,
     why: &str,
@@ -217,16 +218,11 @@ fn rewrite(
                 field.value = expr::placeholder::substitute_compile_time(&field.value, &lookup);
             }
         }
-        c.expand_vars.push((
-            Sp::new(
-                var.to_string(),
-                why_span.unwrap_or(c.span.unwrap_or(crate::formula::source::Span::new(0, 0..0))),
-            ),
-            Sp::new(
-                value.to_string(),
-                why_span.unwrap_or(crate::formula::source::Span::new(0, 0..0)),
-            ),
-        ));
+        // An expanding body step passes the loop var on to its expansion.
+        if c.expand.is_some() {
+            let at = why_span.or(c.span).unwrap_or(crate::formula::source::Span::new(0, 0..0));
+            c.expand_vars.push((Sp::new(var.to_string(), at), Sp::new(value.to_string(), at)));
+        }
     }
     c.provenance.push((why.to_string(), why_span));
     for child in &mut c.children {

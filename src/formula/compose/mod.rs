@@ -17,11 +17,12 @@ mod expand;
 mod loops;
 mod rules;
 
+use rustc_hash::{FxHashMap, FxHashSet};
 use super::ast::{Formula, Sp, SpStr, Step};
 use super::check;
 use super::diag::has_errors;
 use super::library::Session;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 
 /// The default cap on generated steps (`--max-steps`).
 pub const DEFAULT_MAX_STEPS: usize = 1_000_000;
@@ -34,6 +35,15 @@ pub struct Cx<'a> {
     pub filter_conditions: bool,
     pub max_steps: usize,
     pub formula: String,
+    /// Bumped by every stage that changes the step graph.
+    pub generation: u64,
+}
+
+impl Cx<'_> {
+    /// Record that the current stage changed the step graph.
+    pub fn touched(&mut self) {
+        self.generation += 1;
+    }
 }
 
 type Stage = fn(&mut Formula, &mut Cx<'_>);
@@ -58,9 +68,15 @@ pub fn transform(f: &mut Formula, cx: &mut Cx<'_>) -> bool {
             continue;
         }
         let before = cx.sess.diags.len();
+        let generation = cx.generation;
         stage(f, cx);
         if has_errors(&cx.sess.diags[before..]) {
             return false;
+        }
+        // Re-validate only what a stage touched: a no-op stage on a
+        // million-step formula must cost nothing.
+        if cx.generation == generation {
+            continue;
         }
         let mut found = Vec::new();
         check::check_graph(f, &mut found);
@@ -87,7 +103,7 @@ pub(crate) fn walk_mut(steps: &mut [Step], f: &mut dyn FnMut(&mut Step)) {
     }
 }
 
-pub(crate) fn ids_in(steps: &[Step], out: &mut HashSet<String>) {
+pub(crate) fn ids_in(steps: &[Step], out: &mut FxHashSet<String>) {
     for s in steps {
         if let Some(id) = &s.id {
             out.insert(id.value.clone());
@@ -134,8 +150,8 @@ pub(crate) fn replace_step(
 /// Top-level steps of a generated group that depend on no other member
 /// (roots), and that no other member depends on (sinks).
 pub(crate) fn roots_and_sinks(group: &[Step]) -> (Vec<usize>, Vec<usize>) {
-    let ids: HashSet<&str> = group.iter().map(|s| s.id_str()).collect();
-    let mut needed: HashSet<&str> = HashSet::new();
+    let ids: FxHashSet<&str> = group.iter().map(|s| s.id_str()).collect();
+    let mut needed: FxHashSet<&str> = FxHashSet::default();
     let mut roots = Vec::new();
     for (i, s) in group.iter().enumerate() {
         let mut internal = false;
@@ -159,11 +175,11 @@ pub(crate) fn roots_and_sinks(group: &[Step]) -> (Vec<usize>, Vec<usize>) {
 /// key now names the targets instead, except inside `exclude`.
 #[derive(Default)]
 pub(crate) struct Renames {
-    map: HashMap<String, (Vec<String>, HashSet<String>)>,
+    map: FxHashMap<String, (Vec<String>, FxHashSet<String>)>,
 }
 
 impl Renames {
-    pub fn add(&mut self, from: &str, to: Vec<String>, exclude: HashSet<String>) {
+    pub fn add(&mut self, from: &str, to: Vec<String>, exclude: FxHashSet<String>) {
         self.map.insert(from.to_string(), (to, exclude));
     }
 

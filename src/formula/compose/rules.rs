@@ -1,15 +1,15 @@
 //! `compose.branch` (fork/join wiring) and `compose.gate` (a runtime
 //! condition attached to a step, stored in the IR as an expression tree).
 
+use rustc_hash::FxHashSet;
 use super::{find_mut, ids_in, Cx};
 use crate::formula::ast::{Formula, Sp, SpStr};
 use crate::formula::codes::Code;
 use crate::formula::diag::Diagnostic;
 use crate::formula::expr;
 use crate::formula::suggest::did_you_mean;
-use std::collections::HashSet;
 
-pub(crate) fn unknown_target(what: &str, id: &SpStr, known: &HashSet<String>) -> Diagnostic {
+pub(crate) fn unknown_target(what: &str, id: &SpStr, known: &FxHashSet<String>) -> Diagnostic {
     let sg = did_you_mean(&id.value, known.iter().map(String::as_str));
     Diagnostic::new(
         Code::F0042,
@@ -29,7 +29,11 @@ pub(super) fn apply_branch(f: &mut Formula, cx: &mut Cx<'_>) {
     let Some(rules) = f.compose.as_ref().map(|c| c.branch.clone()) else {
         return;
     };
-    let mut ids = HashSet::new();
+    if rules.is_empty() {
+        return;
+    }
+    cx.touched();
+    let mut ids = FxHashSet::default();
     ids_in(&f.steps, &mut ids);
     for r in rules {
         let mut ok = true;
@@ -82,7 +86,11 @@ pub(super) fn apply_gate(f: &mut Formula, cx: &mut Cx<'_>) {
     let Some(rules) = f.compose.as_ref().map(|c| c.gate.clone()) else {
         return;
     };
-    let mut ids = HashSet::new();
+    if rules.is_empty() {
+        return;
+    }
+    cx.touched();
+    let mut ids = FxHashSet::default();
     ids_in(&f.steps, &mut ids);
     for r in rules {
         let (Some(before), Some(cond)) = (&r.before, &r.condition) else {
