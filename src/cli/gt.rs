@@ -2,7 +2,11 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "gt", version, about = "Gas Town: a multi-agent orchestrator for AI coding agents")]
+#[command(
+    name = "gt",
+    version,
+    about = "Gas Town: a multi-agent orchestrator for AI coding agents"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -29,6 +29,9 @@ pub struct CookFailure {
 /// Cook a formula into a protomolecule.
 pub fn cook(opts: &CookOptions) -> Result<Proto, CookFailure> {
     Err(CookFailure {
-        rendered: format!("cannot cook `{}`: the compiler is not wired in yet", opts.target),
+        rendered: format!(
+            "cannot cook `{}`: the compiler is not wired in yet",
+            opts.target
+        ),
     })
 }

@@ -3,7 +3,10 @@
 
 /// The closest candidate to `word`, if one is close enough to be a likely
 /// typo. Case-insensitive equality always counts as close.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     let lower = word.to_ascii_lowercase();
     let mut best: Option<(f64, &str)> = None;
     for cand in candidates {
@@ -38,10 +41,16 @@ mod tests {
     #[test]
     fn suggests_close_names() {
         let keys = ["depends_on", "needs", "title", "description"];
-        assert_eq!(did_you_mean("dependsOn", keys).as_deref(), Some("depends_on"));
+        assert_eq!(
+            did_you_mean("dependsOn", keys).as_deref(),
+            Some("depends_on")
+        );
         assert_eq!(did_you_mean("need", keys).as_deref(), Some("needs"));
         assert_eq!(did_you_mean("Title", keys).as_deref(), Some("title"));
-        assert_eq!(did_you_mean("descripton", keys).as_deref(), Some("description"));
+        assert_eq!(
+            did_you_mean("descripton", keys).as_deref(),
+            Some("description")
+        );
         assert_eq!(did_you_mean("zzz", keys), None);
     }
 }

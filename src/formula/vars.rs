@@ -332,7 +332,12 @@ mod tests {
 
     #[test]
     fn undeclared_supplied_var_gets_a_suggestion() {
-        let errs = bind(&[var("feature")], &map(&[("featur", "x")]), &BTreeSet::new()).unwrap_err();
+        let errs = bind(
+            &[var("feature")],
+            &map(&[("featur", "x")]),
+            &BTreeSet::new(),
+        )
+        .unwrap_err();
         assert_eq!(
             errs[0],
             VarError::Undeclared {

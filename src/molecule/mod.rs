@@ -1,0 +1,1 @@
+//! Protomolecule -> molecule: pour, wisp, bond, squash, burn, current.
