@@ -327,7 +327,7 @@ fn jsonl_round_trip_and_tombstones() {
         tx.add_dep(&b, &a, DepType::Blocks, None)?;
         tx.add_label(&a, "x")?;
         tx.comment(&a, "hello")?;
-        Ok(())
+        Ok::<_, StoreError>(())
     })
     .unwrap();
     assert!(sync::export(&mut s).unwrap());

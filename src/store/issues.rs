@@ -373,6 +373,8 @@ impl Tx<'_> {
                 if exists(&self.tx, id)? {
                     return Err(StoreError::Invalid(format!("issue {id} already exists")));
                 }
+                self.tx
+                    .execute("DELETE FROM tombstones WHERE id = ?1", [id])?;
                 id.clone()
             }
             None => self.new_id(&n.title)?,
@@ -717,4 +719,38 @@ impl Tx<'_> {
         ready::settle(&self.tx, seeds)?;
         Ok(victims.len())
     }
+}
+
+/// `id` and everything below it through `parent-child`, in creation order.
+pub fn subtree(conn: &Connection, id: &str) -> Result<Vec<Issue>> {
+    let mut st = conn.prepare_cached(&format!(
+        "WITH RECURSIVE sub(id) AS (
+            SELECT ?1
+            UNION SELECT d.issue_id FROM deps d JOIN sub ON d.depends_on = sub.id WHERE d.type = 'parent-child')
+         SELECT {COLS} FROM issues WHERE id IN (SELECT id FROM sub) ORDER BY rowid"
+    ))?;
+    let rows = st.query_map([id], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The top of `id`'s parent chain (itself if it has no parent).
+pub fn root_of(conn: &Connection, id: &str) -> Result<String> {
+    let mut cur = id.to_string();
+    let mut guard = 0;
+    while let Some(p) = super::ready::parent_of(conn, &cur)? {
+        cur = p;
+        guard += 1;
+        if guard > 10_000 {
+            break;
+        }
+    }
+    Ok(cur)
+}
+
+/// Materialised `blocked` and `children_open` of one issue.
+pub fn blocked_and_open_children(conn: &Connection, id: &str) -> Result<(bool, i64)> {
+    let mut st = conn.prepare_cached("SELECT blocked, children_open FROM issues WHERE id = ?1")?;
+    st.query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .ok_or_else(|| not_found(conn, id))
 }

@@ -184,10 +184,14 @@ impl Store {
 
     /// Run `f` in one `BEGIN IMMEDIATE` transaction. Commits on `Ok`, rolls
     /// back on `Err`. Bumps the data version that JSONL export watches.
-    pub fn write<T>(&mut self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
+    pub fn write<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&mut Tx<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
         let tx = self
             .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
         let mut t = Tx {
             tx,
             actor: self.actor.clone(),
@@ -199,8 +203,9 @@ impl Store {
             "INSERT INTO meta (key, value) VALUES ('data_version', '1')
              ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
             [],
-        )?;
-        t.tx.commit()?;
+        )
+        .map_err(StoreError::from)?;
+        t.tx.commit().map_err(StoreError::from)?;
         Ok(out)
     }
 

@@ -15,6 +15,11 @@ use super::types::{Issue, Status};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::{HashSet, VecDeque};
 
+/// The parent of `id` (through `parent-child`), if any.
+pub fn parent_of_pub(conn: &Connection, id: &str) -> Result<Option<String>> {
+    parent_of(conn, id)
+}
+
 pub(crate) fn parent_of(conn: &Connection, id: &str) -> Result<Option<String>> {
     let mut st = conn.prepare_cached(
         "SELECT depends_on FROM deps WHERE issue_id = ?1 AND type = 'parent-child' LIMIT 1",
