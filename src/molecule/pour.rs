@@ -418,15 +418,13 @@ pub fn pour_tx(tx: &Tx<'_>, proto: &Proto, opts: &PourOptions) -> Result<PourRes
     };
     let plan = plan(proto, &root, opts)?;
     let conn = tx.conn();
-    // Ids must be free.
-    {
+    // Ids must be free. A generated root is fresh, so only a caller-chosen
+    // root needs the check; the primary key still guards every insert.
+    if opts.root_id.is_some() {
         let mut st = conn.prepare_cached("SELECT 1 FROM issues WHERE id = ?1")?;
         for i in &plan.issues {
             if st.exists([&i.id])? {
-                return Err(MolError::Invalid(format!(
-                    "issue {} already exists; pour under another root",
-                    i.id
-                )));
+                return Err(taken(&i.id));
             }
         }
     }
@@ -508,7 +506,15 @@ pub fn pour_tx(tx: &Tx<'_>, proto: &Proto, opts: &PourOptions) -> Result<PourRes
             anc[k],
             blocked[k].unwrap_or(false),
             children_open[k],
-        ])?;
+        ])
+        .map_err(|e| match e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                taken(&i.id)
+            }
+            e => e.into(),
+        })?;
         for l in &i.labels {
             label.execute(params![i.id, l])?;
         }
@@ -532,4 +538,10 @@ pub fn pour_tx(tx: &Tx<'_>, proto: &Proto, opts: &PourOptions) -> Result<PourRes
     let kind = if opts.ephemeral { "wisp" } else { "poured" };
     tx.event(&root, kind, Some("formula"), None, Some(&proto.formula))?;
     Ok(result(proto, plan, opts, false))
+}
+
+fn taken(id: &str) -> MolError {
+    MolError::Invalid(format!(
+        "issue {id} already exists; pour under another root"
+    ))
 }
