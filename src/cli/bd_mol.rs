@@ -121,7 +121,7 @@ fn parse_age(s: &str) -> CliResult<i64> {
 pub fn pour_cmd(ctx: &Ctx, a: &PourArgs, ephemeral: bool) -> CliResult {
     let vars = parse_vars(&a.vars)?;
     let mut store = ctx.open()?;
-    let proto = molecule::load_proto(&a.target, &ctx.cwd()?)?;
+    let proto = molecule::load_proto(&a.target, &ctx.cwd()?, &vars)?;
     let opts = PourOptions {
         vars,
         assignee: a.assignee.clone(),

@@ -85,7 +85,7 @@ pub fn bond(
             } else {
                 a
             };
-            let proto = load_proto(proto_ref, cwd).map_err(|e| match e {
+            let proto = load_proto(proto_ref, cwd, vars).map_err(|e| match e {
                 MolError::Cook(msg) => MolError::Invalid(format!(
                     "`{proto_ref}` is neither an issue id nor a protomolecule: {msg}"
                 )),

@@ -80,8 +80,9 @@ pub struct PourResult {
 }
 
 /// Load `target`: a saved protomolecule (`*.json` file), or a formula name
-/// or file that the compiler cooks.
-pub fn load_proto(target: &str, cwd: &Path) -> Result<Proto> {
+/// or file that the compiler cooks. A formula is cooked with `vars` bound,
+/// so that the compiler applies conditions; pour then takes the bound vars.
+pub fn load_proto(target: &str, cwd: &Path, vars: &BTreeMap<String, String>) -> Result<Proto> {
     let path = Path::new(target);
     let as_file = if path.is_absolute() {
         path.to_path_buf()
@@ -95,10 +96,10 @@ pub fn load_proto(target: &str, cwd: &Path) -> Result<Proto> {
     }
     let opts = CookOptions {
         target: target.to_string(),
-        search_path: None,
         cwd: cwd.to_path_buf(),
-        vars: BTreeMap::new(),
-        bind_vars: false,
+        vars: vars.clone(),
+        bind_vars: true,
+        ..Default::default()
     };
     cook(&opts).map_err(|e| MolError::Cook(e.rendered))
 }
@@ -518,7 +519,10 @@ pub fn pour_tx(tx: &Tx<'_>, proto: &Proto, opts: &PourOptions) -> Result<PourRes
         for l in &i.labels {
             label.execute(params![i.id, l])?;
         }
-        tomb.execute([&i.id])?;
+        if opts.root_id.is_some() {
+            // Only a caller-chosen root can reuse a deleted id.
+            tomb.execute([&i.id])?;
+        }
         tx.event(&i.id, "created", None, None, Some(&i.title))?;
     }
     let mut dep = conn.prepare_cached(
