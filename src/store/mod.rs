@@ -139,7 +139,7 @@ impl Store {
             _ => "FULL",
         };
         conn.execute_batch(&format!(
-            "PRAGMA synchronous = {sync_mode}; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
+            "PRAGMA synchronous = {sync_mode}; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;"
         ))?;
         schema::migrate(&mut conn, &db_path)?;
         let prefix = match read_config(dir)? {
