@@ -6,4 +6,5 @@
 
 pub mod cli;
 pub mod formula;
+pub mod molecule;
 pub mod store;

@@ -163,7 +163,7 @@ fn list_shows_shadowing_and_show_resolves() {
     write(&a, "good.formula.toml", GOOD);
     write(&b, "good.formula.toml", GOOD);
     let out = gt()
-        .args(["formula", "list", "--json", "--formula-path"])
+        .args(["--json", "formula", "list", "--formula-path"])
         .arg(&a)
         .arg("--formula-path")
         .arg(&b)

@@ -102,16 +102,12 @@ pub enum FormulaCommand {
     Lint(LintArgs),
     /// List the formulas on the search path, with their source and what they shadow.
     List {
-        #[arg(long)]
-        json: bool,
         #[command(flatten)]
         search: SearchArgs,
     },
     /// Show one formula, resolved (extends applied).
     Show {
         name: String,
-        #[arg(long)]
-        json: bool,
         #[command(flatten)]
         search: SearchArgs,
     },
@@ -141,11 +137,14 @@ fn print_diags(compiled: &Compiled) {
 
 /// Write to `--out` atomically (temp file + rename), or to stdout.
 fn emit(out: Option<&Path>, text: &str) -> i32 {
-    emit_with(out, &mut |mut w| w.write_all(text.as_bytes()))
+    emit_with(out, &mut |w| w.write_all(text.as_bytes()))
 }
 
 /// Like [`emit`], with a function that streams the output.
-fn emit_with(out: Option<&Path>, write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>) -> i32 {
+fn emit_with(
+    out: Option<&Path>,
+    write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
+) -> i32 {
     match out {
         None => {
             let mut stdout = std::io::stdout().lock();
@@ -270,11 +269,12 @@ fn explain(proto: &crate::formula::proto::Proto, step: &str, compiled: &Compiled
     emit(None, &out)
 }
 
-pub fn run(cmd: &FormulaCommand) -> i32 {
+/// `json` is the binary's global `--json` flag.
+pub fn run(cmd: &FormulaCommand, json: bool) -> i32 {
     match cmd {
         FormulaCommand::Lint(args) => lint_cmd(args),
-        FormulaCommand::List { json, search } => list(*json, search),
-        FormulaCommand::Show { name, json, search } => show(name, *json, search),
+        FormulaCommand::List { search } => list(json, search),
+        FormulaCommand::Show { name, search } => show(name, json, search),
     }
 }
 

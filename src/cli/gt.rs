@@ -9,6 +9,9 @@ use clap::{Parser, Subcommand};
     about = "Gas Town: a multi-agent orchestrator for AI coding agents"
 )]
 pub struct Cli {
+    /// Print machine-readable JSON where a command supports it.
+    #[arg(long, global = true)]
+    pub json: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -20,6 +23,16 @@ pub enum Command {
     /// Formula library: lint, list, show.
     #[command(subcommand)]
     Formula(FormulaCommand),
+    /// Pour a formula into a molecule (same as `bd mol pour`).
+    Pour {
+        #[command(flatten)]
+        args: super::bd_mol::PourArgs,
+    },
+    /// Pour a formula as a wisp (same as `bd mol wisp`).
+    Wisp {
+        #[command(flatten)]
+        args: super::bd_mol::PourArgs,
+    },
 }
 
 pub fn main() -> i32 {
@@ -27,7 +40,9 @@ pub fn main() -> i32 {
         let cli = Cli::parse();
         match &cli.command {
             Command::Cook(args) => formula::cook(args),
-            Command::Formula(cmd) => formula::run(cmd),
+            Command::Formula(cmd) => formula::run(cmd, cli.json),
+            Command::Pour { args } => super::gt_mol::run(args, cli.json, false),
+            Command::Wisp { args } => super::gt_mol::run(args, cli.json, true),
         }
     })
 }

@@ -1,7 +1,12 @@
 //! Command-line front ends. Parsing and rendering only; no business logic.
 pub mod bd;
+pub mod bd_dep;
+pub mod bd_issue;
+pub mod bd_mol;
+pub mod bd_sync;
 pub mod formula;
 pub mod gt;
+pub mod gt_mol;
 
 /// Run a command; a panic becomes exit code 3 with a request to report it,
 /// never a raw backtrace dump as the only output.

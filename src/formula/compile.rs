@@ -90,6 +90,11 @@ pub fn compile(opts: &CookOptions, env: &Env) -> Compiled {
             run_transforms(&mut sess, &f, &opts.vars, bind_vars, opts.max_steps)
         };
         if let Some(mut f) = transformed.filter(|_| !has_errors(&sess.diags)) {
+            // The type may be inferred from content: pin it before the steps move.
+            if f.kind.is_none() {
+                let at = super::source::Span::new(f.file, 0..0);
+                f.kind = Some(super::ast::Sp::new(f.effective_kind().to_string(), at));
+            }
             let steps = std::mem::take(&mut f.steps);
             let mut p = super::cook::cook_steps(&f, steps, &sess);
             if bind_vars {

@@ -6,11 +6,11 @@
 //! parent (the root or the parent step); `needs`/`depends_on` become
 //! `blocks`; `waits_for` becomes `waits-for` on its spawner.
 
-use rustc_hash::FxHashMap;
 use super::ast::{Formula, Step, STEP_TYPES};
 use super::library::Session;
 use super::proto::*;
 use super::source::{FileId, Span};
+use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 
 pub fn cook(f: &Formula, sess: &Session) -> Proto {

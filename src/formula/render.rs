@@ -1,7 +1,7 @@
 //! Human and graph renderings of a protomolecule: `tree`, `dot`, `mermaid`.
 
-use rustc_hash::FxHashMap;
 use super::proto::{DepKind, Proto};
+use rustc_hash::FxHashMap;
 use std::fmt::Write;
 
 /// A readable outline: steps nested under their parents, with their

@@ -1,16 +1,17 @@
 //! Dependency checks: unknown targets, self-dependencies and cycles.
 
-use rustc_hash::{FxHashMap, FxHashSet};
 use crate::formula::ast::{Formula, SpStr, Step};
 use crate::formula::codes::Code;
 use crate::formula::diag::Diagnostic;
 use crate::formula::suggest::did_you_mean;
 use petgraph::graph::{DiGraph, NodeIndex};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::VecDeque;
 
 pub(super) fn check(f: &Formula, diags: &mut Vec<Diagnostic>) {
     let steps = f.walk_steps();
-    let mut index: FxHashMap<&str, usize> = FxHashMap::with_capacity_and_hasher(steps.len(), Default::default());
+    let mut index: FxHashMap<&str, usize> =
+        FxHashMap::with_capacity_and_hasher(steps.len(), Default::default());
     for (i, s) in steps.iter().enumerate() {
         if let Some(id) = &s.id {
             index.entry(id.value.as_str()).or_insert(i);

@@ -1,10 +1,10 @@
 //! Step-level checks: ids, titles, priorities, types, duplicates.
 
-use rustc_hash::FxHashMap;
 use crate::formula::ast::{Formula, Step, STEP_TYPES};
 use crate::formula::codes::Code;
 use crate::formula::diag::Diagnostic;
 use crate::formula::suggest::did_you_mean;
+use rustc_hash::FxHashMap;
 
 pub(super) fn check(f: &Formula, diags: &mut Vec<Diagnostic>) {
     check_unique_ids(f, diags);

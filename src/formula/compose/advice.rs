@@ -8,7 +8,6 @@
 //! (after advice is on the critical path). Only steps that existed before
 //! the rule set ran can match, so advice never advises itself.
 
-use rustc_hash::FxHashSet;
 use super::{ids_in, Cx, Renames};
 use crate::formula::ast::{Advice, Formula, Sp, Step};
 use crate::formula::check::exprs::expr_diag;
@@ -16,6 +15,7 @@ use crate::formula::codes::Code;
 use crate::formula::diag::Diagnostic;
 use crate::formula::expr;
 use crate::formula::source::Span;
+use rustc_hash::FxHashSet;
 
 pub(super) fn apply_own(f: &mut Formula, cx: &mut Cx<'_>) {
     if f.advice.is_empty() {
@@ -172,7 +172,8 @@ fn advise(
                 let prev = afters[i - 1].id_str().to_string();
                 afters[i].needs.insert(0, Sp::new(prev, anchor));
             }
-            let exclude: FxHashSet<String> = afters.iter().map(|a| a.id_str().to_string()).collect();
+            let exclude: FxHashSet<String> =
+                afters.iter().map(|a| a.id_str().to_string()).collect();
             let last = afters[afters.len() - 1].id_str().to_string();
             renames.add(&id, vec![last], exclude);
         }

@@ -3,12 +3,12 @@
 //! Its dependents are not silently unblocked (as in beads): they inherit
 //! the removed step's own dependencies, and a warning names both steps.
 
-use rustc_hash::{FxHashMap, FxHashSet};
 use super::Cx;
 use crate::formula::ast::{Formula, Sp, SpStr, Step};
 use crate::formula::codes::Code;
 use crate::formula::diag::Diagnostic;
 use crate::formula::expr;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 struct Removed {
     deps: Vec<SpStr>,

@@ -9,7 +9,6 @@
 //! too; beads dropped them). Templates keep `condition`, `gate`, `notes`,
 //! `labels` and `metadata`.
 
-use rustc_hash::FxHashSet;
 use super::rules::unknown_target;
 use super::{ids_in, replace_step, roots_and_sinks, Cx, Renames};
 use crate::formula::ast::{Formula, Sp, SpStr, Step};
@@ -17,6 +16,7 @@ use crate::formula::codes::Code;
 use crate::formula::diag::Diagnostic;
 use crate::formula::expr;
 use crate::formula::source::Span;
+use rustc_hash::FxHashSet;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 

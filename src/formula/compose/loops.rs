@@ -7,13 +7,13 @@
 //! ranges can use formula vars and their defaults, and the number of
 //! generated steps is capped (`--max-steps`).
 
-use rustc_hash::FxHashSet;
 use super::{count_steps, ids_in, roots_and_sinks, Cx, Renames};
 use crate::formula::ast::{Formula, Loop, Sp, Step};
 use crate::formula::check::exprs::expr_diag;
 use crate::formula::codes::Code;
 use crate::formula::diag::Diagnostic;
 use crate::formula::expr;
+use rustc_hash::FxHashSet;
 
 pub(super) fn apply(f: &mut Formula, cx: &mut Cx<'_>) {
     if !has_loops(&f.steps) {
@@ -220,8 +220,11 @@ fn rewrite(
         }
         // An expanding body step passes the loop var on to its expansion.
         if c.expand.is_some() {
-            let at = why_span.or(c.span).unwrap_or(crate::formula::source::Span::new(0, 0..0));
-            c.expand_vars.push((Sp::new(var.to_string(), at), Sp::new(value.to_string(), at)));
+            let at = why_span
+                .or(c.span)
+                .unwrap_or(crate::formula::source::Span::new(0, 0..0));
+            c.expand_vars
+                .push((Sp::new(var.to_string(), at), Sp::new(value.to_string(), at)));
         }
     }
     c.provenance.push((why.to_string(), why_span));

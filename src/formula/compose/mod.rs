@@ -17,11 +17,11 @@ mod expand;
 mod loops;
 mod rules;
 
-use rustc_hash::{FxHashMap, FxHashSet};
 use super::ast::{Formula, Sp, SpStr, Step};
 use super::check;
 use super::diag::has_errors;
 use super::library::Session;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::BTreeMap;
 
 /// The default cap on generated steps (`--max-steps`).

@@ -1,13 +1,13 @@
 //! `compose.branch` (fork/join wiring) and `compose.gate` (a runtime
 //! condition attached to a step, stored in the IR as an expression tree).
 
-use rustc_hash::FxHashSet;
 use super::{find_mut, ids_in, Cx};
 use crate::formula::ast::{Formula, Sp, SpStr};
 use crate::formula::codes::Code;
 use crate::formula::diag::Diagnostic;
 use crate::formula::expr;
 use crate::formula::suggest::did_you_mean;
+use rustc_hash::FxHashSet;
 
 pub(crate) fn unknown_target(what: &str, id: &SpStr, known: &FxHashSet<String>) -> Diagnostic {
     let sg = did_you_mean(&id.value, known.iter().map(String::as_str));

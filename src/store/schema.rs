@@ -1,0 +1,132 @@
+//! Versioned schema migrations. `PRAGMA user_version` holds the number of
+//! migrations applied. A database with a higher version than this build knows
+//! is refused (see [`StoreError::SchemaTooNew`]).
+
+use super::error::{Result, StoreError};
+use rusqlite::{Connection, TransactionBehavior};
+use std::path::Path;
+
+/// Migration `i` takes the schema from version `i` to `i + 1`. Append only;
+/// never edit a released migration.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the core ledger.
+    r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE issues (
+    id                  TEXT PRIMARY KEY,
+    title               TEXT NOT NULL,
+    description         TEXT NOT NULL DEFAULT '',
+    design              TEXT NOT NULL DEFAULT '',
+    acceptance_criteria TEXT NOT NULL DEFAULT '',
+    notes               TEXT NOT NULL DEFAULT '',
+    status              TEXT NOT NULL DEFAULT 'open',
+    issue_type          TEXT NOT NULL DEFAULT 'task',
+    priority            INTEGER NOT NULL DEFAULT 2 CHECK (priority BETWEEN 0 AND 4),
+    assignee            TEXT,
+    metadata            TEXT NOT NULL DEFAULT '{}',
+    ephemeral           INTEGER NOT NULL DEFAULT 0,
+    created_at          TEXT NOT NULL,
+    updated_at          TEXT NOT NULL,
+    closed_at           TEXT,
+    close_reason        TEXT,
+    created_by          TEXT NOT NULL DEFAULT '',
+    -- Materialised readiness, maintained incrementally by store::ready.
+    open_blockers       INTEGER NOT NULL DEFAULT 0,
+    waits_unsat         INTEGER NOT NULL DEFAULT 0,
+    anc_blocked         INTEGER NOT NULL DEFAULT 0,
+    blocked             INTEGER NOT NULL DEFAULT 0,
+    children_open       INTEGER NOT NULL DEFAULT 0,
+    children_closed     INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX issues_ready ON issues (priority, created_at, id)
+    WHERE status = 'open' AND blocked = 0 AND ephemeral = 0;
+CREATE INDEX issues_status ON issues (status, priority);
+CREATE INDEX issues_assignee ON issues (assignee) WHERE assignee IS NOT NULL;
+CREATE INDEX issues_ephemeral ON issues (ephemeral) WHERE ephemeral = 1;
+
+CREATE TABLE deps (
+    issue_id   TEXT NOT NULL REFERENCES issues(id) ON DELETE CASCADE,
+    depends_on TEXT NOT NULL REFERENCES issues(id) ON DELETE CASCADE,
+    type       TEXT NOT NULL,
+    metadata   TEXT,
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (issue_id, depends_on, type)
+) WITHOUT ROWID;
+CREATE INDEX deps_target ON deps (depends_on, type, issue_id);
+
+CREATE TABLE labels (
+    issue_id TEXT NOT NULL REFERENCES issues(id) ON DELETE CASCADE,
+    label    TEXT NOT NULL,
+    PRIMARY KEY (issue_id, label)
+) WITHOUT ROWID;
+CREATE INDEX labels_label ON labels (label, issue_id);
+
+CREATE TABLE comments (
+    id         INTEGER PRIMARY KEY,
+    issue_id   TEXT NOT NULL REFERENCES issues(id) ON DELETE CASCADE,
+    author     TEXT NOT NULL,
+    text       TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX comments_issue ON comments (issue_id);
+
+-- Append-only audit log. No foreign key: events outlive deleted issues.
+CREATE TABLE events (
+    id       INTEGER PRIMARY KEY,
+    issue_id TEXT NOT NULL,
+    at       TEXT NOT NULL,
+    actor    TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    field    TEXT,
+    old      TEXT,
+    new      TEXT
+);
+CREATE INDEX events_issue ON events (issue_id, id);
+
+-- Deletions of persistent issues, exported so that a merge can carry them.
+CREATE TABLE tombstones (
+    id         TEXT PRIMARY KEY,
+    deleted_at TEXT NOT NULL,
+    deleted_by TEXT NOT NULL DEFAULT ''
+) WITHOUT ROWID;
+"#,
+];
+
+pub fn latest() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// Bring `conn` up to the latest schema, or refuse a newer one.
+pub fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    check_version(current, path)?;
+    if current == latest() {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Someone else may have migrated while we waited for the lock.
+    let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    check_version(current, path)?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tx.execute_batch(sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn check_version(found: i64, path: &Path) -> Result<()> {
+    if found > latest() {
+        return Err(StoreError::SchemaTooNew {
+            path: path.to_path_buf(),
+            found,
+            supported: latest(),
+        });
+    }
+    Ok(())
+}
