@@ -217,7 +217,7 @@ impl Tx<'_> {
         let conn = &self.tx;
         let edges: Vec<Dep> = deps_of(conn, from)?
             .into_iter()
-            .filter(|d| d.depends_on == to && t.map_or(true, |t| d.dep_type == t))
+            .filter(|d| d.depends_on == to && t.is_none_or(|t| d.dep_type == t))
             .collect();
         if edges.is_empty() {
             return Ok(0);
