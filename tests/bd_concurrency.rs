@@ -49,7 +49,7 @@ fn sixteen_processes_mixed_operations() {
             };
             script += &line;
             script += " || echo \"FAILED($?): ";
-            script += &line.replace('"', "").replace('\'', "");
+            script += &line.replace(['"', '\''], "");
             script += "\" >&2\n";
         }
         let child = Command::new("sh")
