@@ -58,6 +58,33 @@ fn bench_cook(c: &mut Criterion) {
     group.finish();
 }
 
+/// The 20-disk Towers of Hanoi: one range loop, 1,048,575 moves.
+/// Target: under 3 s and 1.5 GB peak RSS (measure RSS with
+/// `/usr/bin/time -v gt cook examples/towers-of-hanoi-20.formula.toml --max-steps 2000000 --out /dev/null`).
+fn bench_hanoi(c: &mut Criterion) {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/towers-of-hanoi-20.formula.toml");
+    let opts = CookOptions {
+        target: path.display().to_string(),
+        cwd: Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf(),
+        search_path: Some(vec![]),
+        max_steps: Some(2_000_000),
+        ..CookOptions::default()
+    };
+    let mut group = c.benchmark_group("cook");
+    group.sample_size(10);
+    group.bench_function("hanoi_20_disks", |b| {
+        b.iter(|| {
+            let compiled = compile::compile(&opts, &Env::default());
+            let proto = compiled.proto.expect("hanoi cooks");
+            let mut sink = std::io::sink();
+            proto.write_json(&mut sink).expect("serialises");
+            proto.steps.len()
+        })
+    });
+    group.finish();
+}
+
 fn bench_lint_corpus(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
     let dirs: Vec<PathBuf> = vec![root.join("gastown"), root.join("beads")];
@@ -68,5 +95,5 @@ fn bench_lint_corpus(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_cook, bench_lint_corpus);
+criterion_group!(benches, bench_cook, bench_lint_corpus, bench_hanoi);
 criterion_main!(benches);

@@ -94,8 +94,8 @@ fn two_parents_defining_one_id_is_a_duplicate() {
         .expect("duplicate id");
     // Both definitions are labelled, in their own files.
     assert_ne!(
-        d.primary.as_ref().unwrap().span.file,
-        d.secondary[0].span.file
+        d.primary.as_ref().unwrap().span.file(),
+        d.secondary[0].span.file()
     );
 }
 

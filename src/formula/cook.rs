@@ -140,9 +140,9 @@ impl Cooker<'_> {
     fn provenance(&self, span: Option<Span>, chain: &[String]) -> Provenance {
         let (file, line, col) = match span {
             Some(s) => {
-                let src = self.sess.sources.get(s.file);
-                let (l, c) = src.line_col(s.start);
-                (s.file, l, c)
+                let src = self.sess.sources.get(s.file());
+                let (l, c) = src.line_col(s.start());
+                (s.file(), l, c)
             }
             None => (FileId::MAX, 0, 0),
         };
@@ -213,8 +213,8 @@ impl Cooker<'_> {
                 .iter()
                 .map(|(what, span)| match span {
                     Some(sp) => {
-                        let src = self.sess.sources.get(sp.file);
-                        let (l, c) = src.line_col(sp.start);
+                        let src = self.sess.sources.get(sp.file());
+                        let (l, c) = src.line_col(sp.start());
                         format!("{what} ({}:{l}:{c})", src.name)
                     }
                     None => what.clone(),

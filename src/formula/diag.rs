@@ -93,7 +93,7 @@ impl Diagnostic {
     /// Sort key: file, position, code. Keeps output stable.
     fn sort_key(&self) -> (usize, usize, Code) {
         match &self.primary {
-            Some(l) => (l.span.file, l.span.start, self.code),
+            Some(l) => (l.span.file(), l.span.start(), self.code),
             None => (usize::MAX, 0, self.code),
         }
     }
@@ -176,7 +176,7 @@ mod human {
     }
 
     fn source_span(span: Span) -> SourceSpan {
-        SourceSpan::new(span.start.into(), span.end - span.start)
+        SourceSpan::new(span.start().into(), span.end() - span.start())
     }
 
     fn named(sources: &Sources, file: usize) -> NamedSource<String> {
@@ -208,7 +208,7 @@ mod human {
                 related: Vec::new(),
             };
         };
-        let file = primary.span.file;
+        let file = primary.span.file();
         let mut labels = vec![LabeledSpan::new_primary_with_span(
             non_empty(&primary.message),
             source_span(primary.span),
@@ -217,12 +217,12 @@ mod human {
         let mut others: Vec<(usize, Vec<LabeledSpan>)> = Vec::new();
         for l in &d.secondary {
             let ls = LabeledSpan::new_with_span(non_empty(&l.message), source_span(l.span));
-            if l.span.file == file {
+            if l.span.file() == file {
                 labels.push(ls);
-            } else if let Some((_, v)) = others.iter_mut().find(|(f, _)| *f == l.span.file) {
+            } else if let Some((_, v)) = others.iter_mut().find(|(f, _)| *f == l.span.file()) {
                 v.push(ls);
             } else {
-                others.push((l.span.file, vec![ls]));
+                others.push((l.span.file(), vec![ls]));
             }
         }
         let related = others
@@ -337,17 +337,17 @@ pub struct JsonDiagnostic {
 }
 
 pub fn locate(span: Span, sources: &Sources) -> JsonLocation {
-    let f = sources.get(span.file);
-    let (line, column) = f.line_col(span.start);
-    let (end_line, end_column) = f.line_col(span.end);
+    let f = sources.get(span.file());
+    let (line, column) = f.line_col(span.start());
+    let (end_line, end_column) = f.line_col(span.end());
     JsonLocation {
         file: f.name.clone(),
         line,
         column,
         end_line,
         end_column,
-        byte_start: span.start,
-        byte_end: span.end,
+        byte_start: span.start(),
+        byte_end: span.end(),
     }
 }
 

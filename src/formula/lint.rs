@@ -119,8 +119,14 @@ pub fn lint(files: &[PathBuf], base: &SearchPath) -> LintReport {
     // (a parent's problem found again through a child).
     let mut pairs: Vec<(Diagnostic, PathBuf)> = sess.diags.drain(..).zip(owners).collect();
     pairs.sort_by(|a, b| {
-        let ka = a.0.primary.as_ref().map(|l| (l.span.file, l.span.start));
-        let kb = b.0.primary.as_ref().map(|l| (l.span.file, l.span.start));
+        let ka =
+            a.0.primary
+                .as_ref()
+                .map(|l| (l.span.file(), l.span.start()));
+        let kb =
+            b.0.primary
+                .as_ref()
+                .map(|l| (l.span.file(), l.span.start()));
         (ka.is_none(), ka, a.0.code).cmp(&(kb.is_none(), kb, b.0.code))
     });
     pairs.dedup_by(|a, b| a.0 == b.0);

@@ -278,7 +278,7 @@ mod tests {
     fn toml_syntax_error_points_at_position() {
         let err = parse_toml("formula = \n", 3).unwrap_err();
         assert_eq!(err.code, Code::F0001);
-        assert_eq!(err.primary.unwrap().span.file, 3);
+        assert_eq!(err.primary.unwrap().span.file(), 3);
     }
 
     #[test]

@@ -389,8 +389,8 @@ impl Decoder<'_> {
         };
         self.check_keys(entries, TOP_KEYS, TOP_FOREIGN, "the formula");
         let mut f = Formula {
-            file: root.span.file,
-            doc_span: Some(Span::new(root.span.file, 0..0)),
+            file: root.span.file(),
+            doc_span: Some(Span::new(root.span.file(), 0..0)),
             ..Formula::default()
         };
         for e in entries {

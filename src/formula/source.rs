@@ -11,37 +11,48 @@ pub const MAX_SOURCE_BYTES: usize = 64 * 1024 * 1024;
 
 pub type FileId = usize;
 
-/// A byte range in one source file.
+/// A byte range in one source file. Compact (12 bytes): every value in
+/// the AST carries one, and loops can generate a million steps. Files are
+/// capped at [`MAX_SOURCE_BYTES`], so offsets fit in `u32`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Span {
-    pub file: FileId,
-    pub start: usize,
-    pub end: usize,
+    pub file: u32,
+    pub start: u32,
+    pub end: u32,
 }
 
 impl Span {
     pub fn new(file: FileId, range: Range<usize>) -> Span {
+        let clamp = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
         Span {
-            file,
-            start: range.start,
-            end: range.end.max(range.start),
+            file: clamp(file),
+            start: clamp(range.start),
+            end: clamp(range.end.max(range.start)),
         }
     }
 
+    pub fn file(&self) -> FileId {
+        self.file as FileId
+    }
+
+    pub fn start(&self) -> usize {
+        self.start as usize
+    }
+
+    pub fn end(&self) -> usize {
+        self.end as usize
+    }
+
     pub fn range(&self) -> Range<usize> {
-        self.start..self.end
+        self.start()..self.end()
     }
 
     /// A span inside this one, from a byte range relative to its start
     /// (for errors inside a string value). Clamped to this span.
     pub fn sub(&self, inner: Range<usize>) -> Span {
-        let start = (self.start + inner.start).min(self.end);
-        let end = (self.start + inner.end).clamp(start, self.end);
-        Span {
-            file: self.file,
-            start,
-            end,
-        }
+        let start = (self.start() + inner.start).min(self.end());
+        let end = (self.start() + inner.end).clamp(start, self.end());
+        Span::new(self.file(), start..end)
     }
 }
 
@@ -135,7 +146,7 @@ impl Sources {
     }
 
     pub fn text(&self, span: Span) -> &str {
-        self.files[span.file]
+        self.files[span.file()]
             .text
             .get(span.range())
             .unwrap_or_default()

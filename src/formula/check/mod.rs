@@ -41,7 +41,7 @@ pub(crate) fn inner_span(
     s: &super::ast::SpStr,
     inner: std::ops::Range<usize>,
 ) -> super::source::Span {
-    let width = s.span.end - s.span.start;
+    let width = s.span.end() - s.span.start();
     if width == s.value.len() + 2 {
         s.span.sub(inner.start + 1..inner.end + 1)
     } else if width == s.value.len() + 6 && !s.value.contains('\n') {

@@ -84,7 +84,9 @@ pub(super) fn check_unique_ids(f: &Formula, diags: &mut Vec<Diagnostic>) {
             if let Some(fid) = &first.id {
                 d = d.label(fid.span, "first defined here");
             }
-            let help = if id.span.file != first.anchor().map(|a| a.file).unwrap_or(id.span.file) {
+            let help = if id.span.file()
+                != first.anchor().map(|a| a.file()).unwrap_or(id.span.file())
+            {
                 "two formulas on the extends chain define this id; rename one, or override it from the child only"
             } else {
                 "step ids must be unique in the whole formula, children included; rename one of them"

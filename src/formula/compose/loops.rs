@@ -40,18 +40,17 @@ fn expand_list(
     total: &mut usize,
 ) -> Vec<Step> {
     let mut out = Vec::with_capacity(steps.len());
-    for mut s in steps {
+    let siblings = steps.len();
+    for (i, mut s) in steps.into_iter().enumerate() {
         if !s.children.is_empty() {
             let children = std::mem::take(&mut s.children);
             s.children = expand_list(children, cx, renames, total);
         }
         match s.loop_.take() {
             None => out.push(s),
-            Some(l) => {
-                if let Some(generated) = expand_loop(s, *l, cx, renames, total) {
-                    out.extend(generated);
-                }
-            }
+            // Generated steps go straight into `out`: no million-element
+            // intermediate vector to copy.
+            Some(l) => expand_loop(s, *l, cx, renames, total, (&mut out, siblings - i)),
         }
     }
     out
@@ -63,31 +62,32 @@ fn expand_loop(
     cx: &mut Cx<'_>,
     renames: &mut Renames,
     total: &mut usize,
-) -> Option<Vec<Step>> {
+    (out, headroom): (&mut Vec<Step>, usize),
+) {
     let cid = container.id_str().to_string();
     let body = expand_list(l.body, cx, renames, total);
     if body.is_empty() {
-        return None; // reported by the checks (F0039)
+        return; // reported by the checks (F0039)
     }
     let body_size = count_steps(&body);
     let cap = cx.max_steps;
     // One value per iteration; the value feeds `{var}`.
     let values: Vec<String> = if let Some(c) = &l.count {
         if c.value <= 0 {
-            return None;
+            return;
         }
         let n = c.value as u64;
         if n.saturating_mul(body_size as u64) > cap as u64 {
             cx.sess
                 .diags
                 .push(too_many(&cid, n, body_size, cap, c.span));
-            return None;
+            return;
         }
         (1..=n).map(|i| i.to_string()).collect()
     } else if let Some(r) = &l.range {
         let parsed = match expr::range::parse_range(&r.value) {
             Ok(p) => p,
-            Err(_) => return None, // reported by the checks (F0033)
+            Err(_) => return, // reported by the checks (F0033)
         };
         let vars = cx.vars.clone();
         let lookup = move |name: &str| vars.get(name).cloned();
@@ -100,7 +100,7 @@ fn expand_loop(
                     r,
                     &e,
                 ));
-                return None;
+                return;
             }
         };
         let n = expr::range::iteration_count(start, end);
@@ -108,13 +108,13 @@ fn expand_loop(
             cx.sess
                 .diags
                 .push(too_many(&cid, n, body_size, cap, r.span));
-            return None;
+            return;
         }
         (start..=end).map(|v| v.to_string()).collect()
     } else if l.until.is_some() {
         vec!["1".to_string()]
     } else {
-        return None; // reported by the checks (F0039)
+        return; // reported by the checks (F0039)
     };
     let iterations = values.len();
     *total = total
@@ -124,7 +124,7 @@ fn expand_loop(
         cx.sess
             .diags
             .push(too_many(&cid, iterations as u64, body_size, cap, l.span));
-        return None;
+        return;
     }
 
     let mut body_ids = FxHashSet::default();
@@ -132,7 +132,10 @@ fn expand_loop(
     let (roots, sinks) = roots_and_sinks(&body);
     let var = l.var.as_ref().map(|v| v.value.clone());
     let why_span = Some(l.span);
-    let mut out: Vec<Step> = Vec::with_capacity(iterations * body.len());
+    let first = out.len();
+    // Room for the later siblings too: a push past an exact reservation
+    // would copy every generated step.
+    out.reserve(iterations * body.len() + headroom);
     let mut prev_sinks: Vec<String> = Vec::new();
     let container_deps: Vec<_> = container.blocking_deps().cloned().collect();
     for (k, value) in values.iter().enumerate() {
@@ -173,11 +176,11 @@ fn expand_loop(
             .collect();
     }
     if let Some(u) = &l.until {
-        if let (Ok(parsed), Some(first)) = (
+        if let (Ok(parsed), Some(first_step)) = (
             expr::runtime::parse_runtime_condition(&u.value),
-            out.first_mut(),
+            out.get_mut(first),
         ) {
-            first.runtime.push((
+            first_step.runtime.push((
                 "loop".to_string(),
                 serde_json::json!({
                     "until": u.value,
@@ -188,7 +191,6 @@ fn expand_loop(
         }
     }
     renames.add(&cid, prev_sinks, FxHashSet::default());
-    Some(out)
 }
 
 fn rewrite(

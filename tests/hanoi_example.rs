@@ -1,0 +1,46 @@
+//! The 20-disk Towers of Hanoi example is past the default step cap (a
+//! clear F0040), and a smaller copy cooks to the right number of moves.
+
+use gastown::formula::api::CookOptions;
+use gastown::formula::compile;
+use gastown::formula::library::Env;
+
+#[test]
+fn hanoi_20_needs_a_raised_cap_and_small_versions_cook() {
+    let example = std::path::Path::new("examples/towers-of-hanoi-20.formula.toml");
+    let text = std::fs::read_to_string(example).unwrap();
+    let opts = CookOptions {
+        target: example.display().to_string(),
+        search_path: Some(vec![]),
+        cwd: std::env::current_dir().unwrap(),
+        ..CookOptions::default()
+    };
+    let c = compile::compile(&opts, &Env::default());
+    assert_eq!(c.diagnostics()[0].code.as_str(), "F0040");
+
+    let dir = tempfile::tempdir().unwrap();
+    let small = text
+        .replace("towers-of-hanoi-20", "hanoi-small")
+        .replace("disks = \"20\"", "disks = \"5\"");
+    std::fs::write(dir.path().join("hanoi-small.formula.toml"), small).unwrap();
+    let opts = CookOptions {
+        target: "hanoi-small".into(),
+        search_path: Some(vec![dir.path().to_path_buf()]),
+        cwd: dir.path().to_path_buf(),
+        ..CookOptions::default()
+    };
+    let p = compile::compile(&opts, &Env::default())
+        .proto
+        .expect("cooks");
+    // setup + 31 moves + verify, chained.
+    assert_eq!(p.steps.len(), 33);
+    assert_eq!(p.steps[1].path, "solve.iter1.move");
+    assert_eq!(p.steps[31].title, "Move 31");
+    let verify_needs: Vec<&str> = p
+        .deps
+        .iter()
+        .filter(|d| d.from.ends_with(".verify") && d.kind.as_str() == "blocks")
+        .map(|d| d.to.as_str())
+        .collect();
+    assert_eq!(verify_needs, ["hanoi-small.solve.iter31.move"]);
+}
