@@ -426,3 +426,14 @@ fn max_steps_caps_generation() {
     let c = compile::compile(&opts(49), &Env::default());
     assert_eq!(codes(&c), ["F0040"]);
 }
+
+// Re-validation covers waits_for wiring: expanding the spawner away is caught.
+#[test]
+fn waits_for_spawner_removed_by_expansion_is_caught() {
+    let f = "formula = \"f\"\n[[steps]]\nid = \"survey\"\ntitle = \"S\"\nexpand = \"x\"\n[[steps]]\nid = \"agg\"\ntitle = \"A\"\nwaits_for = \"children-of(survey)\"\n";
+    let x =
+        "formula = \"x\"\ntype = \"expansion\"\n[[template]]\nid = \"{target}.a\"\ntitle = \"A\"\n";
+    let c = cook(&[("f", f), ("x", x)], "f", &[]);
+    assert_eq!(errors(&c), ["F0037"]);
+    assert!(c.diagnostics()[0].notes[0].contains("inline expand"));
+}

@@ -316,3 +316,30 @@ fn step(s: &Step, ids: &HashSet<&str>, diags: &mut Vec<Diagnostic>) {
         }
     }
 }
+
+/// After a transform: every `children-of(x)` must still name a step (an
+/// expansion or a condition may have replaced `x`).
+pub(crate) fn check_waits_for_wiring(f: &Formula, diags: &mut Vec<Diagnostic>) {
+    let steps = f.walk_steps();
+    if !steps.iter().any(|s| s.waits_for.is_some()) {
+        return;
+    }
+    let ids: HashSet<&str> = steps.iter().map(|s| s.id_str()).collect();
+    for s in steps {
+        let Some(w) = &s.waits_for else { continue };
+        if let Ok(expr::waits_for::WaitsFor::ChildrenOf { spawner, span }) =
+            expr::waits_for::parse_waits_for(&w.value)
+        {
+            if !ids.contains(spawner.as_str()) {
+                diags.push(
+                    Diagnostic::new(
+                        Code::F0037,
+                        format!("step `{}` waits for the children of `{spawner}`, which a transform removed", s.id_str()),
+                    )
+                    .at(inner_span(w, span), "no longer a step")
+                    .help("wait on a step that survives the transforms (expansions replace their target; conditions can exclude steps)"),
+                );
+            }
+        }
+    }
+}

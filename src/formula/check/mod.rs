@@ -28,10 +28,12 @@ pub fn check(f: &Formula, sources: &Sources, diags: &mut Vec<Diagnostic>) {
     exprs::check(f, diags);
 }
 
-/// Checks that must hold again after every transform (issue: transforms).
+/// Checks that must hold again after every transform: unique ids,
+/// resolvable references, no cycles, and `waits_for` spawners that exist.
 pub fn check_graph(f: &Formula, diags: &mut Vec<Diagnostic>) {
     steps::check_unique_ids(f, diags);
     deps::check(f, diags);
+    exprs::check_waits_for_wiring(f, diags);
 }
 
 /// Map a byte range inside a string value to a file span. The value's span
