@@ -222,7 +222,7 @@ fn sarif(report: &LintReport) -> String {
                 "id": c.as_str(),
                 "name": c.name(),
                 "shortDescription": { "text": c.summary() },
-                "helpUri": format!("https://github.com/gastown-rs/gastown/blob/main/docs/diagnostics.md#{}", c.as_str().to_lowercase()),
+                "help": { "text": format!("See docs/diagnostics.md#{} in the gastown repository.", c.as_str().to_lowercase()) },
                 "defaultConfiguration": { "level": sarif_level(c.severity()) },
             })
         })
@@ -291,7 +291,6 @@ fn sarif(report: &LintReport) -> String {
                 "driver": {
                     "name": "gt-formula-lint",
                     "semanticVersion": env!("CARGO_PKG_VERSION"),
-                    "informationUri": "https://github.com/gastown-rs/gastown",
                     "rules": rules,
                 }
             },
