@@ -44,3 +44,75 @@ fn hanoi_20_needs_a_raised_cap_and_small_versions_cook() {
         .collect();
     assert_eq!(verify_needs, ["hanoi-small.solve.iter31.move"]);
 }
+
+/// Lazy loops (streamed by cook) and eager expansion give the same IR. An
+/// advice rule that matches nothing forces the eager path.
+#[test]
+fn lazy_and_eager_loops_cook_identically() {
+    let formula = |extra: &str| {
+        format!(
+            r#"formula = "big"
+[vars]
+n = "6000"
+[[steps]]
+id = "setup"
+title = "Setup"
+[[steps]]
+id = "solve"
+title = "Solve"
+needs = ["setup"]
+[steps.loop]
+range = "1..{{n}}*2"
+var = "i"
+[[steps.loop.body]]
+id = "think"
+title = "Think {{i}}"
+description = "Move {{i}} keeps {{{{pour_time}}}} for pour"
+[[steps.loop.body]]
+id = "move"
+title = "Move {{i}}"
+needs = ["think"]
+[[steps]]
+id = "verify"
+title = "Verify"
+needs = ["solve", "setup"]
+{extra}"#
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cook = |text: String| {
+        std::fs::write(dir.path().join("big.formula.toml"), text).unwrap();
+        let opts = CookOptions {
+            target: "big".into(),
+            search_path: Some(vec![dir.path().to_path_buf()]),
+            cwd: dir.path().to_path_buf(),
+            ..CookOptions::default()
+        };
+        compile::compile(&opts, &Env::default())
+            .proto
+            .expect("cooks")
+    };
+    let lazy = cook(formula(""));
+    let eager = cook(formula(
+        "[[advice]]\ntarget = \"nothing-matches\"\n[advice.before]\nid = \"x\"\n",
+    ));
+    assert_eq!(lazy.steps.len(), 2 + 24_000);
+    assert!(lazy.steps.len() >= gastown::formula::compose::LAZY_MIN_STEPS);
+    // Compare without printing megabytes on failure.
+    let first_diff = |a: &str, b: &str| a.bytes().zip(b.bytes()).position(|(x, y)| x != y);
+    let (ls, es) = (
+        serde_json::to_string(&lazy.steps).unwrap(),
+        serde_json::to_string(&eager.steps).unwrap(),
+    );
+    assert!(ls == es, "steps differ at byte {:?}", first_diff(&ls, &es));
+    let (ld, ed) = (
+        serde_json::to_string(&lazy.deps).unwrap(),
+        serde_json::to_string(&eager.deps).unwrap(),
+    );
+    assert!(
+        ld == ed,
+        "deps differ at byte {:?}: {}",
+        first_diff(&ld, &ed),
+        &ld[first_diff(&ld, &ed).unwrap_or(0)..][..200.min(ld.len())]
+    );
+}

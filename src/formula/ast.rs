@@ -155,6 +155,28 @@ pub struct Step {
     pub provenance: Vec<(String, Option<Span>)>,
     /// Runtime extras (loop `until`, `compose.gate`), as JSON for the IR.
     pub runtime: Vec<(String, serde_json::Value)>,
+    /// A large loop kept as one node until cook (see `compose/loops.rs`).
+    pub lazy: Option<Box<LazyLoop>>,
+}
+
+/// A loop whose iterations no later transform can observe: cook streams
+/// them straight into the IR instead of materialising every step here.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LazyLoop {
+    /// The expanded body: flat steps with only internal dependencies.
+    pub body: Vec<Step>,
+    /// The loop var's value in the first and last iteration (inclusive).
+    pub first: i64,
+    pub last: i64,
+    pub var: Option<String>,
+    /// The loop table, for provenance.
+    pub span: Span,
+}
+
+impl LazyLoop {
+    pub fn iterations(&self) -> usize {
+        (self.last - self.first + 1).max(0) as usize
+    }
 }
 
 impl Step {

@@ -6,11 +6,11 @@
 //! parent (the root or the parent step); `needs`/`depends_on` become
 //! `blocks`; `waits_for` becomes `waits-for` on its spawner.
 
-use super::ast::{Formula, Step, STEP_TYPES};
+use super::ast::{Formula, LazyLoop, Sp, Step, STEP_TYPES};
 use super::library::Session;
 use super::proto::*;
 use super::source::{FileId, Span};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::BTreeMap;
 
 pub fn cook(f: &Formula, sess: &Session) -> Proto {
@@ -27,6 +27,7 @@ pub fn cook_steps(f: &Formula, steps: Vec<Step>, sess: &Session) -> Proto {
         steps: Vec::new(),
         deps: Vec::new(),
         paths: FxHashMap::default(),
+        aliases: FxHashMap::default(),
     };
     cx.index(&steps, None);
     let total = count(&steps);
@@ -119,6 +120,9 @@ struct Cooker<'a> {
     deps: Vec<ProtoDep>,
     /// Local step id -> path below the root.
     paths: FxHashMap<String, String>,
+    /// A lazy loop's id -> the paths of its last iteration's sinks (what
+    /// the loop's dependents wait for).
+    aliases: FxHashMap<String, Vec<String>>,
 }
 
 impl Cooker<'_> {
@@ -126,6 +130,21 @@ impl Cooker<'_> {
         for s in steps {
             let Some(id) = &s.id else { continue };
             let path = join(parent, &id.value);
+            if let Some(lz) = &s.lazy {
+                let n = lz.iterations();
+                let (_, sinks) = crate::formula::compose::roots_and_sinks(&lz.body);
+                let last: Vec<String> = sinks
+                    .iter()
+                    .map(|&i| {
+                        join(
+                            parent,
+                            &format!("{}.iter{n}.{}", id.value, lz.body[i].id_str()),
+                        )
+                    })
+                    .collect();
+                self.aliases.insert(id.value.clone(), last);
+                continue;
+            }
             self.paths
                 .entry(id.value.clone())
                 .or_insert_with(|| path.clone());
@@ -164,8 +183,17 @@ impl Cooker<'_> {
     }
 
     fn emit(&mut self, steps: Vec<Step>, parent_path: Option<&str>, parent_id: &str) {
-        for mut s in steps {
-            let Some(id) = s.id.take() else { continue };
+        for s in steps {
+            self.emit_one(s, parent_path, parent_id);
+        }
+    }
+
+    fn emit_one(&mut self, mut s: Step, parent_path: Option<&str>, parent_id: &str) {
+        if let Some(lz) = s.lazy.take() {
+            return self.emit_lazy(s, *lz, parent_path, parent_id);
+        }
+        {
+            let Some(id) = s.id.take() else { return };
             let id = &id;
             let children = std::mem::take(&mut s.children);
             let path = join(parent_path, &id.value);
@@ -317,7 +345,11 @@ impl Cooker<'_> {
             }
             let mut seen = Vec::new();
             for dep in s.blocking_deps() {
-                if let Some(p) = self.paths.get(&dep.value) {
+                let targets: Vec<String> = match self.aliases.get(&dep.value) {
+                    Some(a) => a.clone(),
+                    None => self.paths.get(&dep.value).cloned().into_iter().collect(),
+                };
+                for p in &targets {
                     let to = self.hier(p);
                     if !seen.contains(&to) && to != hier {
                         seen.push(to.clone());
@@ -358,10 +390,86 @@ impl Cooker<'_> {
             self.emit(children, Some(&path), &hier);
         }
     }
+
+    /// Stream a lazy loop's iterations into the IR, one step at a time,
+    /// building each exactly as eager expansion would have.
+    fn emit_lazy(
+        &mut self,
+        container: Step,
+        lz: LazyLoop,
+        parent_path: Option<&str>,
+        parent_id: &str,
+    ) {
+        let cid = container.id_str().to_string();
+        let mut body_ids = FxHashSet::default();
+        crate::formula::compose::ids_in(&lz.body, &mut body_ids);
+        let (roots, sinks) = crate::formula::compose::roots_and_sinks(&lz.body);
+        let container_deps: Vec<_> = container.blocking_deps().cloned().collect();
+        let templates = crate::formula::compose::body_templates(&lz.body, lz.var.as_deref());
+        let mut prev_sinks: Vec<String> = Vec::new();
+        let mut prev_ids: Vec<String> = Vec::new();
+        for (k, value) in (lz.first..=lz.last).enumerate() {
+            let n = k + 1;
+            let prefix = format!("{cid}.iter{n}");
+            let why = format!("iteration {n} of loop `{cid}`");
+            let value = value.to_string();
+            let mut generated: Vec<Step> = lz
+                .body
+                .iter()
+                .zip(&templates)
+                .map(|(b, t)| {
+                    let mut c = b.clone();
+                    crate::formula::compose::rewrite_iteration(
+                        &mut c,
+                        &prefix,
+                        &body_ids,
+                        lz.var.as_deref(),
+                        &value,
+                        &why,
+                        Some(lz.span),
+                        Some(t),
+                    );
+                    c
+                })
+                .collect();
+            for &r in &roots {
+                let extra: Vec<_> = if n == 1 {
+                    container_deps.clone()
+                } else {
+                    prev_sinks
+                        .iter()
+                        .map(|s| Sp::new(s.clone(), lz.span))
+                        .collect()
+                };
+                let mut needs = extra;
+                needs.append(&mut generated[r].needs);
+                generated[r].needs = needs;
+            }
+            let ids: Vec<String> = generated.iter().map(|g| g.id_str().to_string()).collect();
+            for id in &ids {
+                self.paths.insert(id.clone(), join(parent_path, id));
+            }
+            prev_sinks = sinks.iter().map(|&i| ids[i].clone()).collect();
+            for g in generated {
+                self.emit_one(g, parent_path, parent_id);
+            }
+            // Only the previous iteration is ever referenced again.
+            for id in prev_ids.drain(..) {
+                self.paths.remove(&id);
+            }
+            prev_ids = ids;
+        }
+    }
 }
 
 fn count(steps: &[Step]) -> usize {
-    steps.iter().map(|s| 1 + count(&s.children)).sum()
+    steps
+        .iter()
+        .map(|s| match &s.lazy {
+            Some(lz) => lz.iterations() * lz.body.len(),
+            None => 1 + count(&s.children),
+        })
+        .sum()
 }
 
 fn join(parent: Option<&str>, id: &str) -> String {

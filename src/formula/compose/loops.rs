@@ -6,9 +6,16 @@
 //! iteration, its dependents are rewired to the last iteration's sinks,
 //! ranges can use formula vars and their defaults, and the number of
 //! generated steps is capped (`--max-steps`).
+//!
+//! Large loops are lazy: when no later transform can observe the
+//! iterations (no advice, aspects or compose rules; no conditions, gates,
+//! expansions or children in the body; nothing names an iteration id), the
+//! loop stays one [`LazyLoop`] node and `cook` streams the iterations into
+//! the IR. The result is byte-identical to eager expansion (tested), and a
+//! million-step loop never exists twice in memory.
 
 use super::{count_steps, ids_in, roots_and_sinks, Cx, Renames};
-use crate::formula::ast::{Formula, Loop, Sp, Step};
+use crate::formula::ast::{Formula, LazyLoop, Loop, Sp, Step};
 use crate::formula::check::exprs::expr_diag;
 use crate::formula::codes::Code;
 use crate::formula::diag::Diagnostic;
@@ -20,11 +27,98 @@ pub(super) fn apply(f: &mut Formula, cx: &mut Cx<'_>) {
         return;
     }
     cx.touched();
-    let mut renames = Renames::default();
-    let mut total = count_steps(&f.steps);
+    let mut lx = LoopCx {
+        renames: Renames::default(),
+        total: count_steps(&f.steps),
+        lazy: lazy_policy(f, cx),
+    };
     let steps = std::mem::take(&mut f.steps);
-    f.steps = expand_list(steps, cx, &mut renames, &mut total);
-    renames.apply(&mut f.steps);
+    f.steps = expand_list(steps, cx, &mut lx, false);
+    lx.renames.apply(&mut f.steps);
+}
+
+/// Loops at least this big are lazy when nothing can observe them.
+pub const LAZY_MIN_STEPS: usize = 10_000;
+
+struct LoopCx {
+    renames: Renames,
+    total: usize,
+    /// `None`: no loop may be lazy in this formula.
+    lazy: Option<LazyPolicy>,
+}
+
+struct LazyPolicy {
+    /// Every id and every dependency/waits_for text in the formula: a loop
+    /// whose iteration ids are named anywhere must be expanded eagerly.
+    names: Vec<String>,
+}
+
+fn lazy_policy(f: &Formula, cx: &Cx<'_>) -> Option<LazyPolicy> {
+    let composes = f.compose.as_ref().is_some_and(|c| {
+        !(c.expand.is_empty()
+            && c.map.is_empty()
+            && c.branch.is_empty()
+            && c.gate.is_empty()
+            && c.aspects.is_empty())
+    });
+    if !f.advice.is_empty() || composes {
+        return None;
+    }
+    let mut names = Vec::new();
+    fn collect(steps: &[Step], names: &mut Vec<String>, filter: bool) -> bool {
+        for s in steps {
+            if s.expand.is_some() || (filter && s.condition.is_some() && s.loop_.is_some()) {
+                return false;
+            }
+            names.extend(s.id.iter().map(|i| i.value.clone()));
+            names.extend(s.blocking_deps().map(|d| d.value.clone()));
+            names.extend(s.waits_for.iter().map(|w| w.value.clone()));
+            if !collect(&s.children, names, filter) {
+                return false;
+            }
+            if let Some(l) = &s.loop_ {
+                if !collect(&l.body, names, filter) {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+    collect(&f.steps, &mut names, cx.filter_conditions).then_some(LazyPolicy { names })
+}
+
+impl LazyPolicy {
+    fn allows(
+        &self,
+        container: &Step,
+        until: bool,
+        body: &[Step],
+        body_ids: &FxHashSet<String>,
+        steps: usize,
+    ) -> bool {
+        let cid = container.id_str();
+        let prefix = format!("{cid}.iter");
+        steps >= LAZY_MIN_STEPS
+            && !until
+            && container.condition.is_none()
+            && container.gate.is_none()
+            && container.children.is_empty()
+            && body.iter().all(|b| {
+                b.children.is_empty()
+                    && b.gate.is_none()
+                    && b.waits_for.is_none()
+                    && b.condition.is_none()
+                    && b.expand.is_none()
+                    && b.on_complete.is_none()
+                    && b.runtime.is_empty()
+                    && b.lazy.is_none()
+                    && b.blocking_deps().all(|d| body_ids.contains(&d.value))
+            })
+            && !self
+                .names
+                .iter()
+                .any(|n| n.contains(&prefix) || (n.contains(cid) && n.starts_with("children-of(")))
+    }
 }
 
 fn has_loops(steps: &[Step]) -> bool {
@@ -33,24 +127,19 @@ fn has_loops(steps: &[Step]) -> bool {
         .any(|s| s.loop_.is_some() || has_loops(&s.children))
 }
 
-fn expand_list(
-    steps: Vec<Step>,
-    cx: &mut Cx<'_>,
-    renames: &mut Renames,
-    total: &mut usize,
-) -> Vec<Step> {
+fn expand_list(steps: Vec<Step>, cx: &mut Cx<'_>, lx: &mut LoopCx, in_body: bool) -> Vec<Step> {
     let mut out = Vec::with_capacity(steps.len());
     let siblings = steps.len();
     for (i, mut s) in steps.into_iter().enumerate() {
         if !s.children.is_empty() {
             let children = std::mem::take(&mut s.children);
-            s.children = expand_list(children, cx, renames, total);
+            s.children = expand_list(children, cx, lx, in_body);
         }
         match s.loop_.take() {
             None => out.push(s),
             // Generated steps go straight into `out`: no million-element
             // intermediate vector to copy.
-            Some(l) => expand_loop(s, *l, cx, renames, total, (&mut out, siblings - i)),
+            Some(l) => expand_loop(s, *l, cx, lx, in_body, (&mut out, siblings - i)),
         }
     }
     out
@@ -60,12 +149,12 @@ fn expand_loop(
     container: Step,
     l: Loop,
     cx: &mut Cx<'_>,
-    renames: &mut Renames,
-    total: &mut usize,
+    lx: &mut LoopCx,
+    in_body: bool,
     (out, headroom): (&mut Vec<Step>, usize),
 ) {
     let cid = container.id_str().to_string();
-    let body = expand_list(l.body, cx, renames, total);
+    let body = expand_list(l.body, cx, lx, true);
     if body.is_empty() {
         return; // reported by the checks (F0039)
     }
@@ -117,10 +206,11 @@ fn expand_loop(
         return; // reported by the checks (F0039)
     };
     let iterations = values.len();
-    *total = total
+    lx.total = lx
+        .total
         .saturating_add(iterations * body_size)
         .saturating_sub(1);
-    if *total > cap {
+    if lx.total > cap {
         cx.sess
             .diags
             .push(too_many(&cid, iterations as u64, body_size, cap, l.span));
@@ -129,6 +219,30 @@ fn expand_loop(
 
     let mut body_ids = FxHashSet::default();
     ids_in(&body, &mut body_ids);
+    let lazy = !in_body
+        && lx.lazy.as_ref().is_some_and(|p| {
+            p.allows(
+                &container,
+                l.until.is_some(),
+                &body,
+                &body_ids,
+                iterations * body_size,
+            )
+        });
+    if lazy {
+        let parse = |v: &str| v.parse::<i64>().unwrap_or_default();
+        let (first, last) = (parse(&values[0]), parse(&values[iterations - 1]));
+        let mut node = container;
+        node.lazy = Some(Box::new(LazyLoop {
+            body,
+            first,
+            last,
+            var: l.var.as_ref().map(|v| v.value.clone()),
+            span: l.span,
+        }));
+        out.push(node);
+        return;
+    }
     let (roots, sinks) = roots_and_sinks(&body);
     let var = l.var.as_ref().map(|v| v.value.clone());
     let why_span = Some(l.span);
@@ -138,14 +252,15 @@ fn expand_loop(
     out.reserve(iterations * body.len() + headroom);
     let mut prev_sinks: Vec<String> = Vec::new();
     let container_deps: Vec<_> = container.blocking_deps().cloned().collect();
+    let templates = body_templates(&body, var.as_deref());
     for (k, value) in values.iter().enumerate() {
         let n = k + 1;
         let prefix = format!("{cid}.iter{n}");
         let base = out.len();
         let why = format!("iteration {n} of loop `{cid}`");
-        for b in &body {
+        for (b, t) in body.iter().zip(&templates) {
             let mut c = b.clone();
-            rewrite(
+            rewrite_iteration(
                 &mut c,
                 &prefix,
                 &body_ids,
@@ -153,6 +268,7 @@ fn expand_loop(
                 value,
                 &why,
                 why_span,
+                Some(t),
             );
             out.push(c);
         }
@@ -190,10 +306,50 @@ fn expand_loop(
             ));
         }
     }
-    renames.add(&cid, prev_sinks, FxHashSet::default());
+    lx.renames.add(&cid, prev_sinks, FxHashSet::default());
 }
 
-fn rewrite(
+/// A body step's title, description and notes split around the loop var's
+/// `{var}` holes, so each iteration renders them without re-parsing.
+/// `None` for a field with no hole.
+pub type FieldTemplates = [Option<Vec<String>>; 3];
+
+fn split_at_var(text: &str, var: &str) -> Option<Vec<String>> {
+    let holes: Vec<std::ops::Range<usize>> = expr::placeholder::scan(text)
+        .into_iter()
+        .filter(|p| p.kind == expr::placeholder::PlaceholderKind::CompileTime && p.name == var)
+        .map(|p| p.span)
+        .collect();
+    if holes.is_empty() {
+        return None;
+    }
+    let mut parts = Vec::with_capacity(holes.len() + 1);
+    let mut at = 0;
+    for h in holes {
+        parts.push(text[at..h.start].to_string());
+        at = h.end;
+    }
+    parts.push(text[at..].to_string());
+    Some(parts)
+}
+
+/// Templates for the top-level body steps (children take the slow path).
+pub fn body_templates(body: &[Step], var: Option<&str>) -> Vec<FieldTemplates> {
+    body.iter()
+        .map(|b| {
+            let split = |f: &Option<crate::formula::ast::SpStr>| {
+                var.and_then(|v| f.as_ref().and_then(|t| split_at_var(&t.value, v)))
+            };
+            [split(&b.title), split(&b.description), split(&b.notes)]
+        })
+        .collect()
+}
+
+/// Rename one body step for iteration `prefix` (shared with cook's lazy
+/// loops, so both paths build identical steps). `tpl` is the step's
+/// precomputed [`FieldTemplates`], when it is a top-level body step.
+#[allow(clippy::too_many_arguments)]
+pub fn rewrite_iteration(
     c: &mut Step,
     prefix: &str,
     body_ids: &FxHashSet<String>,
@@ -201,6 +357,7 @@ fn rewrite(
     value: &str,
     why: &str,
     why_span: Option<crate::formula::source::Span>,
+    tpl: Option<&FieldTemplates>,
 ) {
     if let Some(id) = &mut c.id {
         id.value = format!("{prefix}.{}", id.value);
@@ -212,12 +369,21 @@ fn rewrite(
     }
     if let Some(var) = var {
         let lookup = |name: &str| (name == var).then(|| value.to_string());
-        for field in [&mut c.title, &mut c.description, &mut c.notes]
+        for (i, field) in [&mut c.title, &mut c.description, &mut c.notes]
             .into_iter()
-            .flatten()
+            .enumerate()
         {
-            if field.value.contains('{') {
-                field.value = expr::placeholder::substitute_compile_time(&field.value, &lookup);
+            let Some(field) = field else { continue };
+            match tpl {
+                Some(t) => {
+                    if let Some(parts) = &t[i] {
+                        field.value = parts.join(value);
+                    }
+                }
+                None if field.value.contains('{') => {
+                    field.value = expr::placeholder::substitute_compile_time(&field.value, &lookup);
+                }
+                None => {}
             }
         }
         // An expanding body step passes the loop var on to its expansion.
@@ -231,7 +397,7 @@ fn rewrite(
     }
     c.provenance.push((why.to_string(), why_span));
     for child in &mut c.children {
-        rewrite(child, prefix, body_ids, var, value, why, why_span);
+        rewrite_iteration(child, prefix, body_ids, var, value, why, why_span, None);
     }
 }
 
@@ -251,4 +417,29 @@ fn too_many(
     )
     .at(span, "too many iterations")
     .help("raise the cap with `--max-steps N` if this is intended, or shrink the range")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_render_like_the_general_substitution() {
+        for text in [
+            "Move {i}",
+            "{i}{i} and {{i}} and {j} and {target.title} {i}",
+            "no holes",
+            "{{i}} only",
+            "edge {i",
+        ] {
+            for value in ["1", "1048575", ""] {
+                let lookup = |name: &str| (name == "i").then(|| value.to_string());
+                let slow = expr::placeholder::substitute_compile_time(text, &lookup);
+                let fast = split_at_var(text, "i")
+                    .map(|p| p.join(value))
+                    .unwrap_or_else(|| text.to_string());
+                assert_eq!(fast, slow, "{text:?} with {value:?}");
+            }
+        }
+    }
 }

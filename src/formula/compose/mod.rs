@@ -15,6 +15,7 @@ mod conditions;
 mod convoy;
 mod expand;
 mod loops;
+pub use loops::{body_templates, rewrite_iteration, LAZY_MIN_STEPS};
 mod rules;
 
 use super::ast::{Formula, Sp, SpStr, Step};
@@ -103,7 +104,7 @@ pub(crate) fn walk_mut(steps: &mut [Step], f: &mut dyn FnMut(&mut Step)) {
     }
 }
 
-pub(crate) fn ids_in(steps: &[Step], out: &mut FxHashSet<String>) {
+pub fn ids_in(steps: &[Step], out: &mut FxHashSet<String>) {
     for s in steps {
         if let Some(id) = &s.id {
             out.insert(id.value.clone());
@@ -149,7 +150,7 @@ pub(crate) fn replace_step(
 
 /// Top-level steps of a generated group that depend on no other member
 /// (roots), and that no other member depends on (sinks).
-pub(crate) fn roots_and_sinks(group: &[Step]) -> (Vec<usize>, Vec<usize>) {
+pub fn roots_and_sinks(group: &[Step]) -> (Vec<usize>, Vec<usize>) {
     let ids: FxHashSet<&str> = group.iter().map(|s| s.id_str()).collect();
     let mut needed: FxHashSet<&str> = FxHashSet::default();
     let mut roots = Vec::new();
