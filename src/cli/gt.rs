@@ -33,6 +33,9 @@ pub enum Command {
         #[command(flatten)]
         args: super::bd_mol::PourArgs,
     },
+    /// Run a formula or resume a molecule: pour, dispatch ready steps onto
+    /// polecats, show progress, print a summary.
+    Run(super::gt_run::RunArgs),
 }
 
 pub fn main() -> i32 {
@@ -43,6 +46,7 @@ pub fn main() -> i32 {
             Command::Formula(cmd) => formula::run(cmd, cli.json),
             Command::Pour { args } => super::gt_mol::run(args, cli.json, false),
             Command::Wisp { args } => super::gt_mol::run(args, cli.json, true),
+            Command::Run(a) => super::gt_run::run(a, cli.json),
         }
     })
 }

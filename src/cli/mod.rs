@@ -7,6 +7,7 @@ pub mod bd_sync;
 pub mod formula;
 pub mod gt;
 pub mod gt_mol;
+pub mod gt_run;
 
 /// Run a command; a panic becomes exit code 3 with a request to report it,
 /// never a raw backtrace dump as the only output.

@@ -1,0 +1,1 @@
+//! The town supervisor daemon (`gt start`/`gt shutdown`) and the witness.

@@ -1,0 +1,1 @@
+//! Town work: sling, hook, prime, done.
