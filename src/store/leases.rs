@@ -160,6 +160,11 @@ impl Tx<'_> {
     /// holder, with a new generation and the attempt counted. `None` when the
     /// step is not open (someone else won, or it was closed).
     pub fn lease_step(&self, step: &str, req: &LeaseRequest) -> Result<Option<Lease>> {
+        self.lease_as(step, req, Status::InProgress)
+    }
+
+    /// Like [`Tx::lease_step`], but the issue goes to `to` (`hooked` for sling).
+    pub fn lease_as(&self, step: &str, req: &LeaseRequest, to: Status) -> Result<Option<Lease>> {
         let cur = get_issue(&self.tx, step)?;
         if cur.status != Status::Open {
             return Ok(None);
@@ -167,7 +172,7 @@ impl Tx<'_> {
         self.tx
             .prepare_cached("UPDATE issues SET assignee = ?2 WHERE id = ?1")?
             .execute(params![step, req.holder])?;
-        self.set_status(step, Status::Open, Status::InProgress, None)?;
+        self.set_status(step, Status::Open, to, None)?;
         self.tx
             .prepare_cached(
                 "INSERT INTO leases (step_id, generation, attempts, holder, agent, worktree, leased_at, heartbeat_at)
