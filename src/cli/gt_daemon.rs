@@ -163,7 +163,8 @@ pub fn mayor(c: &MayorCommand, json: bool) -> i32 {
                     let store = t.store()?;
                     let a = daemon::find_agent(&store, "mayor")?;
                     if a.session.is_some() && crate::runtime::session::tmux_available() {
-                        let st = std::process::Command::new("tmux")
+                        let sock = crate::runtime::session::tmux_socket(&t.runtime_dir());
+                        let st = crate::runtime::session::tmux(&sock)
                             .args(["attach", "-t", "gt-mayor"])
                             .status();
                         if st.map(|s| s.success()).unwrap_or(false) {

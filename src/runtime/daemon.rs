@@ -436,7 +436,7 @@ pub fn peek(town: &Town, who: &str, lines: usize) -> Result<String, RuntimeError
     let a = find_agent(&store, who)?;
     if let Some(sess) = &a.session {
         if session::tmux_available() {
-            if let Ok(o) = std::process::Command::new("tmux")
+            if let Ok(o) = session::tmux(&session::tmux_socket(&town.runtime_dir()))
                 .args(["capture-pane", "-p", "-t", sess])
                 .output()
             {
@@ -563,7 +563,7 @@ pub fn mayor_stop(town: &Town) -> Result<bool, RuntimeError> {
         }
     }
     if a.session.is_some() && session::tmux_available() {
-        let _ = std::process::Command::new("tmux")
+        let _ = session::tmux(&session::tmux_socket(&town.runtime_dir()))
             .args(["kill-session", "-t", "gt-mayor"])
             .output();
     }

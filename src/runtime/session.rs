@@ -127,6 +127,30 @@ pub fn start_detached(spec: &SessionSpec) -> std::io::Result<i64> {
     Ok(child.id() as i64)
 }
 
+/// The tmux socket of the town (or run) whose runtime directory is
+/// `runtime_dir`: one server per town, so names never collide across towns.
+pub fn tmux_socket(runtime_dir: &Path) -> String {
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(runtime_dir.display().to_string().as_bytes());
+    format!("gt-{}", &hex::encode(h)[..10])
+}
+
+fn socket_of(spec: &SessionSpec) -> String {
+    let rt = spec
+        .status_file
+        .parent()
+        .and_then(|p| p.parent())
+        .unwrap_or_else(|| Path::new("/"));
+    tmux_socket(rt)
+}
+
+/// A tmux command on the socket `socket`.
+pub fn tmux(socket: &str) -> std::process::Command {
+    let mut c = std::process::Command::new("tmux");
+    c.args(["-L", socket]);
+    c
+}
+
 /// Is tmux installed?
 pub fn tmux_available() -> bool {
     crate::town::agents::program_exists("tmux")
@@ -140,7 +164,8 @@ fn start_tmux(spec: &SessionSpec) -> std::io::Result<i64> {
         ));
     }
     prepare_files(spec)?;
-    let mut cmd = std::process::Command::new("tmux");
+    let sock = socket_of(spec);
+    let mut cmd = tmux(&sock);
     cmd.args(["new-session", "-d", "-s", &spec.name, "-c"])
         .arg(&spec.cwd);
     for (k, v) in base_env(spec) {
@@ -158,14 +183,14 @@ fn start_tmux(spec: &SessionSpec) -> std::io::Result<i64> {
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
-    let _ = std::process::Command::new("tmux")
+    let _ = tmux(&sock)
         .args(["pipe-pane", "-o", "-t", &spec.name])
         .arg(format!(
             "cat >> {}",
             crate::formula::vars::shell_quote(&spec.log.display().to_string())
         ))
         .output();
-    let out = std::process::Command::new("tmux")
+    let out = tmux(&sock)
         .args(["display-message", "-p", "-t", &spec.name, "#{pane_pid}"])
         .output()?;
     String::from_utf8_lossy(&out.stdout)
