@@ -75,7 +75,12 @@ fn main() {
             .args(["-c", "-P", &child.id().to_string()])
             .output()
             .ok()
-            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<usize>().ok())
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+            })
             .unwrap_or(0);
         sessions = sessions.max(n);
         std::thread::sleep(Duration::from_millis(100));

@@ -99,6 +99,11 @@ pub fn sling(town: &Town, req: &SlingRequest) -> Result<SlingResult, RuntimeErro
         ));
     }
 
+    // Per-rig (else town) cap on working polecats.
+    let cap = town
+        .rig_settings(&rig.name)?
+        .max_polecats
+        .or(town.settings()?.max_polecats);
     // One transaction: pick a polecat, hook the bead, lease it, auto-convoy.
     let actor = store.actor().to_string();
     let rig_name = rig.name.clone();
@@ -116,6 +121,18 @@ pub fn sling(town: &Town, req: &SlingRequest) -> Result<SlingResult, RuntimeErro
             ));
         }
         let all = agents::list(tx.conn())?;
+        if let Some(cap) = cap {
+            let busy = all
+                .iter()
+                .filter(|a| a.rig == rig_name && matches!(a.state.as_str(), "spawning" | "working"))
+                .count();
+            if busy >= cap {
+                return Err(RuntimeError::usage(
+                    format!("rig `{rig_name}` already has {busy} working polecat(s), its cap (max_polecats = {cap})"),
+                    "wait for one to finish (`gt agents`), or raise max_polecats in the rig's settings/config.json",
+                ));
+            }
+        }
         let polecat = all
             .iter()
             .find(|a| a.rig == rig_name && a.role == "polecat" && a.state == "idle")

@@ -404,3 +404,24 @@ impl Tx<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lease_env_and_backoff() {
+        assert_eq!(
+            parse_lease("gt-ab.c.d:3").unwrap(),
+            ("gt-ab.c.d".to_string(), 3)
+        );
+        assert!(parse_lease("gt-ab").is_err());
+        assert!(parse_lease("gt-ab:0").is_err());
+        assert!(parse_lease(":2").is_err());
+        assert_eq!(backoff(1000, 1), 1000);
+        assert_eq!(backoff(1000, 3), 4000);
+        assert_eq!(backoff(1000, 60), 300_000);
+        let t = "2026-01-01T00:00:00.000000Z";
+        assert_eq!(later(t, 1500), "2026-01-01T00:00:01.500000Z");
+    }
+}
