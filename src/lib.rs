@@ -7,4 +7,6 @@
 pub mod cli;
 pub mod formula;
 pub mod molecule;
+pub mod runtime;
 pub mod store;
+pub mod town;

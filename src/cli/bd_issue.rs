@@ -437,12 +437,14 @@ pub fn close(ctx: &Ctx, a: &CloseArgs) -> CliResult {
         .iter()
         .map(|i| resolve(&store, i))
         .collect::<CliResult<_>>()?;
+    // A session carries GT_LEASE=<step>:<generation>; a stale one is refused.
+    let lease = crate::store::leases::lease_from_env()?;
     let outcomes = store.write(|tx| {
         ids.iter()
             .map(|id| {
                 Ok(CloseView {
                     id: id.clone(),
-                    outcome: tx.close(id, a.reason.as_deref())?,
+                    outcome: tx.close_checked(id, a.reason.as_deref(), lease.as_ref())?,
                 })
             })
             .collect::<Result<Vec<_>, crate::store::StoreError>>()

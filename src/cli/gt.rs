@@ -33,6 +33,50 @@ pub enum Command {
         #[command(flatten)]
         args: super::bd_mol::PourArgs,
     },
+    /// Run a formula or resume a molecule: pour, dispatch ready steps onto
+    /// polecats, show progress, print a summary.
+    Run(super::gt_run::RunArgs),
+    /// Create a town: layout, settings/config.json, the town store.
+    Install(super::gt_town::InstallArgs),
+    /// Rigs: add (bare clone), list, remove.
+    #[command(subcommand)]
+    Rig(super::gt_town::RigCommand),
+    /// Crew: a worktree for a person.
+    #[command(subcommand)]
+    Crew(super::gt_town::CrewCommand),
+    /// Town configuration: agents, roles, default agent.
+    #[command(subcommand)]
+    Config(super::gt_town::ConfigCommand),
+    /// Hook a bead (or a poured formula) on a rig's polecat and start its session.
+    Sling(super::gt_work::SlingArgs),
+    /// Show what is on this agent's hook.
+    Hook,
+    /// Print the role's context and the hooked work (checklist, next step).
+    Prime,
+    /// Commit leftover work and hand the branch to the merge queue.
+    Done,
+    /// Refresh this session's lease (GT_LEASE); a stale generation is refused.
+    Heartbeat,
+    /// Start the town supervisor as a daemon (pidfile + log).
+    Start,
+    /// Stop the town supervisor gracefully.
+    Shutdown,
+    /// The supervisor daemon itself.
+    #[command(subcommand, hide = true)]
+    Daemon(super::gt_daemon::DaemonCommand),
+    /// What runs in the town.
+    Status,
+    /// Agents and their states.
+    Agents,
+    /// The tail of an agent's log (or tmux pane).
+    Peek {
+        agent: String,
+        #[arg(short = 'n', long, default_value_t = 40)]
+        lines: usize,
+    },
+    /// The mayor's session: start, attach, stop.
+    #[command(subcommand)]
+    Mayor(super::gt_daemon::MayorCommand),
 }
 
 pub fn main() -> i32 {
@@ -43,6 +87,23 @@ pub fn main() -> i32 {
             Command::Formula(cmd) => formula::run(cmd, cli.json),
             Command::Pour { args } => super::gt_mol::run(args, cli.json, false),
             Command::Wisp { args } => super::gt_mol::run(args, cli.json, true),
+            Command::Run(a) => super::gt_run::run(a, cli.json),
+            Command::Install(a) => super::gt_town::install(a, cli.json),
+            Command::Rig(c) => super::gt_town::rig(c, cli.json),
+            Command::Crew(c) => super::gt_town::crew(c, cli.json),
+            Command::Config(c) => super::gt_town::config(c, cli.json),
+            Command::Sling(a) => super::gt_work::sling(a, cli.json),
+            Command::Hook => super::gt_work::hook(cli.json),
+            Command::Prime => super::gt_work::prime(cli.json),
+            Command::Done => super::gt_work::done(cli.json),
+            Command::Heartbeat => super::gt_work::heartbeat(cli.json),
+            Command::Start => super::gt_daemon::start(cli.json),
+            Command::Shutdown => super::gt_daemon::shutdown(cli.json),
+            Command::Daemon(c) => super::gt_daemon::daemon_cmd(c, cli.json),
+            Command::Status => super::gt_daemon::status(cli.json),
+            Command::Agents => super::gt_daemon::agents(cli.json),
+            Command::Peek { agent, lines } => super::gt_daemon::peek(agent, *lines, cli.json),
+            Command::Mayor(c) => super::gt_daemon::mayor(c, cli.json),
         }
     })
 }

@@ -6,7 +6,11 @@ pub mod bd_mol;
 pub mod bd_sync;
 pub mod formula;
 pub mod gt;
+pub mod gt_daemon;
 pub mod gt_mol;
+pub mod gt_run;
+pub mod gt_town;
+pub mod gt_work;
 
 /// Run a command; a panic becomes exit code 3 with a request to report it,
 /// never a raw backtrace dump as the only output.

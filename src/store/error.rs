@@ -36,6 +36,15 @@ pub enum StoreError {
     Cycle { cycle: Vec<String> },
     #[error("cannot claim {id}: {reason}")]
     ClaimConflict { id: String, reason: String },
+    #[error(
+        "refused: lease {id}:{have} is stale (the step is {status}, current generation {current})"
+    )]
+    StaleLease {
+        id: String,
+        have: i64,
+        current: i64,
+        status: String,
+    },
     #[error("{id} already has parent {parent}")]
     HasParent { id: String, parent: String },
     #[error("{path}:{line}: corrupt JSONL line: {message}")]
@@ -97,6 +106,9 @@ impl StoreError {
                 "remove one of the dependencies on the cycle (`bd dep remove A B`) first".into()
             }
             StoreError::ClaimConflict { .. } => "pick another issue from `bd ready`".into(),
+            StoreError::StaleLease { .. } => {
+                "this session's lease was taken over (the step was re-queued or closed); stop working on it. A person can run the command without GT_LEASE".into()
+            }
             StoreError::HasParent { id, parent } => {
                 format!("an issue has one parent; run `bd dep remove {id} {parent}` first")
             }

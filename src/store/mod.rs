@@ -5,12 +5,14 @@
 //! that also appends its event rows and keeps the materialised ready set
 //! current. Reads go straight to the connection.
 
+pub mod agents;
 pub mod deps;
 pub mod error;
 pub mod events;
 pub mod ids;
 pub mod issues;
 pub mod jsonl;
+pub mod leases;
 pub mod ready;
 pub mod schema;
 pub mod sync;

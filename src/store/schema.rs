@@ -95,6 +95,58 @@ CREATE TABLE tombstones (
     deleted_by TEXT NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
 "#,
+    // 2: runtime (leases, agents, rigs)
+    r#"
+-- One row per step the runtime has ever leased. A lease is (step, generation):
+-- a close or heartbeat that carries an older generation is refused.
+CREATE TABLE leases (
+    step_id      TEXT PRIMARY KEY,
+    generation   INTEGER NOT NULL DEFAULT 0,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    holder       TEXT,
+    agent        TEXT,
+    pid          INTEGER,
+    pid_start    INTEGER,
+    status_file  TEXT,
+    log_path     TEXT,
+    worktree     TEXT,
+    leased_at    TEXT,
+    heartbeat_at TEXT,
+    not_before   TEXT,
+    last_error   TEXT
+) WITHOUT ROWID;
+
+-- Agents (polecats, mayor, crew): persistent identity plus the current session.
+CREATE TABLE agents (
+    name        TEXT NOT NULL,
+    rig         TEXT NOT NULL DEFAULT '',
+    role        TEXT NOT NULL,
+    state       TEXT NOT NULL CHECK (state IN ('spawning', 'working', 'idle', 'exiting', 'stuck', 'dead')),
+    generation  INTEGER NOT NULL DEFAULT 0,
+    pid         INTEGER,
+    pid_start   INTEGER,
+    worktree    TEXT,
+    branch      TEXT,
+    hooked_bead TEXT,
+    agent       TEXT,
+    session     TEXT,
+    log_path    TEXT,
+    respawns    INTEGER NOT NULL DEFAULT 0,
+    updated_at  TEXT NOT NULL,
+    PRIMARY KEY (rig, name)
+) WITHOUT ROWID;
+CREATE INDEX agents_hooked ON agents (hooked_bead) WHERE hooked_bead IS NOT NULL;
+
+-- Rigs of a town: a project managed as a bare repository.
+CREATE TABLE rigs (
+    name           TEXT PRIMARY KEY,
+    url            TEXT NOT NULL,
+    repo           TEXT NOT NULL,
+    prefix         TEXT NOT NULL,
+    default_branch TEXT NOT NULL,
+    created_at     TEXT NOT NULL
+) WITHOUT ROWID;
+"#,
 ];
 
 pub fn latest() -> i64 {

@@ -1,0 +1,194 @@
+//! `gt start`, `gt shutdown`, `gt status`, `gt agents`, `gt peek`, `gt mayor`, `gt daemon run`.
+
+use super::gt_town::{finish, print, town};
+use crate::runtime::daemon;
+use crate::runtime::RuntimeError;
+use clap::Subcommand;
+
+#[derive(Subcommand, Debug)]
+pub enum DaemonCommand {
+    /// Run the supervisor in the foreground (what `gt start` spawns).
+    Run {
+        #[arg(long, default_value_t = 250)]
+        tick_ms: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MayorCommand {
+    Start {
+        #[arg(long)]
+        agent: Option<String>,
+    },
+    Attach,
+    Stop,
+}
+
+pub fn start(json: bool) -> i32 {
+    finish(
+        (|| {
+            let t = town()?;
+            let pid = daemon::start(&t)?;
+            print(json, &serde_json::json!({"pid": pid}), || {
+                format!(
+                    "Supervisor started (pid {pid}); log: {}",
+                    daemon::logfile(&t).display()
+                )
+            });
+            Ok(())
+        })(),
+        json,
+    )
+}
+
+pub fn shutdown(json: bool) -> i32 {
+    finish(
+        (|| {
+            let t = town()?;
+            let r = daemon::shutdown(&t)?;
+            print(json, &serde_json::json!({"stopped": r}), || {
+                match r {
+                Some(p) => format!("Supervisor {p} stopped (sessions keep running; the next `gt start` adopts them)"),
+                None => "No supervisor was running".into(),
+            }
+            });
+            Ok(())
+        })(),
+        json,
+    )
+}
+
+pub fn daemon_cmd(c: &DaemonCommand, json: bool) -> i32 {
+    let DaemonCommand::Run { tick_ms } = c;
+    finish(
+        (|| {
+            let t = town()?;
+            daemon::run(
+                &t,
+                std::time::Duration::from_millis((*tick_ms).clamp(10, 10_000)),
+            )
+        })(),
+        json,
+    )
+}
+
+fn agent_lines(v: &[daemon::AgentView]) -> String {
+    if v.is_empty() {
+        return "(no agents)".into();
+    }
+    v.iter()
+        .map(|a| {
+            format!(
+                "{:<28} {:<9} {:<5} gen {:<3} {}{}",
+                a.address,
+                a.state,
+                if a.alive { "live" } else { "-" },
+                a.generation,
+                a.bead.clone().unwrap_or_default(),
+                a.agent
+                    .as_ref()
+                    .map(|x| format!("  ({x})"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn status(json: bool) -> i32 {
+    finish(
+        (|| {
+            let s = daemon::status(&town()?)?;
+            print(json, &s, || {
+                let counts = s
+                    .counts
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!(
+                    "town {}\nsupervisor: {}\nrigs: {}\nbeads: {}\nmerge requests open: {}\nagents:\n{}",
+                    s.town,
+                    s.supervisor.map(|p| format!("running (pid {p})")).unwrap_or_else(|| "not running (`gt start`)".into()),
+                    if s.rigs.is_empty() { "(none)".into() } else { s.rigs.join(", ") },
+                    counts,
+                    s.merge_requests_open,
+                    agent_lines(&s.agents)
+                )
+            });
+            Ok(())
+        })(),
+        json,
+    )
+}
+
+pub fn agents(json: bool) -> i32 {
+    finish(
+        (|| {
+            let v = daemon::agent_views(&town()?.store()?)?;
+            print(json, &v, || agent_lines(&v));
+            Ok(())
+        })(),
+        json,
+    )
+}
+
+pub fn peek(agent: &str, lines: usize, json: bool) -> i32 {
+    finish(
+        (|| {
+            let text = daemon::peek(&town()?, agent, lines)?;
+            print(
+                json,
+                &serde_json::json!({"agent": agent, "tail": text}),
+                || text.clone(),
+            );
+            Ok(())
+        })(),
+        json,
+    )
+}
+
+pub fn mayor(c: &MayorCommand, json: bool) -> i32 {
+    finish(
+        (|| {
+            let t = town()?;
+            match c {
+                MayorCommand::Start { agent } => {
+                    let pid = daemon::mayor_start(&t, agent.as_deref())?;
+                    print(json, &serde_json::json!({"pid": pid}), || {
+                        format!("Mayor started (pid {pid}); `gt mayor attach` to see it")
+                    });
+                }
+                MayorCommand::Attach => {
+                    let store = t.store()?;
+                    let a = daemon::find_agent(&store, "mayor")?;
+                    if a.session.is_some() && crate::runtime::session::tmux_available() {
+                        let sock = crate::runtime::session::tmux_socket(&t.runtime_dir());
+                        let st = crate::runtime::session::tmux(&sock)
+                            .args(["attach", "-t", "gt-mayor"])
+                            .status();
+                        if st.map(|s| s.success()).unwrap_or(false) {
+                            return Ok(());
+                        }
+                    }
+                    let text = daemon::peek(&t, "mayor", 60)?;
+                    print(json, &serde_json::json!({"tail": text}), || {
+                        format!("(the mayor runs headless; its log follows)\n{text}")
+                    });
+                }
+                MayorCommand::Stop => {
+                    let was = daemon::mayor_stop(&t)?;
+                    print(json, &serde_json::json!({"stopped": was}), || {
+                        if was {
+                            "Mayor stopped".into()
+                        } else {
+                            "The mayor was not running".into()
+                        }
+                    });
+                }
+            }
+            Ok::<(), RuntimeError>(())
+        })(),
+        json,
+    )
+}

@@ -1,0 +1,353 @@
+//! `gt install`, `gt rig`, `gt crew`, `gt config`.
+
+use super::gt_run::err_code;
+use crate::runtime::RuntimeError;
+use crate::town::{agents, rigs, AgentConfig, DoneMode, Provider, RoleSettings, Town, TownError};
+use clap::{Args, Subcommand};
+
+#[derive(Args, Debug)]
+pub struct InstallArgs {
+    /// Directory of the new town.
+    pub dir: std::path::PathBuf,
+    /// Also make the town a git repository.
+    #[arg(long)]
+    pub git: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RigCommand {
+    /// Clone a project as a bare repository (local paths and file:// work offline).
+    Add {
+        name: String,
+        url: String,
+        #[arg(long)]
+        prefix: Option<String>,
+    },
+    /// List rigs.
+    List,
+    /// Forget a rig and delete its directory.
+    Remove { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CrewCommand {
+    /// Give a person a worktree of a rig on branch crew/<name>.
+    Add {
+        name: String,
+        #[arg(long)]
+        rig: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Agent configs: set, get, list, remove.
+    #[command(subcommand)]
+    Agent(AgentCommand),
+    /// Which agent a role uses (mayor, polecat, witness, refinery, deacon, crew).
+    Role {
+        role: String,
+        agent: String,
+        /// Set it for one rig (overrides the town).
+        #[arg(long)]
+        rig: Option<String>,
+    },
+    /// The town's default agent.
+    DefaultAgent { agent: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AgentCommand {
+    /// Add or replace an agent: `gt config agent set NAME "COMMAND ARGS..."`.
+    Set {
+        name: String,
+        command: String,
+        /// How a session finishes: exit (status 0) or close (`bd close $GT_STEP`).
+        #[arg(long, default_value = "exit")]
+        done: String,
+        /// exec (headless, default) or tmux.
+        #[arg(long, default_value = "exec")]
+        provider: String,
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long)]
+        max_attempts: Option<i64>,
+        #[arg(long)]
+        timeout_secs: Option<u64>,
+    },
+    Get {
+        name: String,
+    },
+    List,
+    Remove {
+        name: String,
+    },
+}
+
+fn cwd() -> Result<std::path::PathBuf, RuntimeError> {
+    std::env::current_dir()
+        .map_err(|e| RuntimeError::Io(format!("cannot read the current directory: {e}")))
+}
+
+pub fn town() -> Result<Town, RuntimeError> {
+    Ok(Town::find(&cwd()?)?)
+}
+
+pub fn print<T: serde::Serialize>(json: bool, v: &T, human: impl FnOnce() -> String) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    } else {
+        let s = human();
+        if !s.is_empty() {
+            println!("{}", s.trim_end());
+        }
+    }
+}
+
+pub fn finish(r: Result<(), RuntimeError>, json: bool) -> i32 {
+    match r {
+        Ok(()) => 0,
+        Err(e) => err_code(&e, json),
+    }
+}
+
+pub fn install(a: &InstallArgs, json: bool) -> i32 {
+    finish(
+        (|| {
+            let t = Town::install(&a.dir, a.git)?;
+            print(json, &serde_json::json!({"town": t.root}), || {
+                format!(
+                    "Created town {}\n  next: gt rig add NAME URL|PATH",
+                    t.root.display()
+                )
+            });
+            Ok(())
+        })(),
+        json,
+    )
+}
+
+pub fn rig(c: &RigCommand, json: bool) -> i32 {
+    finish(
+        (|| {
+            let t = town()?;
+            match c {
+                RigCommand::Add { name, url, prefix } => {
+                    let r = rigs::add(&t, name, url, prefix.as_deref(), &cwd()?)?;
+                    print(json, &r, || {
+                        format!(
+                            "Added rig {} from {} (branch {}, prefix {})",
+                            r.name, r.url, r.default_branch, r.prefix
+                        )
+                    });
+                }
+                RigCommand::List => {
+                    let v = rigs::list(&t.store()?)?;
+                    print(json, &v, || {
+                        if v.is_empty() {
+                            return "(no rigs; add one with `gt rig add NAME URL|PATH`)".into();
+                        }
+                        v.iter()
+                            .map(|r| {
+                                format!(
+                                    "{:<16} {:<8} {}  {}",
+                                    r.name, r.default_branch, r.prefix, r.url
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    });
+                }
+                RigCommand::Remove { name } => {
+                    let r = rigs::remove(&t, name)?;
+                    print(json, &r, || format!("Removed rig {}", r.name));
+                }
+            }
+            Ok(())
+        })(),
+        json,
+    )
+}
+
+pub fn crew(c: &CrewCommand, json: bool) -> i32 {
+    finish(
+        (|| {
+            let t = town()?;
+            let CrewCommand::Add { name, rig } = c;
+            let p = rigs::crew_add(&t, rig, name)?;
+            print(
+                json,
+                &serde_json::json!({"crew": name, "rig": rig, "worktree": p}),
+                || {
+                    format!(
+                        "Crew {name} has a worktree at {} on branch crew/{name}",
+                        p.display()
+                    )
+                },
+            );
+            Ok(())
+        })(),
+        json,
+    )
+}
+
+fn parse_done(s: &str) -> Result<DoneMode, RuntimeError> {
+    match s {
+        "exit" => Ok(DoneMode::Exit),
+        "close" => Ok(DoneMode::Close),
+        _ => Err(RuntimeError::usage(
+            format!("invalid --done `{s}`"),
+            "valid values: exit, close",
+        )),
+    }
+}
+
+fn parse_provider(s: &str) -> Result<Provider, RuntimeError> {
+    match s {
+        "exec" => Ok(Provider::Exec),
+        "tmux" => Ok(Provider::Tmux),
+        _ => Err(RuntimeError::usage(
+            format!("invalid --provider `{s}`"),
+            "valid values: exec, tmux",
+        )),
+    }
+}
+
+pub fn config(c: &ConfigCommand, json: bool) -> i32 {
+    finish(
+        (|| {
+            let t = town()?;
+            let path = t.settings_path();
+            let mut s = t.settings()?;
+            match c {
+                ConfigCommand::Agent(AgentCommand::Set {
+                    name,
+                    command,
+                    done,
+                    provider,
+                    model,
+                    max_attempts,
+                    timeout_secs,
+                }) => {
+                    if name.trim().is_empty() || name.contains(char::is_whitespace) {
+                        return Err(RuntimeError::usage(
+                            format!("invalid agent name `{name}`"),
+                            "use one word, e.g. my-claude",
+                        ));
+                    }
+                    if command.trim().is_empty() && name != "shell" {
+                        return Err(RuntimeError::usage(
+                            "the command is empty",
+                            "e.g. gt config agent set fast \"claude -p --model haiku\"",
+                        ));
+                    }
+                    let mut a = AgentConfig::new(command);
+                    a.done = parse_done(done)?;
+                    a.provider = parse_provider(provider)?;
+                    a.model = model.clone();
+                    a.max_attempts = *max_attempts;
+                    a.timeout_secs = *timeout_secs;
+                    s.agents.insert(name.clone(), a.clone());
+                    s.save(&path)?;
+                    print(json, &a, || format!("Set agent {name}: {command}"));
+                }
+                ConfigCommand::Agent(AgentCommand::Get { name }) => {
+                    let a = agents::lookup(name, Some(&s), None)?;
+                    print(json, &a, || {
+                        serde_json::to_string_pretty(&a).unwrap_or_default()
+                    });
+                }
+                ConfigCommand::Agent(AgentCommand::List) => {
+                    let names = agents::valid_names(Some(&s), None);
+                    let v: Vec<serde_json::Value> = names
+                        .iter()
+                        .filter_map(|n| agents::lookup(n, Some(&s), None).ok().map(|a| serde_json::json!({"name": n, "builtin": !s.agents.contains_key(n), "config": a})))
+                        .collect();
+                    print(json, &v, || {
+                        v.iter()
+                            .map(|x| {
+                                format!(
+                                    "{:<12} {}{}",
+                                    x["name"].as_str().unwrap_or(""),
+                                    x["config"]["command"]
+                                        .as_str()
+                                        .filter(|c| !c.is_empty())
+                                        .unwrap_or("(runs each step's `run`)"),
+                                    if x["builtin"] == true {
+                                        "  [preset]"
+                                    } else {
+                                        ""
+                                    }
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    });
+                }
+                ConfigCommand::Agent(AgentCommand::Remove { name }) => {
+                    if s.agents.remove(name).is_none() {
+                        if agents::PRESETS.contains(&name.as_str()) {
+                            return Err(RuntimeError::usage(
+                                format!("`{name}` is a built-in preset"),
+                                "presets cannot be removed; `gt config agent set` overrides one",
+                            ));
+                        }
+                        return Err(TownError::UnknownAgent {
+                            name: name.clone(),
+                            valid: s.agents.keys().cloned().collect(),
+                        }
+                        .into());
+                    }
+                    s.save(&path)?;
+                    print(json, &serde_json::json!({"removed": name}), || {
+                        format!("Removed agent {name}")
+                    });
+                }
+                ConfigCommand::Role { role, agent, rig } => {
+                    if !agents::ROLES.contains(&role.as_str()) {
+                        return Err(TownError::UnknownRole(role.clone()).into());
+                    }
+                    agents::lookup(agent, Some(&s), None)?;
+                    match rig {
+                        Some(r) => {
+                            rigs::get(&t.store()?, r)?;
+                            let rp = t.rig_dir(r).join(crate::town::SETTINGS);
+                            let mut rs = t.rig_settings(r)?;
+                            rs.roles.insert(
+                                role.clone(),
+                                RoleSettings {
+                                    agent: Some(agent.clone()),
+                                },
+                            );
+                            rs.save(&rp)?;
+                        }
+                        None => {
+                            s.roles.insert(
+                                role.clone(),
+                                RoleSettings {
+                                    agent: Some(agent.clone()),
+                                },
+                            );
+                            s.save(&path)?;
+                        }
+                    }
+                    print(
+                        json,
+                        &serde_json::json!({"role": role, "agent": agent, "rig": rig}),
+                        || format!("Role {role} uses agent {agent}"),
+                    );
+                }
+                ConfigCommand::DefaultAgent { agent } => {
+                    agents::lookup(agent, Some(&s), None)?;
+                    s.default_agent = Some(agent.clone());
+                    s.save(&path)?;
+                    print(json, &serde_json::json!({"default_agent": agent}), || {
+                        format!("Default agent: {agent}")
+                    });
+                }
+            }
+            Ok(())
+        })(),
+        json,
+    )
+}

@@ -1,0 +1,84 @@
+//! Process identity: a pid plus its start time (from `/proc/<pid>/stat`), so
+//! a recycled pid is never mistaken for the session that had it.
+
+use std::path::Path;
+
+/// Field 22 of `/proc/<pid>/stat` (start time in clock ticks since boot).
+/// `None` when the process does not exist or is a zombie.
+pub fn start_time(pid: i64) -> Option<i64> {
+    if pid <= 0 {
+        return None;
+    }
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // rest starts at field 3 (state); field 22 is index 19.
+    if fields.first() == Some(&"Z") || fields.first() == Some(&"X") {
+        return None;
+    }
+    fields.get(19)?.parse().ok()
+}
+
+/// Is the process `pid` with start time `start` still running?
+pub fn alive(pid: i64, start: Option<i64>) -> bool {
+    match (start_time(pid), start) {
+        (Some(s), Some(want)) => s == want,
+        (Some(_), None) => true,
+        (None, _) => {
+            // No /proc (not Linux): fall back to kill(pid, 0).
+            !Path::new("/proc/self/stat").exists() && unsafe { libc::kill(pid as i32, 0) == 0 }
+        }
+    }
+}
+
+/// Does the command line of `pid` contain `needle`? (Identity check for a
+/// session found through its pidfile.)
+pub fn cmdline_contains(pid: i64, needle: &str) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).contains(needle))
+        .unwrap_or(false)
+}
+
+/// Send `sig` to the process group led by `pid` (sessions are group
+/// leaders), and to `pid` itself.
+pub fn kill_group(pid: i64, sig: i32) {
+    if pid <= 1 {
+        return;
+    }
+    unsafe {
+        libc::kill(-(pid as i32), sig);
+        libc::kill(pid as i32, sig);
+    }
+}
+
+pub const SIGTERM: i32 = libc::SIGTERM;
+pub const SIGKILL: i32 = libc::SIGKILL;
+
+/// This process's pid and start time.
+pub fn me() -> (i64, Option<i64>) {
+    let pid = std::process::id() as i64;
+    (pid, start_time(pid))
+}
+
+/// Resident set size of this process in bytes (Linux), for benchmarks.
+pub fn rss_bytes(pid: i64) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = text.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn my_start_time_is_stable() {
+        let (pid, st) = super::me();
+        if std::path::Path::new("/proc/self/stat").exists() {
+            assert!(st.is_some());
+            assert_eq!(super::start_time(pid), st);
+            assert!(super::alive(pid, st));
+            assert!(!super::alive(pid, st.map(|s| s + 1)));
+        }
+    }
+}

@@ -1,0 +1,1105 @@
+//! The molecule scheduler (the supervisor of `gt run`): reconcile, then
+//! dispatch ready steps onto polecats until the molecule is done.
+//!
+//! Everything that matters is in the store. The scheduler's memory holds
+//! only the sessions it watches, and it rebuilds that from the leases on
+//! start: live sessions are adopted (pid + start time), dead ones are judged
+//! by their status file (closed, failed, or requeued), and closed steps
+//! never run again because only an `open` step can be leased.
+
+use super::prime;
+use super::proc;
+use super::session::{self, SessionSpec, Started};
+use super::RuntimeError;
+use crate::store::agents::{address, AgentUpdate};
+use crate::store::leases::{self, FailOutcome, Failure, LeaseRequest};
+use crate::store::{issues, Issue, Status, Store};
+use crate::town::{AgentConfig, DoneMode};
+use rusqlite::params;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Git sandboxes: each polecat gets a worktree of `base`.
+#[derive(Debug, Clone)]
+pub struct GitSandbox {
+    pub repo: PathBuf,
+    pub base: git2::Oid,
+    pub worktrees: PathBuf,
+    /// The cwd relative to the repository's top: steps run there in the worktree.
+    pub subdir: PathBuf,
+}
+
+/// How to drive one molecule.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub jobs: usize,
+    pub agent_name: String,
+    pub agent: AgentConfig,
+    pub max_attempts: i64,
+    pub backoff_ms: u64,
+    pub step_timeout: Option<Duration>,
+    pub town: Option<PathBuf>,
+    /// `""` outside a town.
+    pub rig: String,
+    pub git: Option<GitSandbox>,
+    /// Where steps run without git sandboxes.
+    pub workdir: PathBuf,
+    pub runtime_dir: PathBuf,
+    /// How often to look at the store and at adopted sessions.
+    pub tick: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Completed,
+    Failed,
+    Stalled,
+    Interrupted,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    pub id: String,
+    pub title: String,
+    pub status: Status,
+    pub attempts: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub molecule: String,
+    pub title: String,
+    pub outcome: Outcome,
+    pub steps: usize,
+    pub closed: usize,
+    pub blocked: usize,
+    pub open: usize,
+    pub in_progress: usize,
+    pub sessions_started: usize,
+    pub adopted: usize,
+    pub retries: usize,
+    pub resumed: bool,
+    pub elapsed_secs: f64,
+    pub steps_per_sec: f64,
+    /// Steps that did not close: blocked, waiting, or still leased elsewhere.
+    pub unfinished: Vec<StepReport>,
+}
+
+/// What the progress display is told.
+pub enum RunEvent<'a> {
+    Begin {
+        total: usize,
+        done: usize,
+        resumed: bool,
+    },
+    Started {
+        step: &'a str,
+        title: &'a str,
+        polecat: &'a str,
+    },
+    Adopted {
+        step: &'a str,
+        title: &'a str,
+    },
+    Closed {
+        step: &'a str,
+        title: &'a str,
+        secs: f64,
+    },
+    Failed {
+        step: &'a str,
+        title: &'a str,
+        error: &'a str,
+        outcome: &'a FailOutcome,
+    },
+    Note(&'a str),
+}
+
+pub trait Reporter {
+    fn event(&mut self, e: RunEvent<'_>);
+}
+
+/// A reporter that prints nothing.
+pub struct Silent;
+impl Reporter for Silent {
+    fn event(&mut self, _e: RunEvent<'_>) {}
+}
+
+struct Running {
+    gen: i64,
+    title: String,
+    polecat: String,
+    started: Instant,
+    pid: Option<i64>,
+    pid_start: Option<i64>,
+    status_file: PathBuf,
+    log: PathBuf,
+    child: bool,
+    deadline: Option<Instant>,
+    killed: Option<&'static str>,
+}
+
+struct Exit {
+    step: String,
+    gen: i64,
+    code: Option<i32>,
+}
+
+struct Ready {
+    id: String,
+    title: String,
+    issue_type: String,
+    run: Option<String>,
+    has_children: bool,
+    children_open: i64,
+}
+
+pub struct Scheduler<'a> {
+    store: &'a mut Store,
+    root: String,
+    cfg: RunConfig,
+    running: HashMap<String, Running>,
+    free: Vec<String>,
+    exit_tx: mpsc::UnboundedSender<Exit>,
+    exit_rx: mpsc::UnboundedReceiver<Exit>,
+    started_count: usize,
+    adopted: usize,
+    retries: usize,
+    resumed: bool,
+    interrupted: bool,
+    last_version: i64,
+    exe_dir: Option<PathBuf>,
+}
+
+fn step_file(dir: &Path, kind: &str, step: &str, gen: i64, ext: &str) -> PathBuf {
+    dir.join(kind).join(format!("{step}.{gen}{ext}"))
+}
+
+impl<'a> Scheduler<'a> {
+    pub fn new(store: &'a mut Store, root: &str, cfg: RunConfig) -> Self {
+        let (exit_tx, exit_rx) = mpsc::unbounded_channel();
+        let free = (0..cfg.jobs.max(1))
+            .rev()
+            .map(crate::town::pool_name)
+            .collect();
+        let exe_dir = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(|d| d.to_path_buf()));
+        Scheduler {
+            store,
+            root: root.to_string(),
+            cfg,
+            running: HashMap::new(),
+            free,
+            exit_tx,
+            exit_rx,
+            started_count: 0,
+            adopted: 0,
+            retries: 0,
+            resumed: false,
+            interrupted: false,
+            last_version: -1,
+            exe_dir,
+        }
+    }
+
+    fn holder(&self, polecat: &str) -> String {
+        address(&self.cfg.rig, "polecat", polecat)
+    }
+
+    fn status_path(&self, step: &str, gen: i64) -> PathBuf {
+        step_file(&self.cfg.runtime_dir, "status", step, gen, "")
+    }
+
+    /// Drive the molecule to the end. Returns the summary.
+    pub async fn run(mut self, rep: &mut dyn Reporter) -> Result<Summary, RuntimeError> {
+        let t0 = Instant::now();
+        self.reconcile(rep)?;
+        let (total, done) = self.counts()?;
+        rep.event(RunEvent::Begin {
+            total,
+            done,
+            resumed: self.resumed,
+        });
+        let mut tick = tokio::time::interval(self.cfg.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| RuntimeError::Io(format!("cannot watch SIGTERM: {e}")))?;
+        let outcome = loop {
+            if !self.interrupted {
+                self.dispatch(rep)?;
+            }
+            if self.running.is_empty() {
+                if self.interrupted {
+                    break Outcome::Interrupted;
+                }
+                if self.root_closed()? {
+                    break Outcome::Completed;
+                }
+                match self.next_retry_at()? {
+                    Some(wait) => {
+                        tokio::time::sleep(wait.min(Duration::from_secs(1))).await;
+                        continue;
+                    }
+                    None => {
+                        break if self.count_status(Status::Blocked)? > 0 {
+                            Outcome::Failed
+                        } else {
+                            Outcome::Stalled
+                        };
+                    }
+                }
+            }
+            tokio::select! {
+                Some(e) = self.exit_rx.recv() => {
+                    let mut exits = vec![e];
+                    while let Ok(e) = self.exit_rx.try_recv() {
+                        exits.push(e);
+                    }
+                    self.handle_exits(exits, rep)?;
+                }
+                _ = tick.tick() => {
+                    self.poll(rep)?;
+                }
+                _ = tokio::signal::ctrl_c() => {
+                    self.interrupt(rep);
+                }
+                _ = term.recv() => {
+                    self.interrupt(rep);
+                }
+            }
+        };
+        self.summary(outcome, t0.elapsed())
+    }
+
+    fn interrupt(&mut self, rep: &mut dyn Reporter) {
+        if self.interrupted {
+            return;
+        }
+        self.interrupted = true;
+        rep.event(RunEvent::Note(
+            "interrupted: stopping sessions; their steps go back to open (resume with `gt run MOLECULE-ID`)",
+        ));
+        for r in self.running.values_mut() {
+            r.killed = Some("interrupt");
+            if let Some(pid) = r.pid {
+                proc::kill_group(pid, proc::SIGKILL);
+            }
+        }
+    }
+
+    // ----- reconcile -------------------------------------------------------
+
+    /// Look at every leased, unfinished step: adopt live sessions, judge dead ones.
+    fn reconcile(&mut self, rep: &mut dyn Reporter) -> Result<(), RuntimeError> {
+        let all = leases::under(self.store.conn(), &self.root)?;
+        self.resumed = !all.is_empty();
+        if self.resumed {
+            let (pid, _) = proc::me();
+            let root = self.root.clone();
+            self.store.write(|tx| {
+                tx.event(
+                    &root,
+                    "restart",
+                    Some("supervisor"),
+                    None,
+                    Some(&pid.to_string()),
+                )
+            })?;
+        }
+        let mut exits = Vec::new();
+        for l in all {
+            let status = issues::get(self.store.conn(), &l.step_id)?.status;
+            if !matches!(status, Status::InProgress | Status::Hooked) {
+                continue;
+            }
+            let status_file = self.status_path(&l.step_id, l.generation);
+            let status_needle = status_file.display().to_string();
+            let (pid, pid_start) = match l.pid {
+                Some(p) => (Some(p), l.pid_start),
+                None => match session::read_pidfile(&status_file) {
+                    Some(p) if proc::cmdline_contains(p, &status_needle) => {
+                        (Some(p), proc::start_time(p))
+                    }
+                    _ => (None, None),
+                },
+            };
+            let polecat = l
+                .holder
+                .as_deref()
+                .and_then(|h| h.rsplit('/').next())
+                .unwrap_or("unknown")
+                .to_string();
+            self.free.retain(|n| n != &polecat);
+            let title = issues::get(self.store.conn(), &l.step_id)?.title;
+            let log = step_file(
+                &self.cfg.runtime_dir,
+                "logs",
+                &l.step_id,
+                l.generation,
+                ".log",
+            );
+            let live = pid.is_some_and(|p| proc::alive(p, pid_start));
+            self.running.insert(
+                l.step_id.clone(),
+                Running {
+                    gen: l.generation,
+                    title: title.clone(),
+                    polecat: polecat.clone(),
+                    started: Instant::now(),
+                    pid,
+                    pid_start,
+                    status_file: status_file.clone(),
+                    log: log.clone(),
+                    child: false,
+                    deadline: self.cfg.step_timeout.map(|t| Instant::now() + t),
+                    killed: None,
+                },
+            );
+            if live {
+                let (step, gen) = (l.step_id.clone(), l.generation);
+                let rig = self.cfg.rig.clone();
+                let (sf, lg) = (status_file.display().to_string(), log.display().to_string());
+                let recorded = l.pid.is_some();
+                self.store.write(|tx| -> Result<(), RuntimeError> {
+                    if !recorded {
+                        tx.record_session(&step, gen, pid, pid_start, &sf, &lg)?;
+                    }
+                    tx.agent_session(&rig, &polecat, pid, pid_start, None, Some(&lg))?;
+                    tx.event(
+                        &step,
+                        "adopt",
+                        Some("pid"),
+                        None,
+                        Some(&pid.unwrap_or(0).to_string()),
+                    )?;
+                    Ok(())
+                })?;
+                self.adopted += 1;
+                rep.event(RunEvent::Adopted {
+                    step: &l.step_id,
+                    title: &title,
+                });
+            } else {
+                // Dead: its status file says how it ended (None: it never
+                // started, or was killed before it could say).
+                if pid.is_none() && session::read_status(&status_file).is_none() {
+                    // The session was never started (the supervisor died
+                    // between the lease and the spawn): give the lease back.
+                    self.running.remove(&l.step_id);
+                    self.free.push(polecat.clone());
+                    let (step, gen) = (l.step_id.clone(), l.generation);
+                    let rig = self.cfg.rig.clone();
+                    self.store.write(|tx| -> Result<(), RuntimeError> {
+                        tx.release_lease(&step, gen, "session never started (supervisor restart)")?;
+                        tx.agent_state(&rig, &polecat, "idle", true)?;
+                        Ok(())
+                    })?;
+                    continue;
+                }
+                exits.push(Exit {
+                    step: l.step_id.clone(),
+                    gen: l.generation,
+                    code: session::read_status(&status_file),
+                });
+            }
+        }
+        if !exits.is_empty() {
+            self.handle_exits(exits, rep)?;
+        }
+        Ok(())
+    }
+
+    // ----- dispatch --------------------------------------------------------
+
+    fn ready(&self, limit: usize) -> Result<Vec<Ready>, RuntimeError> {
+        let (lo, hi) = leases::step_range(&self.root);
+        let now = crate::store::ids::now();
+        let mut st = self
+            .store
+            .conn()
+            .prepare_cached(
+                "SELECT i.id, i.title, i.issue_type, json_extract(i.metadata, '$.step.run'),
+                    i.children_open + i.children_closed, i.children_open
+             FROM issues i LEFT JOIN leases l ON l.step_id = i.id
+             WHERE i.id >= ?1 AND i.id < ?2 AND i.status = 'open' AND i.blocked = 0
+               AND (l.not_before IS NULL OR l.not_before <= ?3)
+             ORDER BY i.priority, i.created_at, i.id LIMIT ?4",
+            )
+            .map_err(crate::store::StoreError::from)?;
+        let rows = st
+            .query_map(params![lo, hi, now, limit as i64], |r| {
+                Ok(Ready {
+                    id: r.get(0)?,
+                    title: r.get(1)?,
+                    issue_type: r.get(2)?,
+                    run: r.get(3)?,
+                    has_children: r.get::<_, i64>(4)? > 0,
+                    children_open: r.get(5)?,
+                })
+            })
+            .map_err(crate::store::StoreError::from)?;
+        Ok(rows
+            .collect::<rusqlite::Result<_>>()
+            .map_err(crate::store::StoreError::from)?)
+    }
+
+    fn dispatch(&mut self, rep: &mut dyn Reporter) -> Result<(), RuntimeError> {
+        loop {
+            let slots = self.cfg.jobs.saturating_sub(self.running.len());
+            if slots == 0 || self.free.is_empty() {
+                return Ok(());
+            }
+            let cands = self.ready(slots * 4 + 32)?;
+            let mut auto_close = Vec::new();
+            let mut to_start = Vec::new();
+            for c in cands {
+                if self.running.contains_key(&c.id) {
+                    continue;
+                }
+                if c.has_children {
+                    if c.children_open == 0 {
+                        auto_close.push((c.id, "all children closed"));
+                    }
+                    continue;
+                }
+                if c.issue_type == "gate" {
+                    continue;
+                }
+                if self.cfg.agent.is_shell() && c.run.as_deref().is_none_or(|r| r.trim().is_empty())
+                {
+                    auto_close.push((c.id, "nothing to run (shell agent, no `run`)"));
+                    continue;
+                }
+                if to_start.len() < slots.min(self.free.len()) {
+                    to_start.push(c);
+                }
+            }
+            if auto_close.is_empty() && to_start.is_empty() {
+                return Ok(());
+            }
+            let closed_any = !auto_close.is_empty();
+            self.lease_and_start(auto_close, to_start, rep)?;
+            if !closed_any {
+                return Ok(());
+            }
+        }
+    }
+
+    fn lease_and_start(
+        &mut self,
+        auto_close: Vec<(String, &'static str)>,
+        to_start: Vec<Ready>,
+        rep: &mut dyn Reporter,
+    ) -> Result<(), RuntimeError> {
+        // 1. One transaction: close containers/no-ops, lease the steps.
+        let mut plan: Vec<(Ready, String, i64)> = Vec::new();
+        let mut polecats: Vec<String> = Vec::new();
+        for _ in 0..to_start.len() {
+            if let Some(p) = self.free.pop() {
+                polecats.push(p);
+            }
+        }
+        let rig = self.cfg.rig.clone();
+        let agent_name = self.cfg.agent_name.clone();
+        let holders: Vec<String> = polecats.iter().map(|p| self.holder(p)).collect();
+        let git = self.cfg.git.is_some();
+        let wt_root = self.cfg.git.as_ref().map(|g| g.worktrees.clone());
+        let root = self.root.clone();
+        let leased: Vec<Option<(Ready, String, i64)>> =
+            self.store.write(|tx| -> Result<_, RuntimeError> {
+                for (id, why) in &auto_close {
+                    if tx.close(id, Some(why))? == issues::CloseOutcome::Closed {
+                        tx.event(id, "step.closed", Some("generation"), None, Some("0"))?;
+                    }
+                }
+                close_root_if_done(tx, &root)?;
+                let mut out = Vec::new();
+                for (i, c) in to_start.into_iter().enumerate() {
+                    let polecat = &polecats[i];
+                    let worktree = wt_root
+                        .as_ref()
+                        .map(|w| w.join(polecat).display().to_string());
+                    let req = LeaseRequest {
+                        holder: holders[i].clone(),
+                        agent: agent_name.clone(),
+                        worktree: worktree.clone(),
+                    };
+                    match tx.lease_step(&c.id, &req)? {
+                        None => out.push(None),
+                        Some(l) => {
+                            let branch =
+                                git.then(|| crate::town::worktree::polecat_branch(polecat, &c.id));
+                            tx.agent_upsert(&AgentUpdate {
+                                rig: &rig,
+                                name: polecat,
+                                role: "polecat",
+                                state: "spawning",
+                                worktree: worktree.as_deref(),
+                                branch: branch.as_deref(),
+                                hooked_bead: Some(&c.id),
+                                agent: Some(&agent_name),
+                                bump_generation: true,
+                            })?;
+                            out.push(Some((c, polecat.clone(), l.generation)));
+                        }
+                    }
+                }
+                Ok(out)
+            })?;
+        for (i, l) in leased.into_iter().enumerate() {
+            match l {
+                Some(x) => plan.push(x),
+                None => self.free.push(polecats[i].clone()),
+            }
+        }
+        for (id, _) in &auto_close {
+            rep.event(RunEvent::Closed {
+                step: id,
+                title: "",
+                secs: 0.0,
+            });
+        }
+        // 2. Start the sessions.
+        let mut recorded = Vec::new();
+        let mut failed_start = Vec::new();
+        for (c, polecat, gen) in plan {
+            match self.start_session(&c, &polecat, gen) {
+                Ok(r) => {
+                    rep.event(RunEvent::Started {
+                        step: &c.id,
+                        title: &c.title,
+                        polecat: &polecat,
+                    });
+                    recorded.push((
+                        c.id.clone(),
+                        gen,
+                        polecat,
+                        r.pid,
+                        r.pid_start,
+                        r.status_file.clone(),
+                        r.log.clone(),
+                    ));
+                    self.running.insert(c.id.clone(), r);
+                    self.started_count += 1;
+                }
+                Err(e) => failed_start.push((c, polecat, gen, e.to_string())),
+            }
+        }
+        // 3. One transaction: record the sessions.
+        if !recorded.is_empty() {
+            let rig = self.cfg.rig.clone();
+            let holders: Vec<String> = recorded.iter().map(|r| self.holder(&r.2)).collect();
+            self.store.write(|tx| -> Result<(), RuntimeError> {
+                for (i, (step, gen, polecat, pid, ps, sf, log)) in recorded.iter().enumerate() {
+                    let (sf, log) = (sf.display().to_string(), log.display().to_string());
+                    tx.record_session(step, *gen, *pid, *ps, &sf, &log)?;
+                    tx.agent_session(&rig, polecat, *pid, *ps, None, Some(&log))?;
+                    tx.event(step, "spawn", Some("agent"), None, Some(&holders[i]))?;
+                }
+                Ok(())
+            })?;
+        }
+        for (c, polecat, gen, err) in failed_start {
+            self.free.push(polecat.clone());
+            let f = Failure {
+                kind: "spawn",
+                error: &err,
+                max_attempts: self.cfg.max_attempts,
+                backoff_ms: self.cfg.backoff_ms,
+                permanent: false,
+                log_path: None,
+            };
+            let rig = self.cfg.rig.clone();
+            let out = self.store.write(|tx| -> Result<_, RuntimeError> {
+                let o = tx.fail_step(&c.id, gen, &f)?;
+                tx.agent_state(&rig, &polecat, "idle", true)?;
+                Ok(o)
+            })?;
+            rep.event(RunEvent::Failed {
+                step: &c.id,
+                title: &c.title,
+                error: &err,
+                outcome: &out,
+            });
+        }
+        Ok(())
+    }
+
+    fn start_session(
+        &mut self,
+        c: &Ready,
+        polecat: &str,
+        gen: i64,
+    ) -> Result<Running, RuntimeError> {
+        let cwd = match &self.cfg.git {
+            Some(g) => {
+                let repo = git2::Repository::open(&g.repo)?;
+                let path = g.worktrees.join(polecat);
+                let branch = crate::town::worktree::polecat_branch(polecat, &c.id);
+                let wt = crate::town::worktree::prepare(
+                    &repo,
+                    &path,
+                    &format!("gt-{polecat}"),
+                    &branch,
+                    g.base,
+                )?;
+                let sub = wt.join(&g.subdir);
+                if sub.is_dir() {
+                    sub
+                } else {
+                    wt
+                }
+            }
+            None => self.cfg.workdir.clone(),
+        };
+        let status_file = self.status_path(&c.id, gen);
+        let log = step_file(&self.cfg.runtime_dir, "logs", &c.id, gen, ".log");
+        let lease = format!("{}:{gen}", c.id);
+        let agent = &self.cfg.agent;
+        let mut stdin = None;
+        let mut env: Vec<(String, String)> = Vec::new();
+        let command = if agent.is_shell() {
+            c.run.clone().unwrap_or_default()
+        } else {
+            let step = issues::get(self.store.conn(), &c.id)?;
+            let root = issues::get(self.store.conn(), &self.root)?;
+            let text = prime::step_prompt(&step, &root, agent.done, &lease);
+            let pf = step_file(&self.cfg.runtime_dir, "prompts", &c.id, gen, ".md");
+            if let Some(d) = pf.parent() {
+                std::fs::create_dir_all(d)
+                    .map_err(|e| RuntimeError::Io(format!("{}: {e}", d.display())))?;
+            }
+            std::fs::write(&pf, &text)
+                .map_err(|e| RuntimeError::Io(format!("{}: {e}", pf.display())))?;
+            env.push(("GT_PROMPT_FILE".into(), pf.display().to_string()));
+            let q = crate::formula::vars::shell_quote;
+            let mut cmd = agent
+                .command
+                .replace("{model}", &q(agent.model.as_deref().unwrap_or("")));
+            if cmd.contains("{prompt}") {
+                cmd = cmd.replace("{prompt}", &q(&text));
+            } else {
+                stdin = Some(pf);
+            }
+            cmd
+        };
+        if let Some(t) = &self.cfg.town {
+            env.push(("GT_TOWN".into(), t.display().to_string()));
+        }
+        let beads_dir = self
+            .store
+            .dir()
+            .canonicalize()
+            .unwrap_or_else(|_| self.store.dir().to_path_buf());
+        env.extend([
+            ("GT_RIG".into(), self.cfg.rig.clone()),
+            ("GT_ROLE".into(), "polecat".into()),
+            ("GT_AGENT".into(), self.cfg.agent_name.clone()),
+            ("GT_POLECAT".into(), polecat.to_string()),
+            ("GT_STEP".into(), c.id.clone()),
+            ("GT_MOLECULE".into(), self.root.clone()),
+            ("GT_LEASE".into(), lease),
+            ("BEADS_DIR".into(), beads_dir.display().to_string()),
+            ("BD_ACTOR".into(), self.holder(polecat)),
+        ]);
+        if let Some(d) = &self.exe_dir {
+            let path = std::env::var("PATH").unwrap_or_default();
+            env.push(("PATH".into(), format!("{}:{path}", d.display())));
+        }
+        for (k, v) in &agent.env {
+            env.push((k.clone(), v.clone()));
+        }
+        let spec = SessionSpec {
+            name: format!("gt-{polecat}"),
+            command,
+            cwd,
+            env,
+            stdin,
+            log: log.clone(),
+            status_file: status_file.clone(),
+            provider: agent.provider,
+        };
+        let started = session::start(&spec)
+            .map_err(|e| RuntimeError::Io(format!("cannot start a session for {}: {e}", c.id)))?;
+        let pid = started.pid();
+        let pid_start = pid.and_then(proc::start_time);
+        let child = matches!(started, Started::Child(_));
+        if let Started::Child(mut ch) = started {
+            let tx = self.exit_tx.clone();
+            let step = c.id.clone();
+            tokio::spawn(async move {
+                let code = ch.wait().await.ok().and_then(|s| s.code());
+                let _ = tx.send(Exit { step, gen, code });
+            });
+        }
+        Ok(Running {
+            gen,
+            title: c.title.clone(),
+            polecat: polecat.to_string(),
+            started: Instant::now(),
+            pid,
+            pid_start,
+            status_file,
+            log,
+            child,
+            deadline: self.cfg.step_timeout.map(|t| Instant::now() + t),
+            killed: None,
+        })
+    }
+
+    // ----- exits -----------------------------------------------------------
+
+    fn handle_exits(
+        &mut self,
+        exits: Vec<Exit>,
+        rep: &mut dyn Reporter,
+    ) -> Result<(), RuntimeError> {
+        struct Judged {
+            step: String,
+            gen: i64,
+            title: String,
+            secs: f64,
+            polecat: String,
+            verdict: Verdict,
+            log: String,
+        }
+        enum Verdict {
+            Close,
+            AlreadyClosed,
+            Release(&'static str),
+            Fail {
+                kind: &'static str,
+                error: String,
+                permanent: bool,
+            },
+        }
+        let mut judged = Vec::new();
+        for e in exits {
+            let Some(r) = self.running.get(&e.step) else {
+                continue;
+            };
+            if r.gen != e.gen {
+                continue;
+            }
+            let Some(r) = self.running.remove(&e.step) else {
+                continue;
+            };
+            self.free.push(r.polecat.clone());
+            // Prefer the status file: it is what an adopted session leaves.
+            let code = session::read_status(&r.status_file).or(e.code);
+            let status = issues::get(self.store.conn(), &e.step)?.status;
+            let verdict = if status == Status::Closed {
+                Verdict::AlreadyClosed
+            } else if r.killed == Some("interrupt") {
+                Verdict::Release("interrupted")
+            } else if r.killed == Some("closed") {
+                Verdict::AlreadyClosed
+            } else if r.killed == Some("timeout") {
+                Verdict::Fail {
+                    kind: "timeout",
+                    error: format!(
+                        "ran longer than the step timeout ({}s) and was killed",
+                        self.cfg
+                            .step_timeout
+                            .map(|t| t.as_secs_f64())
+                            .unwrap_or(0.0)
+                    ),
+                    permanent: false,
+                }
+            } else {
+                match code {
+                    Some(0) if self.cfg.agent.done == DoneMode::Exit => Verdict::Close,
+                    Some(0) => Verdict::Fail {
+                        kind: "failed",
+                        error: format!("the agent exited 0 without closing its step (`bd close {}`)", e.step),
+                        permanent: false,
+                    },
+                    Some(c @ (126 | 127)) => Verdict::Fail {
+                        kind: "failed",
+                        error: format!("command not found or not executable (exit {c}); fix the step's `run` or the agent command"),
+                        permanent: true,
+                    },
+                    Some(c) => Verdict::Fail {
+                        kind: "failed",
+                        error: format!("exit status {c}"),
+                        permanent: false,
+                    },
+                    None => Verdict::Fail {
+                        kind: "crash",
+                        error: "the session died without an exit status (killed or crashed)".into(),
+                        permanent: false,
+                    },
+                }
+            };
+            judged.push(Judged {
+                step: e.step,
+                gen: e.gen,
+                title: r.title,
+                secs: r.started.elapsed().as_secs_f64(),
+                polecat: r.polecat,
+                verdict,
+                log: r.log.display().to_string(),
+            });
+        }
+        if judged.is_empty() {
+            return Ok(());
+        }
+        let rig = self.cfg.rig.clone();
+        let root = self.root.clone();
+        let (max_attempts, backoff_ms) = (self.cfg.max_attempts, self.cfg.backoff_ms);
+        let outcomes: Vec<Option<FailOutcome>> =
+            self.store.write(|tx| -> Result<_, RuntimeError> {
+                let mut out = Vec::new();
+                for j in &judged {
+                    let o = match &j.verdict {
+                        Verdict::Close => {
+                            match tx.close_leased(&j.step, j.gen, Some("done")) {
+                                Ok(_) | Err(crate::store::StoreError::StaleLease { .. }) => {}
+                                Err(e) => return Err(e.into()),
+                            }
+                            None
+                        }
+                        Verdict::AlreadyClosed => None,
+                        Verdict::Release(why) => {
+                            tx.release_lease(&j.step, j.gen, why)?;
+                            None
+                        }
+                        Verdict::Fail {
+                            kind,
+                            error,
+                            permanent,
+                        } => Some(tx.fail_step(
+                            &j.step,
+                            j.gen,
+                            &Failure {
+                                kind,
+                                error,
+                                max_attempts,
+                                backoff_ms,
+                                permanent: *permanent,
+                                log_path: Some(&j.log),
+                            },
+                        )?),
+                    };
+                    // The polecat goes idle only if it still hooks this step.
+                    let still = crate::store::agents::get(tx.conn(), &rig, &j.polecat)?
+                        .is_some_and(|a| a.hooked_bead.as_deref() == Some(j.step.as_str()));
+                    if still {
+                        tx.agent_state(&rig, &j.polecat, "idle", true)?;
+                    }
+                    out.push(o);
+                }
+                close_root_if_done(tx, &root)?;
+                Ok(out)
+            })?;
+        for (j, o) in judged.iter().zip(outcomes) {
+            match (&j.verdict, o) {
+                (Verdict::Fail { error, .. }, Some(o)) => {
+                    if matches!(o, FailOutcome::Retry { .. }) {
+                        self.retries += 1;
+                    }
+                    rep.event(RunEvent::Failed {
+                        step: &j.step,
+                        title: &j.title,
+                        error,
+                        outcome: &o,
+                    })
+                }
+                (Verdict::Release(_), _) => {}
+                _ => rep.event(RunEvent::Closed {
+                    step: &j.step,
+                    title: &j.title,
+                    secs: j.secs,
+                }),
+            }
+        }
+        Ok(())
+    }
+
+    // ----- polling ---------------------------------------------------------
+
+    fn poll(&mut self, _rep: &mut dyn Reporter) -> Result<(), RuntimeError> {
+        let now = Instant::now();
+        let mut dead = Vec::new();
+        for (step, r) in self.running.iter_mut() {
+            if let (Some(d), None) = (r.deadline, r.killed) {
+                if now >= d {
+                    r.killed = Some("timeout");
+                    if let Some(pid) = r.pid {
+                        proc::kill_group(pid, proc::SIGKILL);
+                    }
+                }
+            }
+            if !r.child {
+                let gone = match r.pid {
+                    Some(p) => !proc::alive(p, r.pid_start),
+                    None => true,
+                };
+                if gone {
+                    dead.push(Exit {
+                        step: step.clone(),
+                        gen: r.gen,
+                        code: None,
+                    });
+                }
+            }
+        }
+        // Someone else changed the store: a person closed a running step, or
+        // its lease moved on. Stop those sessions.
+        let v = self.store.data_version()?;
+        if v != self.last_version {
+            self.last_version = v;
+            let steps: Vec<(String, i64)> = self
+                .running
+                .iter()
+                .map(|(s, r)| (s.clone(), r.gen))
+                .collect();
+            for (step, gen) in steps {
+                let status = issues::get(self.store.conn(), &step)?.status;
+                let cur = leases::get(self.store.conn(), &step)?.map(|l| l.generation);
+                if status == Status::Closed || cur != Some(gen) {
+                    if let Some(r) = self.running.get_mut(&step) {
+                        if r.killed.is_none() {
+                            r.killed = Some("closed");
+                            if let Some(pid) = r.pid {
+                                proc::kill_group(pid, proc::SIGKILL);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if !dead.is_empty() {
+            self.handle_exits(dead, _rep)?;
+        }
+        Ok(())
+    }
+
+    // ----- queries ---------------------------------------------------------
+
+    fn root_closed(&self) -> Result<bool, RuntimeError> {
+        Ok(issues::get(self.store.conn(), &self.root)?.status == Status::Closed)
+    }
+
+    fn count_status(&self, s: Status) -> Result<usize, RuntimeError> {
+        let (lo, hi) = leases::step_range(&self.root);
+        let n: i64 = self
+            .store
+            .conn()
+            .query_row(
+                "SELECT count(*) FROM issues WHERE id >= ?1 AND id < ?2 AND status = ?3",
+                params![lo, hi, s.as_str()],
+                |r| r.get(0),
+            )
+            .map_err(crate::store::StoreError::from)?;
+        Ok(n as usize)
+    }
+
+    fn counts(&self) -> Result<(usize, usize), RuntimeError> {
+        let (lo, hi) = leases::step_range(&self.root);
+        let (t, d): (i64, i64) = self
+            .store
+            .conn()
+            .query_row(
+                "SELECT count(*), coalesce(sum(status = 'closed'), 0) FROM issues WHERE id >= ?1 AND id < ?2",
+                params![lo, hi],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(crate::store::StoreError::from)?;
+        Ok((t as usize, d as usize))
+    }
+
+    /// How long until the earliest open step in backoff may run again.
+    fn next_retry_at(&self) -> Result<Option<Duration>, RuntimeError> {
+        let (lo, hi) = leases::step_range(&self.root);
+        let nb: Option<String> = self
+            .store
+            .conn()
+            .query_row(
+                "SELECT min(l.not_before) FROM issues i JOIN leases l ON l.step_id = i.id
+                 WHERE i.id >= ?1 AND i.id < ?2 AND i.status = 'open' AND i.blocked = 0 AND l.not_before IS NOT NULL",
+                params![lo, hi],
+                |r| r.get(0),
+            )
+            .map_err(crate::store::StoreError::from)?;
+        let Some(nb) = nb else { return Ok(None) };
+        let now = leases::parse_micros(&crate::store::ids::now()).unwrap_or(0);
+        let at = leases::parse_micros(&nb).unwrap_or(now);
+        Ok(Some(Duration::from_micros((at - now).max(1_000) as u64)))
+    }
+
+    fn summary(&self, outcome: Outcome, elapsed: Duration) -> Result<Summary, RuntimeError> {
+        let conn = self.store.conn();
+        let root = issues::get(conn, &self.root)?;
+        let steps = issues::subtree(conn, &self.root)?;
+        let leases: BTreeMap<String, leases::Lease> = leases::under(conn, &self.root)?
+            .into_iter()
+            .map(|l| (l.step_id.clone(), l))
+            .collect();
+        let steps: Vec<&Issue> = steps.iter().filter(|i| i.id != self.root).collect();
+        let n = |s: Status| steps.iter().filter(|i| i.status == s).count();
+        let closed = n(Status::Closed);
+        let unfinished = steps
+            .iter()
+            .filter(|i| i.status != Status::Closed)
+            .map(|i| {
+                let l = leases.get(&i.id);
+                StepReport {
+                    id: i.id.clone(),
+                    title: i.title.clone(),
+                    status: i.status,
+                    attempts: l.map(|l| l.attempts).unwrap_or(0),
+                    last_error: l.and_then(|l| l.last_error.clone()),
+                    log: l.and_then(|l| l.log_path.clone()),
+                }
+            })
+            .collect();
+        let secs = elapsed.as_secs_f64();
+        Ok(Summary {
+            molecule: self.root.clone(),
+            title: root.title,
+            outcome,
+            steps: steps.len(),
+            closed,
+            blocked: n(Status::Blocked),
+            open: n(Status::Open),
+            in_progress: n(Status::InProgress) + n(Status::Hooked),
+            sessions_started: self.started_count,
+            adopted: self.adopted,
+            retries: self.retries,
+            resumed: self.resumed,
+            elapsed_secs: secs,
+            steps_per_sec: if secs > 0.0 {
+                self.started_count as f64 / secs
+            } else {
+                0.0
+            },
+            unfinished,
+        })
+    }
+}
+
+/// Close the molecule root when it has no open children left.
+fn close_root_if_done(tx: &crate::store::Tx<'_>, root: &str) -> Result<(), RuntimeError> {
+    let (status, open, closed): (String, i64, i64) = tx
+        .conn()
+        .query_row(
+            "SELECT status, children_open, children_closed FROM issues WHERE id = ?1",
+            [root],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .map_err(crate::store::StoreError::from)?;
+    if status != "closed" && open == 0 && closed > 0 {
+        tx.close(root, Some("completed"))?;
+    }
+    Ok(())
+}

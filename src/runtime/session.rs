@@ -1,0 +1,226 @@
+//! Session providers. Every session runs inside a tiny POSIX-shell wrapper
+//! that writes its pid to `<status>.pid` first and its exit status to
+//! `<status>` last, so a supervisor that restarts after a crash can adopt a
+//! live session (pid + start time) or learn how a dead one ended.
+//!
+//! - `exec`: a headless child process in its own process group, stdout and
+//!   stderr appended to the log file.
+//! - `tmux`: a detached tmux session (optional); the pane's output is piped
+//!   to the same log file.
+
+use crate::town::Provider;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+/// The wrapper. `$1` is the status file; the command is `$GT_CMD`, its
+/// stdin `$GT_STDIN` (or nothing).
+const WRAPPER: &str = r#"echo $$ > "$1.pid"
+if [ -n "$GT_STDIN" ]; then /bin/sh -c "$GT_CMD" < "$GT_STDIN"; else /bin/sh -c "$GT_CMD" < /dev/null; fi
+rc=$?
+echo $rc > "$1"
+exit $rc"#;
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct SessionSpec {
+    /// Session name (tmux session name; log label).
+    pub name: String,
+    /// The shell command line to run.
+    pub command: String,
+    pub cwd: PathBuf,
+    pub env: Vec<(String, String)>,
+    /// A file to feed on stdin (the prompt), if any.
+    pub stdin: Option<PathBuf>,
+    pub log: PathBuf,
+    pub status_file: PathBuf,
+    pub provider: Provider,
+}
+
+/// A started session.
+pub enum Started {
+    /// Our child: its exit is awaited.
+    Child(tokio::process::Child),
+    /// Not our child (tmux pane, or detached): watched through its pid.
+    Detached { pid: i64 },
+}
+
+impl Started {
+    pub fn pid(&self) -> Option<i64> {
+        match self {
+            Started::Child(c) => c.id().map(|p| p as i64),
+            Started::Detached { pid } => Some(*pid),
+        }
+    }
+}
+
+fn prepare_files(spec: &SessionSpec) -> std::io::Result<std::fs::File> {
+    for p in [&spec.log, &spec.status_file] {
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d)?;
+        }
+    }
+    let _ = std::fs::remove_file(&spec.status_file);
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&spec.log)
+}
+
+fn base_env(spec: &SessionSpec) -> Vec<(String, String)> {
+    let mut env = spec.env.clone();
+    env.push(("GT_CMD".into(), spec.command.clone()));
+    env.push((
+        "GT_STDIN".into(),
+        spec.stdin
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+    ));
+    env
+}
+
+/// Start a session under tokio (exec: a child; tmux: detached).
+pub fn start(spec: &SessionSpec) -> std::io::Result<Started> {
+    match spec.provider {
+        Provider::Exec => {
+            let log = prepare_files(spec)?;
+            let err = log.try_clone()?;
+            let mut cmd = tokio::process::Command::new("/bin/sh");
+            cmd.arg("-c")
+                .arg(WRAPPER)
+                .arg("gt-session")
+                .arg(&spec.status_file)
+                .current_dir(&spec.cwd)
+                .envs(base_env(spec))
+                .stdin(Stdio::null())
+                .stdout(Stdio::from(log))
+                .stderr(Stdio::from(err))
+                .process_group(0)
+                .kill_on_drop(false);
+            Ok(Started::Child(cmd.spawn()?))
+        }
+        Provider::Tmux => start_tmux(spec).map(|pid| Started::Detached { pid }),
+    }
+}
+
+/// Start an exec session that outlives this process (used by `gt sling`
+/// when no supervisor runs). Returns its pid.
+pub fn start_detached(spec: &SessionSpec) -> std::io::Result<i64> {
+    if spec.provider == Provider::Tmux {
+        return start_tmux(spec);
+    }
+    use std::os::unix::process::CommandExt;
+    let log = prepare_files(spec)?;
+    let err = log.try_clone()?;
+    let child = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(WRAPPER)
+        .arg("gt-session")
+        .arg(&spec.status_file)
+        .current_dir(&spec.cwd)
+        .envs(base_env(spec))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(err))
+        .process_group(0)
+        .spawn()?;
+    Ok(child.id() as i64)
+}
+
+/// The tmux socket of the town (or run) whose runtime directory is
+/// `runtime_dir`: one server per town, so names never collide across towns.
+pub fn tmux_socket(runtime_dir: &Path) -> String {
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(runtime_dir.display().to_string().as_bytes());
+    format!("gt-{}", &hex::encode(h)[..10])
+}
+
+fn socket_of(spec: &SessionSpec) -> String {
+    let rt = spec
+        .status_file
+        .parent()
+        .and_then(|p| p.parent())
+        .unwrap_or_else(|| Path::new("/"));
+    tmux_socket(rt)
+}
+
+/// A tmux command on the socket `socket`.
+pub fn tmux(socket: &str) -> std::process::Command {
+    let mut c = std::process::Command::new("tmux");
+    c.args(["-L", socket]);
+    c
+}
+
+/// Is tmux installed?
+pub fn tmux_available() -> bool {
+    crate::town::agents::program_exists("tmux")
+}
+
+fn start_tmux(spec: &SessionSpec) -> std::io::Result<i64> {
+    if !tmux_available() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "the tmux provider needs `tmux`, which is not installed; install it or set the agent's provider to \"exec\"",
+        ));
+    }
+    prepare_files(spec)?;
+    let sock = socket_of(spec);
+    let mut cmd = tmux(&sock);
+    cmd.args(["new-session", "-d", "-s", &spec.name, "-c"])
+        .arg(&spec.cwd);
+    for (k, v) in base_env(spec) {
+        cmd.arg("-e").arg(format!("{k}={v}"));
+    }
+    cmd.arg("/bin/sh")
+        .arg("-c")
+        .arg(WRAPPER)
+        .arg("gt-session")
+        .arg(&spec.status_file);
+    let out = cmd.output()?;
+    if !out.status.success() {
+        return Err(std::io::Error::other(format!(
+            "tmux new-session failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let _ = tmux(&sock)
+        .args(["pipe-pane", "-o", "-t", &spec.name])
+        .arg(format!(
+            "cat >> {}",
+            crate::formula::vars::shell_quote(&spec.log.display().to_string())
+        ))
+        .output();
+    let out = tmux(&sock)
+        .args(["display-message", "-p", "-t", &spec.name, "#{pane_pid}"])
+        .output()?;
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| std::io::Error::other("tmux did not report the pane's pid"))
+}
+
+/// How a session ended, from its status file: `Some(code)`, or `None` when
+/// the wrapper never wrote one (killed, crashed).
+pub fn read_status(status_file: &Path) -> Option<i32> {
+    std::fs::read_to_string(status_file)
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+}
+
+/// The pid a session wrapper wrote when it started.
+pub fn read_pidfile(status_file: &Path) -> Option<i64> {
+    let mut p = status_file.as_os_str().to_owned();
+    p.push(".pid");
+    std::fs::read_to_string(PathBuf::from(p))
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+}
+
+/// The last `lines` lines of a log file.
+pub fn tail(path: &Path, lines: usize) -> std::io::Result<String> {
+    let text = std::fs::read(path)?;
+    let text = String::from_utf8_lossy(&text);
+    let all: Vec<&str> = text.lines().collect();
+    let start = all.len().saturating_sub(lines);
+    Ok(all[start..].join("\n"))
+}

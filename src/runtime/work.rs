@@ -1,0 +1,618 @@
+//! Town work: `gt sling`, the polecat session, `gt hook`, `gt prime`,
+//! `gt done`, `gt heartbeat`.
+
+use super::prime;
+use super::proc;
+use super::session::{self, SessionSpec};
+use super::RuntimeError;
+use crate::molecule::{self, PourOptions};
+use crate::store::agents::{self, address, AgentRow, AgentUpdate};
+use crate::store::leases::{self, LeaseRequest};
+use crate::store::{
+    issues, DepType, Issue, IssueType, NewIssue, Status, Store, StoreError, Update,
+};
+use crate::town::{rigs, worktree, AgentConfig, Town};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct SlingRequest {
+    pub target: String,
+    pub rig: String,
+    pub agent: Option<String>,
+    pub vars: BTreeMap<String, String>,
+    pub cwd: PathBuf,
+    /// Hook only; do not start the session.
+    pub no_start: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SlingResult {
+    pub bead: String,
+    pub rig: String,
+    pub polecat: String,
+    pub address: String,
+    pub generation: i64,
+    pub agent: String,
+    pub worktree: String,
+    pub branch: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub convoy: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i64>,
+    pub poured: bool,
+}
+
+/// `gt sling BEAD|FORMULA RIG`.
+pub fn sling(town: &Town, req: &SlingRequest) -> Result<SlingResult, RuntimeError> {
+    let mut store = town.store()?;
+    let rig = rigs::get(&store, &req.rig)?;
+    // A rig whose repository is gone fails here, before anything changes.
+    let repo = rigs::open_repo(&rig)?;
+    let base = rigs::base_commit(&repo, &rig)?;
+    let (agent_name, agent) = town.agent_for("polecat", Some(&rig.name), req.agent.as_deref())?;
+    super::run::check_program(&agent_name, &agent)?;
+
+    // The bead: an issue, or a formula poured now.
+    let (bead, poured) = match issues::resolve(store.conn(), store.prefix(), &req.target) {
+        Ok(id) => {
+            if !req.vars.is_empty() {
+                return Err(RuntimeError::usage(
+                    format!("--var applies to a formula, but {id} is an existing bead"),
+                    "drop --var, or sling a formula",
+                ));
+            }
+            (id, false)
+        }
+        Err(StoreError::NotFound { .. }) => {
+            let proto = molecule::load_proto(&req.target, &req.cwd, &req.vars).map_err(|e| match e {
+                molecule::MolError::Cook(text) => RuntimeError::Usage {
+                    message: format!("`{}` is neither a bead in this town nor a formula:\n{text}", req.target),
+                    help: Some("pass a bead id (`bd list`), a formula name (`gt formula list`) or a *.formula.toml path".into()),
+                },
+                e => e.into(),
+            })?;
+            let r = molecule::pour(
+                &mut store,
+                &proto,
+                &PourOptions {
+                    vars: req.vars.clone(),
+                    ..Default::default()
+                },
+            )?;
+            (r.new_epic_id, true)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let issue = issues::get(store.conn(), &bead)?;
+    if issue.status == Status::Closed {
+        return Err(RuntimeError::usage(
+            format!("{bead} is closed; a closed bead is never slung"),
+            format!("reopen it first with `bd reopen {bead}` if it needs more work"),
+        ));
+    }
+    if agent.is_shell() && step_run(&issue).is_none() {
+        return Err(RuntimeError::usage(
+            format!("the `shell` agent runs a step's `run` command, and {bead} has none"),
+            "sling it with an AI agent (--agent claude), or run a formula with `gt run`",
+        ));
+    }
+
+    // Per-rig (else town) cap on working polecats.
+    let cap = town
+        .rig_settings(&rig.name)?
+        .max_polecats
+        .or(town.settings()?.max_polecats);
+    // One transaction: pick a polecat, hook the bead, lease it, auto-convoy.
+    let actor = store.actor().to_string();
+    let rig_name = rig.name.clone();
+    let rig_dir = town.rig_dir(&rig.name);
+    let out = store.write(|tx| -> Result<_, RuntimeError> {
+        let cur = issues::get(tx.conn(), &bead)?;
+        if cur.status != Status::Open {
+            let who = cur.assignee.clone().unwrap_or_else(|| "nobody".into());
+            return Err(RuntimeError::usage(
+                format!(
+                    "{bead} is {} (assigned to {who}); it cannot be slung again",
+                    cur.status
+                ),
+                "only an open bead can be slung; `gt hook` and `gt agents` show who has it",
+            ));
+        }
+        let all = agents::list(tx.conn())?;
+        if let Some(cap) = cap {
+            let busy = all
+                .iter()
+                .filter(|a| a.rig == rig_name && matches!(a.state.as_str(), "spawning" | "working"))
+                .count();
+            if busy >= cap {
+                return Err(RuntimeError::usage(
+                    format!("rig `{rig_name}` already has {busy} working polecat(s), its cap (max_polecats = {cap})"),
+                    "wait for one to finish (`gt agents`), or raise max_polecats in the rig's settings/config.json",
+                ));
+            }
+        }
+        let polecat = all
+            .iter()
+            .find(|a| a.rig == rig_name && a.role == "polecat" && a.state == "idle")
+            .map(|a| a.name.clone())
+            .unwrap_or_else(|| {
+                (0..)
+                    .map(crate::town::pool_name)
+                    .find(|n| !all.iter().any(|a| a.rig == rig_name && &a.name == n))
+                    .unwrap_or_else(|| "polecat".into())
+            });
+        let addr = address(&rig_name, "polecat", &polecat);
+        let wt = rig_dir.join("polecats").join(&polecat);
+        let branch = worktree::polecat_branch(&polecat, &bead);
+        let lease = tx
+            .lease_as(
+                &bead,
+                &LeaseRequest {
+                    holder: addr.clone(),
+                    agent: agent_name.clone(),
+                    worktree: Some(wt.display().to_string()),
+                },
+                Status::Hooked,
+            )?
+            .ok_or_else(|| {
+                RuntimeError::usage(format!("{bead} was taken meanwhile"), "pick another bead")
+            })?;
+        let gen = tx.agent_upsert(&AgentUpdate {
+            rig: &rig_name,
+            name: &polecat,
+            role: "polecat",
+            state: "spawning",
+            worktree: Some(&wt.display().to_string()),
+            branch: Some(&branch),
+            hooked_bead: Some(&bead),
+            agent: Some(&agent_name),
+            bump_generation: true,
+        })?;
+        tx.event(
+            &bead,
+            "sling",
+            Some("target"),
+            None,
+            Some(&format!("{rig_name}/{polecat}")),
+        )?;
+        tx.event(
+            &bead,
+            "hook",
+            Some("generation"),
+            Some(&addr),
+            Some(&lease.generation.to_string()),
+        )?;
+        let convoy = auto_convoy(tx, &bead, &actor)?;
+        Ok((polecat, addr, wt, branch, lease.generation, gen, convoy))
+    })?;
+    let (polecat, addr, wt, branch, lease_gen, _agent_gen, convoy) = out;
+
+    // The sandbox, then the session (the hook is already visible).
+    let setup = worktree::prepare(
+        &repo,
+        &wt,
+        &format!("{}-{polecat}", rig.name),
+        &branch,
+        base,
+    );
+    if let Err(e) = setup {
+        unhook(
+            &mut store,
+            &rig.name,
+            &polecat,
+            &bead,
+            lease_gen,
+            &format!("worktree: {}", e.message()),
+        )?;
+        return Err(RuntimeError::Io(format!(
+            "cannot create the worktree {} for {polecat}: {}; the bead is open again",
+            wt.display(),
+            e.message()
+        )));
+    }
+    let mut pid = None;
+    if !req.no_start {
+        let row = agents::get(store.conn(), &rig.name, &polecat)?
+            .ok_or_else(|| RuntimeError::Io(format!("agent {addr} vanished")))?;
+        match start_polecat(town, &mut store, &row, &agent_name, &agent) {
+            Ok(p) => pid = Some(p),
+            Err(e) => {
+                unhook(
+                    &mut store,
+                    &rig.name,
+                    &polecat,
+                    &bead,
+                    lease_gen,
+                    &e.to_string(),
+                )?;
+                return Err(e);
+            }
+        }
+    }
+    Ok(SlingResult {
+        bead,
+        rig: rig.name,
+        polecat,
+        address: addr,
+        generation: lease_gen,
+        agent: agent_name,
+        worktree: wt.display().to_string(),
+        branch,
+        convoy,
+        pid,
+        poured,
+    })
+}
+
+fn step_run(i: &Issue) -> Option<String> {
+    i.metadata
+        .get("step")
+        .and_then(|s| s.get("run"))
+        .and_then(|r| r.as_str())
+        .filter(|r| !r.trim().is_empty())
+        .map(|r| r.to_string())
+}
+
+/// Give a hook back after a failed start (nothing silently half-done).
+fn unhook(
+    store: &mut Store,
+    rig: &str,
+    polecat: &str,
+    bead: &str,
+    gen: i64,
+    why: &str,
+) -> Result<(), RuntimeError> {
+    store.write(|tx| -> Result<(), RuntimeError> {
+        tx.release_lease(bead, gen, why)?;
+        tx.update(
+            bead,
+            &Update {
+                assignee: Some(None),
+                ..Default::default()
+            },
+        )?;
+        tx.agent_state(rig, polecat, "idle", true)?;
+        Ok(())
+    })
+}
+
+/// The auto-convoy: unless an open convoy tracks the bead, create one.
+fn auto_convoy(
+    tx: &crate::store::Tx<'_>,
+    bead: &str,
+    actor: &str,
+) -> Result<Option<String>, RuntimeError> {
+    let tracked: bool = tx
+        .conn()
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM deps d JOIN issues c ON c.id = d.issue_id
+             WHERE d.depends_on = ?1 AND d.type = 'tracks' AND c.issue_type = 'convoy' AND c.status != 'closed')",
+            [bead],
+            |r| r.get(0),
+        )
+        .map_err(StoreError::from)?;
+    if tracked {
+        return Ok(None);
+    }
+    let c = tx.create(&NewIssue {
+        title: format!("Sling {bead}"),
+        issue_type: IssueType::Convoy,
+        metadata: Some(serde_json::json!({"owner": actor, "notify": [], "auto": true})),
+        deps: vec![(DepType::Tracks, bead.to_string())],
+        ..Default::default()
+    })?;
+    Ok(Some(c.id))
+}
+
+fn exe_path_env() -> Option<(String, String)> {
+    let d = std::env::current_exe().ok()?.parent()?.to_path_buf();
+    let path = std::env::var("PATH").unwrap_or_default();
+    Some(("PATH".into(), format!("{}:{path}", d.display())))
+}
+
+/// Start (or restart) the session of a polecat on its hooked bead, in its
+/// worktree. Returns the session's pid.
+pub fn start_polecat(
+    town: &Town,
+    store: &mut Store,
+    row: &AgentRow,
+    agent_name: &str,
+    agent: &AgentConfig,
+) -> Result<i64, RuntimeError> {
+    let bead = row
+        .hooked_bead
+        .clone()
+        .ok_or_else(|| RuntimeError::Io(format!("{} has nothing on its hook", row.address())))?;
+    let issue = issues::get(store.conn(), &bead)?;
+    let lease = leases::get(store.conn(), &bead)?
+        .ok_or_else(|| RuntimeError::Io(format!("{bead} has no lease")))?;
+    let rt = town.runtime_dir();
+    let status_file = rt
+        .join("status")
+        .join(format!("{bead}.{}", lease.generation));
+    let log = rt
+        .join("logs")
+        .join(format!("{}-{}.log", row.rig, row.name));
+    let lease_s = format!("{bead}:{}", lease.generation);
+    let mut env: Vec<(String, String)> = vec![
+        ("GT_TOWN".into(), town.root.display().to_string()),
+        ("GT_RIG".into(), row.rig.clone()),
+        ("GT_ROLE".into(), row.role.clone()),
+        ("GT_AGENT".into(), agent_name.to_string()),
+        ("GT_POLECAT".into(), row.name.clone()),
+        ("GT_STEP".into(), bead.clone()),
+        ("GT_LEASE".into(), lease_s),
+        ("BEADS_DIR".into(), town.beads_dir().display().to_string()),
+        ("BD_ACTOR".into(), row.address()),
+    ];
+    let root = issues::root_of(store.conn(), &bead)?;
+    let mol = if issues::get(store.conn(), &root)?.issue_type == IssueType::Molecule {
+        env.push(("GT_MOLECULE".into(), root.clone()));
+        molecule::current(store, Some(&root), &row.address()).ok()
+    } else {
+        None
+    };
+    env.extend(exe_path_env());
+    for (k, v) in &agent.env {
+        env.push((k.clone(), v.clone()));
+    }
+    let mut stdin = None;
+    let command = if agent.is_shell() {
+        step_run(&issue).unwrap_or_default()
+    } else {
+        let text = prime::prime_text(&row.role, &row.address(), Some(&issue), mol.as_ref());
+        let pf = rt
+            .join("prompts")
+            .join(format!("{bead}.{}.md", lease.generation));
+        if let Some(d) = pf.parent() {
+            std::fs::create_dir_all(d)
+                .map_err(|e| RuntimeError::Io(format!("{}: {e}", d.display())))?;
+        }
+        std::fs::write(&pf, &text)
+            .map_err(|e| RuntimeError::Io(format!("{}: {e}", pf.display())))?;
+        env.push(("GT_PROMPT_FILE".into(), pf.display().to_string()));
+        let q = crate::formula::vars::shell_quote;
+        let mut cmd = agent
+            .command
+            .replace("{model}", &q(agent.model.as_deref().unwrap_or("")));
+        if cmd.contains("{prompt}") {
+            cmd = cmd.replace("{prompt}", &q(&text));
+        } else {
+            stdin = Some(pf);
+        }
+        cmd
+    };
+    let cwd = row
+        .worktree
+        .clone()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| town.root.clone());
+    let spec = SessionSpec {
+        name: format!("gt-{}-{}", row.rig, row.name),
+        command,
+        cwd,
+        env,
+        stdin,
+        log: log.clone(),
+        status_file: status_file.clone(),
+        provider: agent.provider,
+    };
+    let pid = session::start_detached(&spec).map_err(|e| {
+        RuntimeError::Io(format!(
+            "cannot start the session of {}: {e}",
+            row.address()
+        ))
+    })?;
+    let ps = proc::start_time(pid);
+    let (rig, name, sess) = (row.rig.clone(), row.name.clone(), spec.name.clone());
+    let (sf, lg) = (status_file.display().to_string(), log.display().to_string());
+    let gen = lease.generation;
+    let addr = row.address();
+    store.write(|tx| -> Result<(), RuntimeError> {
+        tx.record_session(&bead, gen, Some(pid), ps, &sf, &lg)?;
+        tx.agent_session(&rig, &name, Some(pid), ps, Some(&sess), Some(&lg))?;
+        tx.event(&bead, "spawn", Some("agent"), None, Some(&addr))?;
+        Ok(())
+    })?;
+    Ok(pid)
+}
+
+/// Who am I? From `GT_RIG` + `GT_POLECAT`, or from a cwd inside
+/// `<town>/<rig>/polecats/<name>`.
+pub fn whoami(town: &Town, store: &Store, cwd: &Path) -> Result<AgentRow, RuntimeError> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    if let (Some(rig), Some(name)) = (env("GT_RIG"), env("GT_POLECAT")) {
+        if let Some(a) = agents::get(store.conn(), &rig, &name)? {
+            return Ok(a);
+        }
+    }
+    if let Ok(rel) = cwd.strip_prefix(&town.root) {
+        let parts: Vec<String> = rel
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        if parts.len() >= 3 && parts[1] == "polecats" {
+            if let Some(a) = agents::get(store.conn(), &parts[0], &parts[2])? {
+                return Ok(a);
+            }
+        }
+    }
+    if env("GT_ROLE").as_deref() == Some("mayor") {
+        if let Some(a) = agents::get(store.conn(), "", "mayor")? {
+            return Ok(a);
+        }
+    }
+    Err(RuntimeError::usage(
+        "cannot tell which agent you are",
+        "run this inside a polecat worktree (<town>/<rig>/polecats/<name>), or set GT_RIG and GT_POLECAT",
+    ))
+}
+
+#[derive(Debug, Serialize)]
+pub struct HookView {
+    pub agent: AgentRow,
+    pub address: String,
+    pub bead: Option<Issue>,
+}
+
+/// `gt hook`: what is on my hook.
+pub fn hook(town: &Town, cwd: &Path) -> Result<HookView, RuntimeError> {
+    let store = town.store()?;
+    let me = whoami(town, &store, cwd)?;
+    let bead = match &me.hooked_bead {
+        Some(b) => Some(issues::get(store.conn(), b)?),
+        None => None,
+    };
+    Ok(HookView {
+        address: me.address(),
+        agent: me,
+        bead,
+    })
+}
+
+/// `gt prime`: role context plus the hooked work (checklist, next step).
+/// Closed work is shown as closed, never as work to do.
+pub fn prime(town: &Town, cwd: &Path) -> Result<String, RuntimeError> {
+    let store = town.store()?;
+    let me = whoami(town, &store, cwd)?;
+    let bead = match &me.hooked_bead {
+        Some(b) => Some(issues::get(store.conn(), b)?),
+        None => None,
+    };
+    let mol = match &bead {
+        Some(b) if b.status != Status::Closed => {
+            let root = issues::root_of(store.conn(), &b.id)?;
+            if issues::get(store.conn(), &root)?.issue_type == IssueType::Molecule {
+                molecule::current(&store, Some(&root), &me.address()).ok()
+            } else {
+                None
+            }
+        }
+        _ => None,
+    };
+    Ok(prime::prime_text(
+        &me.role,
+        &me.address(),
+        bead.as_ref(),
+        mol.as_ref(),
+    ))
+}
+
+#[derive(Debug, Serialize)]
+pub struct DoneResult {
+    pub bead: String,
+    pub merge_request: String,
+    pub branch: String,
+    pub head_sha: String,
+    pub committed: bool,
+}
+
+/// `gt done`: commit leftover work, record the branch as ready to merge
+/// (a `merge-request` issue), set the bead `in_progress`, free the polecat.
+pub fn done(town: &Town, cwd: &Path) -> Result<DoneResult, RuntimeError> {
+    let store = town.store()?;
+    let me = whoami(town, &store, cwd)?;
+    drop(store);
+    done_as(town, &me)
+}
+
+/// `gt done` on behalf of agent `me` (the witness uses it for exit 0).
+pub fn done_as(town: &Town, me: &AgentRow) -> Result<DoneResult, RuntimeError> {
+    let mut store = town.store()?;
+    let bead = me.hooked_bead.clone().ok_or_else(|| {
+        RuntimeError::usage(
+            format!("{} has nothing on its hook", me.address()),
+            "`gt hook` shows the hook; nothing to hand in",
+        )
+    })?;
+    let lease_env = leases::lease_from_env()?;
+    let lease = leases::get(store.conn(), &bead)?
+        .ok_or_else(|| RuntimeError::Io(format!("{bead} has no lease")))?;
+    if let Some((step, gen)) = &lease_env {
+        if step == &bead && *gen != lease.generation {
+            return Err(StoreError::StaleLease {
+                id: bead.clone(),
+                have: *gen,
+                current: lease.generation,
+                status: issues::get(store.conn(), &bead)?.status.to_string(),
+            }
+            .into());
+        }
+    }
+    let status = issues::get(store.conn(), &bead)?.status;
+    if status == Status::Closed {
+        return Err(RuntimeError::usage(
+            format!("{bead} is already closed"),
+            "nothing to hand in; your hook will be cleared by the witness",
+        ));
+    }
+    let wt = me
+        .worktree
+        .clone()
+        .ok_or_else(|| RuntimeError::Io(format!("{} has no worktree", me.address())))?;
+    let (rig, name) = (me.rig.clone(), me.name.clone());
+    store.write(|tx| tx.agent_state(&rig, &name, "exiting", false))?;
+    let committed = worktree::commit_all(
+        Path::new(&wt),
+        &format!("{bead}: work by {}", me.address()),
+        &me.address(),
+    )?;
+    let head = worktree::head_sha(Path::new(&wt))?;
+    let branch = me.branch.clone().unwrap_or_default();
+    let gen = lease.generation;
+    let addr = me.address();
+    let mr = store.write(|tx| -> Result<String, RuntimeError> {
+        let mr = tx.create(&NewIssue {
+            title: format!("Merge {branch}"),
+            description: format!("{bead} by {addr}: branch {branch} at {head} is ready to merge."),
+            issue_type: IssueType::MergeRequest,
+            metadata: Some(serde_json::json!({
+                "branch": branch, "head_sha": head, "bead": bead, "rig": rig,
+                "polecat": name, "generation": gen,
+            })),
+            deps: vec![(DepType::Related, bead.clone())],
+            ..Default::default()
+        })?;
+        let cur = issues::get(tx.conn(), &bead)?;
+        if cur.status != Status::InProgress {
+            tx.update(
+                &bead,
+                &Update {
+                    status: Some(Status::InProgress),
+                    ..Default::default()
+                },
+            )?;
+        }
+        tx.agent_state(&rig, &name, "idle", true)?;
+        tx.event(
+            &bead,
+            "done",
+            Some("merge_request"),
+            Some(&addr),
+            Some(&mr.id),
+        )?;
+        Ok(mr.id)
+    })?;
+    Ok(DoneResult {
+        bead,
+        merge_request: mr,
+        branch,
+        head_sha: head,
+        committed: committed.is_some(),
+    })
+}
+
+/// `gt heartbeat`: refresh the lease named by `GT_LEASE` (stale refused).
+pub fn heartbeat(cwd: &Path) -> Result<String, RuntimeError> {
+    let Some((step, gen)) = leases::lease_from_env()? else {
+        return Err(RuntimeError::usage(
+            "GT_LEASE is not set",
+            "heartbeats come from sessions, which get GT_LEASE=<step>:<generation> from the supervisor",
+        ));
+    };
+    let mut store = Store::discover(cwd)?;
+    store.write(|tx| tx.heartbeat(&step, gen))?;
+    Ok(format!("{step}:{gen}"))
+}

@@ -1,0 +1,185 @@
+//! Agent rows: a polecat's (or mayor's, crew's) persistent identity, its
+//! explicit state, its generation, and its current session.
+//!
+//! States: `spawning -> working -> idle` (reused), `exiting` (in `gt done`),
+//! `stuck` (escalated), `dead` (session gone, not yet restarted).
+
+use super::error::{Result, StoreError};
+use super::Tx;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+pub const STATES: &[&str] = &["spawning", "working", "idle", "exiting", "stuck", "dead"];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AgentRow {
+    pub name: String,
+    pub rig: String,
+    pub role: String,
+    pub state: String,
+    pub generation: i64,
+    pub pid: Option<i64>,
+    pub pid_start: Option<i64>,
+    pub worktree: Option<String>,
+    pub branch: Option<String>,
+    pub hooked_bead: Option<String>,
+    pub agent: Option<String>,
+    pub session: Option<String>,
+    pub log_path: Option<String>,
+    pub respawns: i64,
+    pub updated_at: String,
+}
+
+impl AgentRow {
+    /// The address: `<rig>/polecats/<name>`, `mayor/`, ...
+    pub fn address(&self) -> String {
+        address(&self.rig, &self.role, &self.name)
+    }
+}
+
+pub fn address(rig: &str, role: &str, name: &str) -> String {
+    match (rig, role) {
+        (_, "mayor") => "mayor/".into(),
+        ("", "polecat") => format!("polecats/{name}"),
+        ("", _) => format!("{role}/{name}"),
+        (r, "polecat") => format!("{r}/polecats/{name}"),
+        (r, "crew") => format!("{r}/crew/{name}"),
+        (r, role) => format!("{r}/{role}"),
+    }
+}
+
+const COLS: &str = "name, rig, role, state, generation, pid, pid_start, worktree, branch, hooked_bead, agent, session, log_path, respawns, updated_at";
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AgentRow> {
+    Ok(AgentRow {
+        name: r.get(0)?,
+        rig: r.get(1)?,
+        role: r.get(2)?,
+        state: r.get(3)?,
+        generation: r.get(4)?,
+        pid: r.get(5)?,
+        pid_start: r.get(6)?,
+        worktree: r.get(7)?,
+        branch: r.get(8)?,
+        hooked_bead: r.get(9)?,
+        agent: r.get(10)?,
+        session: r.get(11)?,
+        log_path: r.get(12)?,
+        respawns: r.get(13)?,
+        updated_at: r.get(14)?,
+    })
+}
+
+pub fn get(conn: &Connection, rig: &str, name: &str) -> Result<Option<AgentRow>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {COLS} FROM agents WHERE rig = ?1 AND name = ?2"
+    ))?;
+    Ok(st.query_row(params![rig, name], from_row).optional()?)
+}
+
+/// Every agent, by rig then name.
+pub fn list(conn: &Connection) -> Result<Vec<AgentRow>> {
+    let mut st = conn.prepare_cached(&format!("SELECT {COLS} FROM agents ORDER BY rig, name"))?;
+    let rows = st.query_map([], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The agent that has `bead` on its hook.
+pub fn hooked_on(conn: &Connection, bead: &str) -> Result<Option<AgentRow>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {COLS} FROM agents WHERE hooked_bead = ?1 LIMIT 1"
+    ))?;
+    Ok(st.query_row([bead], from_row).optional()?)
+}
+
+/// Fields of [`Tx::agent_upsert`].
+#[derive(Debug, Clone, Default)]
+pub struct AgentUpdate<'a> {
+    pub rig: &'a str,
+    pub name: &'a str,
+    pub role: &'a str,
+    pub state: &'a str,
+    pub worktree: Option<&'a str>,
+    pub branch: Option<&'a str>,
+    pub hooked_bead: Option<&'a str>,
+    pub agent: Option<&'a str>,
+    /// Start a new session generation.
+    pub bump_generation: bool,
+}
+
+impl Tx<'_> {
+    /// Create or update an agent row; returns its generation.
+    pub fn agent_upsert(&self, u: &AgentUpdate<'_>) -> Result<i64> {
+        if !STATES.contains(&u.state) {
+            return Err(StoreError::invalid("agent state", u.state, STATES));
+        }
+        self.tx
+            .prepare_cached(
+                "INSERT INTO agents (name, rig, role, state, generation, worktree, branch, hooked_bead, agent, updated_at)
+                 VALUES (?2, ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT(rig, name) DO UPDATE SET role = ?3, state = ?4, generation = generation + ?5,
+                   worktree = coalesce(?6, worktree), branch = coalesce(?7, branch), hooked_bead = ?8,
+                   agent = coalesce(?9, agent), updated_at = ?10,
+                   pid = CASE WHEN ?5 = 1 THEN NULL ELSE pid END,
+                   pid_start = CASE WHEN ?5 = 1 THEN NULL ELSE pid_start END",
+            )?
+            .execute(params![
+                u.rig,
+                u.name,
+                u.role,
+                u.state,
+                u.bump_generation as i64,
+                u.worktree,
+                u.branch,
+                u.hooked_bead,
+                u.agent,
+                self.now
+            ])?;
+        Ok(get(&self.tx, u.rig, u.name)?
+            .map(|a| a.generation)
+            .unwrap_or(0))
+    }
+
+    /// Record the session process of an agent (state `working`).
+    pub fn agent_session(
+        &self,
+        rig: &str,
+        name: &str,
+        pid: Option<i64>,
+        pid_start: Option<i64>,
+        session: Option<&str>,
+        log: Option<&str>,
+    ) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "UPDATE agents SET pid = ?3, pid_start = ?4, session = ?5, log_path = coalesce(?6, log_path),
+                   state = 'working', updated_at = ?7 WHERE rig = ?1 AND name = ?2",
+            )?
+            .execute(params![rig, name, pid, pid_start, session, log, self.now])?;
+        Ok(())
+    }
+
+    /// Set an agent's state; `clear_hook` empties its hook and session.
+    pub fn agent_state(&self, rig: &str, name: &str, state: &str, clear_hook: bool) -> Result<()> {
+        if !STATES.contains(&state) {
+            return Err(StoreError::invalid("agent state", state, STATES));
+        }
+        let sql = if clear_hook {
+            "UPDATE agents SET state = ?3, hooked_bead = NULL, pid = NULL, pid_start = NULL, session = NULL, respawns = 0, updated_at = ?4 WHERE rig = ?1 AND name = ?2"
+        } else {
+            "UPDATE agents SET state = ?3, updated_at = ?4 WHERE rig = ?1 AND name = ?2"
+        };
+        self.tx
+            .prepare_cached(sql)?
+            .execute(params![rig, name, state, self.now])?;
+        Ok(())
+    }
+
+    /// Count one more session restart of an agent; returns the new count.
+    pub fn agent_respawned(&self, rig: &str, name: &str) -> Result<i64> {
+        self.tx
+            .prepare_cached("UPDATE agents SET respawns = respawns + 1, generation = generation + 1, updated_at = ?3 WHERE rig = ?1 AND name = ?2")?
+            .execute(params![rig, name, self.now])?;
+        Ok(get(&self.tx, rig, name)?.map(|a| a.respawns).unwrap_or(0))
+    }
+}

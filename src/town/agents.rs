@@ -1,0 +1,195 @@
+//! Agent configs: built-in presets, `settings/config.json` entries, and
+//! which agent a role uses.
+
+use super::{Settings, TownError};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// How a session says its step is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DoneMode {
+    /// Exit status 0 closes the step (the supervisor closes it under the lease).
+    #[default]
+    Exit,
+    /// The agent must run `bd close $GT_STEP`; exiting without it is a failure.
+    Close,
+}
+
+/// Where the session runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// A headless child process; output to a log file.
+    #[default]
+    Exec,
+    /// An interactive tmux session (optional; needs `tmux`).
+    Tmux,
+}
+
+/// One agent: a command line plus how it finishes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentConfig {
+    /// A shell command line. `{prompt}` is replaced by the shell-quoted
+    /// prompt, `{model}` by `model`. Without `{prompt}` the prompt arrives on
+    /// stdin. The `shell` preset has an empty command: it runs the step's `run`.
+    pub command: String,
+    #[serde(default)]
+    pub done: DoneMode,
+    #[serde(default)]
+    pub provider: Provider,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Attempts before a step is blocked and escalated (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<i64>,
+    /// Kill a session that runs longer than this (seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<u64>,
+}
+
+impl AgentConfig {
+    pub fn new(command: &str) -> Self {
+        AgentConfig {
+            command: command.to_string(),
+            done: DoneMode::Exit,
+            provider: Provider::Exec,
+            model: None,
+            env: BTreeMap::new(),
+            max_attempts: None,
+            timeout_secs: None,
+        }
+    }
+
+    /// The shell agent runs the step's `run` command itself.
+    pub fn is_shell(&self) -> bool {
+        self.command.trim().is_empty()
+    }
+
+    /// The program the command starts (first word), to check it exists.
+    pub fn program(&self) -> Option<String> {
+        let mut words = self.command.split_whitespace();
+        loop {
+            let w = words.next()?;
+            // Skip leading `VAR=value` assignments and `exec`/`env`.
+            if w.contains('=') && !w.starts_with('=') || w == "exec" || w == "env" {
+                continue;
+            }
+            return Some(w.trim_matches(|c| c == '\'' || c == '"').to_string());
+        }
+    }
+}
+
+/// The roles a town knows.
+pub const ROLES: &[&str] = &["mayor", "polecat", "witness", "refinery", "deacon", "crew"];
+
+/// Names of the built-in presets.
+pub const PRESETS: &[&str] = &["claude", "codex", "gemini", "opencode", "shell"];
+
+/// A built-in preset by name.
+pub fn preset(name: &str) -> Option<AgentConfig> {
+    let mut a = match name {
+        "shell" => AgentConfig::new(""),
+        "claude" => {
+            let mut a = AgentConfig::new(
+                "claude -p --dangerously-skip-permissions --model {model} --output-format text",
+            );
+            a.model = Some("sonnet".into());
+            a
+        }
+        "codex" => AgentConfig::new("codex exec --full-auto -"),
+        "gemini" => AgentConfig::new("gemini --yolo -p {prompt}"),
+        "opencode" => AgentConfig::new("opencode run {prompt}"),
+        _ => return None,
+    };
+    a.done = DoneMode::Exit;
+    Some(a)
+}
+
+/// Look up an agent: the rig's `agents`, then the town's, then the presets.
+pub fn lookup(
+    name: &str,
+    town: Option<&Settings>,
+    rig: Option<&Settings>,
+) -> Result<AgentConfig, TownError> {
+    for s in [rig, town].into_iter().flatten() {
+        if let Some(a) = s.agents.get(name) {
+            return Ok(a.clone());
+        }
+    }
+    preset(name).ok_or_else(|| TownError::UnknownAgent {
+        name: name.to_string(),
+        valid: valid_names(town, rig),
+    })
+}
+
+/// Every agent name that resolves.
+pub fn valid_names(town: Option<&Settings>, rig: Option<&Settings>) -> Vec<String> {
+    let mut v: Vec<String> = PRESETS.iter().map(|s| s.to_string()).collect();
+    for s in [rig, town].into_iter().flatten() {
+        v.extend(s.agents.keys().cloned());
+    }
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Which agent a role uses: `--agent`, then the rig's `roles.<role>.agent`,
+/// then the town's, then the town's `default_agent`, then `fallback`.
+pub fn agent_for_role(
+    role: &str,
+    flag: Option<&str>,
+    town: Option<&Settings>,
+    rig: Option<&Settings>,
+    fallback: &str,
+) -> String {
+    if let Some(f) = flag.filter(|f| !f.trim().is_empty()) {
+        return f.trim().to_string();
+    }
+    for s in [rig, town].into_iter().flatten() {
+        if let Some(a) = s.roles.get(role).and_then(|r| r.agent.clone()) {
+            return a;
+        }
+    }
+    for s in [rig, town].into_iter().flatten() {
+        if let Some(a) = &s.default_agent {
+            return a.clone();
+        }
+    }
+    fallback.to_string()
+}
+
+/// Is `program` runnable (an absolute/relative path that exists, or on PATH)?
+pub fn program_exists(program: &str) -> bool {
+    if program.contains('/') {
+        return std::path::Path::new(program).is_file();
+    }
+    let Some(path) = std::env::var_os("PATH") else {
+        return false;
+    };
+    std::env::split_paths(&path).any(|d| d.join(program).is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_and_programs() {
+        assert!(preset("shell").unwrap().is_shell());
+        assert_eq!(
+            preset("claude").unwrap().program().as_deref(),
+            Some("claude")
+        );
+        assert_eq!(
+            AgentConfig::new("FOO=1 exec ./agent.sh {prompt}")
+                .program()
+                .as_deref(),
+            Some("./agent.sh")
+        );
+        let e = lookup("nope", None, None).unwrap_err().to_string();
+        assert!(e.contains("nope"), "{e}");
+    }
+}

@@ -1,0 +1,246 @@
+//! Rigs (projects cloned as bare repositories) and crew worktrees.
+
+use super::{Result, Town, TownError};
+use crate::store::Store;
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rig {
+    pub name: String,
+    pub url: String,
+    pub repo: String,
+    pub prefix: String,
+    pub default_branch: String,
+    pub created_at: String,
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && !matches!(name, "settings" | "mayor" | "deacon" | "daemon")
+}
+
+pub fn list(store: &Store) -> Result<Vec<Rig>> {
+    let mut st = store
+        .conn()
+        .prepare(
+            "SELECT name, url, repo, prefix, default_branch, created_at FROM rigs ORDER BY name",
+        )
+        .map_err(crate::store::StoreError::from)?;
+    let rows = st
+        .query_map([], |r| {
+            Ok(Rig {
+                name: r.get(0)?,
+                url: r.get(1)?,
+                repo: r.get(2)?,
+                prefix: r.get(3)?,
+                default_branch: r.get(4)?,
+                created_at: r.get(5)?,
+            })
+        })
+        .map_err(crate::store::StoreError::from)?;
+    Ok(rows
+        .collect::<rusqlite::Result<_>>()
+        .map_err(crate::store::StoreError::from)?)
+}
+
+/// A rig by name, or an error that lists the valid ones.
+pub fn get(store: &Store, name: &str) -> Result<Rig> {
+    let all = list(store)?;
+    let valid: Vec<String> = all.iter().map(|r| r.name.clone()).collect();
+    all.into_iter()
+        .find(|r| r.name == name)
+        .ok_or(TownError::UnknownRig {
+            name: name.to_string(),
+            valid,
+        })
+}
+
+/// Turn `URL|PATH` into something libgit2 clones: local paths become absolute.
+fn clone_source(url: &str, cwd: &Path) -> String {
+    if url.contains("://") || url.contains('@') {
+        return url.to_string();
+    }
+    let p = Path::new(url);
+    let abs = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        cwd.join(p)
+    };
+    abs.canonicalize().unwrap_or(abs).display().to_string()
+}
+
+/// `gt rig add NAME URL|PATH [--prefix P]`: bare clone with git2.
+pub fn add(town: &Town, name: &str, url: &str, prefix: Option<&str>, cwd: &Path) -> Result<Rig> {
+    if !valid_name(name) {
+        return Err(TownError::Invalid(format!(
+            "`{name}` is not a valid rig name; use letters, digits, `-` and `_` (and not settings/mayor/deacon/daemon)"
+        )));
+    }
+    let mut store = town.store()?;
+    if list(&store)?.iter().any(|r| r.name == name) {
+        return Err(TownError::RigExists(name.to_string()));
+    }
+    let prefix = prefix.map(|p| p.to_string()).unwrap_or_else(|| {
+        name.chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(6)
+            .collect()
+    });
+    if !crate::store::ids::valid_prefix(&prefix) {
+        return Err(TownError::Invalid(format!(
+            "`{prefix}` is not a valid prefix; use letters, digits and `_`, starting with a letter (--prefix P)"
+        )));
+    }
+    let src = clone_source(url, cwd);
+    let dir = town.rig_dir(name);
+    let repo_path = dir.join(".repo.git");
+    if repo_path.exists() {
+        return Err(TownError::Invalid(format!(
+            "{} already exists; remove it or pick another rig name",
+            repo_path.display()
+        )));
+    }
+    let repo = git2::build::RepoBuilder::new()
+        .bare(true)
+        .clone(&src, &repo_path)
+        .map_err(|e| {
+            let _ = std::fs::remove_dir_all(&dir);
+            TownError::Invalid(format!("cannot clone `{url}`: {}", e.message()))
+        })?;
+    let default_branch = repo
+        .head()
+        .ok()
+        .and_then(|h| h.shorthand().map(|s| s.to_string()))
+        .unwrap_or_else(|| "main".into());
+    let rig = Rig {
+        name: name.to_string(),
+        url: src,
+        repo: repo_path.display().to_string(),
+        prefix,
+        default_branch,
+        created_at: crate::store::ids::now(),
+    };
+    std::fs::write(
+        dir.join("config.json"),
+        serde_json::to_string_pretty(&rig).unwrap_or_default() + "\n",
+    )
+    .map_err(|e| TownError::io(&dir, e))?;
+    let settings = dir.join(super::SETTINGS);
+    if !settings.exists() {
+        super::Settings {
+            kind: "rig-settings".into(),
+            version: 1,
+            ..Default::default()
+        }
+        .save(&settings)?;
+    }
+    let r = rig.clone();
+    store.write(|tx| -> Result<()> {
+        tx.conn().execute(
+            "INSERT INTO rigs (name, url, repo, prefix, default_branch, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![r.name, r.url, r.repo, r.prefix, r.default_branch, r.created_at],
+        ).map_err(crate::store::StoreError::from)?;
+        tx.event(&format!("rig:{}", r.name), "rig.added", Some("url"), None, Some(&r.url))?;
+        Ok(())
+    })?;
+    Ok(rig)
+}
+
+/// `gt rig remove NAME`: forget the rig and delete its directory.
+pub fn remove(town: &Town, name: &str) -> Result<Rig> {
+    let mut store = town.store()?;
+    let rig = get(&store, name)?;
+    let busy: Option<String> = store
+        .conn()
+        .query_row(
+            "SELECT name FROM agents WHERE rig = ?1 AND state IN ('spawning', 'working') LIMIT 1",
+            [name],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(crate::store::StoreError::from)?;
+    if let Some(p) = busy {
+        return Err(TownError::Invalid(format!(
+            "rig `{name}` has a working polecat ({p}); let it finish or stop it with `gt shutdown` first"
+        )));
+    }
+    store.write(|tx| -> Result<()> {
+        tx.conn()
+            .execute("DELETE FROM rigs WHERE name = ?1", [name])
+            .map_err(crate::store::StoreError::from)?;
+        tx.conn()
+            .execute("DELETE FROM agents WHERE rig = ?1", [name])
+            .map_err(crate::store::StoreError::from)?;
+        tx.event(&format!("rig:{name}"), "rig.removed", None, None, None)?;
+        Ok(())
+    })?;
+    let dir = town.rig_dir(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| TownError::io(&dir, e))?;
+    }
+    Ok(rig)
+}
+
+/// Open a rig's bare repository, with a clear error when it is gone.
+pub fn open_repo(rig: &Rig) -> Result<git2::Repository> {
+    git2::Repository::open_bare(&rig.repo).map_err(|e| {
+        TownError::Invalid(format!(
+            "rig `{}`: its repository {} is gone or broken ({}); re-add it with `gt rig remove {} && gt rig add {} {}`",
+            rig.name,
+            rig.repo,
+            e.message(),
+            rig.name,
+            rig.name,
+            rig.url
+        ))
+    })
+}
+
+/// The commit polecats and crew start from: the rig's default branch.
+pub fn base_commit(repo: &git2::Repository, rig: &Rig) -> Result<git2::Oid> {
+    let r = repo
+        .find_reference(&format!("refs/heads/{}", rig.default_branch))
+        .or_else(|_| repo.head())
+        .map_err(|e| {
+            TownError::Invalid(format!(
+                "rig `{}` has no branch `{}` ({}); is the repository empty?",
+                rig.name,
+                rig.default_branch,
+                e.message()
+            ))
+        })?;
+    Ok(r.peel_to_commit()?.id())
+}
+
+/// `gt crew add NAME --rig R`: a worktree for a person on `crew/<name>`.
+pub fn crew_add(town: &Town, rig_name: &str, name: &str) -> Result<PathBuf> {
+    if !valid_name(name) {
+        return Err(TownError::Invalid(format!(
+            "`{name}` is not a valid crew name; use letters, digits, `-` and `_`"
+        )));
+    }
+    let store = town.store()?;
+    let rig = get(&store, rig_name)?;
+    let repo = open_repo(&rig)?;
+    let base = base_commit(&repo, &rig)?;
+    let path = town.rig_dir(rig_name).join("crew").join(name);
+    if path.exists() {
+        return Err(TownError::Invalid(format!(
+            "crew `{name}` already exists at {}",
+            path.display()
+        )));
+    }
+    let branch = format!("crew/{name}");
+    super::worktree::prepare(&repo, &path, &format!("crew-{name}"), &branch, base)?;
+    Ok(path)
+}

@@ -1,0 +1,414 @@
+//! `gt run`: the foreground supervisor, with fake agents (shell steps that
+//! succeed, fail, hang, crash, or close their own step), resume, and the
+//! fault-injection test (SIGKILL the supervisor at random moments).
+
+use gastown::store::{events, issues, Status, Store};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const GT: &str = env!("CARGO_BIN_EXE_gt");
+const BD: &str = env!("CARGO_BIN_EXE_bd");
+
+fn gt(dir: &Path, args: &[&str]) -> Output {
+    Command::new(GT)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("BEADS_DIR")
+        .env_remove("GT_TOWN")
+        .env_remove("GT_LEASE")
+        .env("BD_SYNCHRONOUS", "NORMAL")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run gt")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "code {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A formula whose steps are `(id, needs, run)`.
+fn formula(dir: &Path, name: &str, steps: &[(&str, &[&str], &str)]) -> PathBuf {
+    let mut s = format!("formula = \"{name}\"\ntype = \"workflow\"\nversion = 1\n");
+    for (id, needs, run) in steps {
+        s += &format!("\n[[steps]]\nid = \"{id}\"\ntitle = \"Step {id}\"\n");
+        if !needs.is_empty() {
+            let n: Vec<String> = needs.iter().map(|n| format!("\"{n}\"")).collect();
+            s += &format!("needs = [{}]\n", n.join(", "));
+        }
+        s += &format!("run = '''{run}'''\n");
+    }
+    let p = dir.join(format!("{name}.formula.toml"));
+    std::fs::write(&p, s).unwrap();
+    p
+}
+
+fn summary(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(o)))
+}
+
+fn store(dir: &Path) -> Store {
+    Store::open(&dir.join(".beads")).unwrap()
+}
+
+#[test]
+fn example_pipeline_runs_in_worktrees_and_resume_is_a_noop() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let git = |args: &[&str]| {
+        let ok = Command::new("git")
+            .args(args)
+            .current_dir(d)
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        assert!(ok, "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    std::fs::write(d.join("README"), "sample\n").unwrap();
+    git(&["add", "."]);
+    git(&[
+        "-c",
+        "user.email=t@t",
+        "-c",
+        "user.name=t",
+        "commit",
+        "-qm",
+        "init",
+    ]);
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ci-pipeline.formula.toml");
+    let o = gt(
+        d,
+        &["--json", "run", example.to_str().unwrap(), "--jobs", "3"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let s = summary(&o);
+    assert_eq!(s["outcome"], "completed");
+    assert_eq!(s["closed"], 5);
+    let root = s["molecule"].as_str().unwrap().to_string();
+    // Each step ran in a polecat worktree of HEAD.
+    let wts: Vec<_> = std::fs::read_dir(d.join(".beads/runtime/worktrees"))
+        .unwrap()
+        .collect();
+    assert!(!wts.is_empty());
+    // The README is in the worktree, so `ls` in `fetch` printed it.
+    let st = store(d);
+    let fetch = format!("{root}.fetch");
+    let l = gastown::store::leases::get(st.conn(), &fetch)
+        .unwrap()
+        .unwrap();
+    let log = std::fs::read_to_string(l.log_path.unwrap()).unwrap();
+    assert!(log.contains("README"), "{log}");
+    // Resuming a finished molecule starts nothing.
+    let o = gt(d, &["--json", "run", &root]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(summary(&o)["sessions_started"], 0);
+}
+
+#[test]
+fn failing_step_retries_then_blocks_with_escalation_and_dependents_wait() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let f = formula(
+        d,
+        "flaky",
+        &[
+            ("ok", &[], "echo fine"),
+            // Fails twice, then succeeds: counts its attempts in a file.
+            ("flaky", &[], "n=$(cat ../count 2>/dev/null || echo 0); n=$((n+1)); echo $n > ../count; [ $n -ge 3 ]"),
+            ("bad", &[], "echo broken >&2; exit 3"),
+            ("after-bad", &["bad"], "echo never"),
+        ],
+    );
+    std::fs::create_dir(d.join("work")).unwrap();
+    let w = d.join("work");
+    let o = gt(
+        &w,
+        &[
+            "--json",
+            "run",
+            f.to_str().unwrap(),
+            "--retry-backoff-ms",
+            "10",
+            "--max-attempts",
+            "3",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let s = summary(&o);
+    assert_eq!(s["outcome"], "failed");
+    let root = s["molecule"].as_str().unwrap().to_string();
+    let st = store(&w);
+    let get = |p: &str| issues::get(st.conn(), &format!("{root}.{p}")).unwrap();
+    assert_eq!(get("ok").status, Status::Closed);
+    assert_eq!(get("flaky").status, Status::Closed);
+    assert_eq!(get("bad").status, Status::Blocked);
+    assert_eq!(get("after-bad").status, Status::Open);
+    let ev = events::for_issue(st.conn(), &format!("{root}.bad")).unwrap();
+    let kinds: Vec<&str> = ev.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "step.failed").count(),
+        3,
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "step.retry").count(),
+        2,
+        "{kinds:?}"
+    );
+    assert!(kinds.contains(&"escalation"), "{kinds:?}");
+    // The escalation mail exists.
+    let mail = issues::list(
+        st.conn(),
+        &issues::IssueFilter {
+            issue_type: vec![gastown::store::IssueType::Message],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(mail.iter().any(|m| m.title.contains(".bad")), "{mail:?}");
+    // The summary names the blocked step and its error.
+    let unfinished = s["unfinished"].as_array().unwrap();
+    assert!(unfinished
+        .iter()
+        .any(|u| u["status"] == "blocked" && u["last_error"] == "exit status 3"));
+}
+
+#[test]
+fn hang_is_killed_by_timeout_crash_is_retried_and_missing_command_is_not_retried() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let f = formula(
+        d,
+        "faults",
+        &[
+            ("hang", &[], "sleep 600"),
+            ("crash", &[], "kill -9 $$"),
+            ("missing", &[], "definitely-not-a-command-xyz"),
+        ],
+    );
+    let o = gt(
+        d,
+        &[
+            "--json",
+            "run",
+            f.to_str().unwrap(),
+            "--retry-backoff-ms",
+            "10",
+            "--max-attempts",
+            "2",
+            "--step-timeout",
+            "0.5",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let root = summary(&o)["molecule"].as_str().unwrap().to_string();
+    let st = store(d);
+    let failed = |p: &str| -> Vec<String> {
+        events::for_issue(st.conn(), &format!("{root}.{p}"))
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == "step.failed")
+            .map(|e| {
+                format!(
+                    "{}: {}",
+                    e.field.unwrap_or_default(),
+                    e.new.unwrap_or_default()
+                )
+            })
+            .collect()
+    };
+    let hang = failed("hang");
+    assert_eq!(hang.len(), 2, "{hang:?}");
+    assert!(hang[0].starts_with("timeout"), "{hang:?}");
+    let crash = failed("crash");
+    assert_eq!(crash.len(), 2, "{crash:?}");
+    assert!(crash[0].contains("137"), "{crash:?}");
+    let missing = failed("missing");
+    assert_eq!(missing.len(), 1, "no retry storm: {missing:?}");
+    assert!(missing[0].contains("not found"), "{missing:?}");
+}
+
+#[test]
+fn an_agent_closes_its_own_step_and_a_stale_lease_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let f = formula(
+        d,
+        "selfclose",
+        &[(
+            "self",
+            &[],
+            // Close our own step under our lease, then try a stale generation.
+            "bd close $GT_STEP && ! GT_LEASE=$GT_STEP:99 bd close $GT_STEP 2> stale.txt; grep -q stale stale.txt",
+        )],
+    );
+    let o = gt(d, &["--json", "run", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let root = summary(&o)["molecule"].as_str().unwrap().to_string();
+    let st = store(d);
+    let step = format!("{root}.self");
+    let ev = events::for_issue(st.conn(), &step).unwrap();
+    let closes: Vec<_> = ev.iter().filter(|e| e.kind == "step.closed").collect();
+    assert_eq!(closes.len(), 1);
+    assert!(closes[0].actor.contains("polecats/"), "{:?}", closes[0]);
+    // A person's plain `bd close` (no GT_LEASE) still works on any issue.
+    let o = Command::new(BD)
+        .args(["create", "a person's task"])
+        .current_dir(d)
+        .env_remove("GT_LEASE")
+        .env_remove("BEADS_DIR")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    // A stale lease on a heartbeat is refused too.
+    let o = Command::new(GT)
+        .args(["heartbeat"])
+        .current_dir(d)
+        .env("GT_LEASE", format!("{step}:7"))
+        .env_remove("BEADS_DIR")
+        .output()
+        .unwrap();
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("stale"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn bad_agents_fail_before_any_step_starts() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let f = formula(d, "one", &[("a", &[], "true")]);
+    let o = gt(d, &["run", f.to_str().unwrap(), "--agent", "nope"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("unknown agent `nope`") && err.contains("shell"),
+        "{err}"
+    );
+    // A preset whose program is not installed: clear error, nothing started.
+    let o = Command::new(GT)
+        .args(["run", f.to_str().unwrap(), "--agent", "codex"])
+        .current_dir(d)
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("not installed"), "{err}");
+    if d.join(".beads").exists() {
+        let st = store(d);
+        let ev = events::since(st.conn(), 0, 10_000).unwrap();
+        assert!(!ev.iter().any(|e| e.kind.starts_with("step.")), "{ev:?}");
+    }
+}
+
+/// 200 steps, `--jobs 8`, the supervisor SIGKILLed 5 times at random moments.
+#[test]
+fn fault_injection_sigkill_supervisor_five_times() {
+    use rand::Rng;
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    // Four chains of 50 steps, plus cross links, so there is always work.
+    let mut steps: Vec<(String, Vec<String>, String)> = Vec::new();
+    for i in 0..200 {
+        let mut needs = Vec::new();
+        if i >= 4 {
+            needs.push(format!("s{}", i - 4));
+        }
+        if i >= 9 && i % 7 == 0 {
+            needs.push(format!("s{}", i - 9));
+        }
+        steps.push((format!("s{i}"), needs, "sleep 0.05".to_string()));
+    }
+    let refs: Vec<(&str, Vec<&str>, &str)> = steps
+        .iter()
+        .map(|(a, b, c)| {
+            (
+                a.as_str(),
+                b.iter().map(|s| s.as_str()).collect(),
+                c.as_str(),
+            )
+        })
+        .collect();
+    let refs2: Vec<(&str, &[&str], &str)> = refs
+        .iter()
+        .map(|(a, b, c)| (*a, b.as_slice(), *c))
+        .collect();
+    let f = formula(d, "big", &refs2);
+    // Pour first so every run resumes the same molecule.
+    let o = Command::new(BD)
+        .args(["init", "--prefix", "fi"])
+        .current_dir(d)
+        .env_remove("BEADS_DIR")
+        .env_remove("GT_TOWN")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let o = gt(d, &["--json", "pour", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let root = summary(&o)["new_epic_id"].as_str().unwrap().to_string();
+    let mut rng = rand::thread_rng();
+    let mut kills = 0;
+    while kills < 5 {
+        let mut child = Command::new(GT)
+            .args(["run", &root, "--jobs", "8", "--quiet"])
+            .current_dir(d)
+            .env_remove("BEADS_DIR")
+            .env_remove("GT_TOWN")
+            .env("BD_SYNCHRONOUS", "NORMAL")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(rng.gen_range(30..400)));
+        let finished = child.try_wait().unwrap().is_some();
+        if finished {
+            break;
+        }
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGKILL);
+        }
+        let _ = child.wait();
+        kills += 1;
+    }
+    let o = gt(d, &["--json", "run", &root, "--jobs", "8"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let st = store(d);
+    let ev = events::since(st.conn(), 0, 1_000_000).unwrap();
+    let mut closed: HashMap<&str, Vec<i64>> = HashMap::new();
+    let mut started: HashMap<&str, Vec<i64>> = HashMap::new();
+    for e in &ev {
+        match e.kind.as_str() {
+            "step.closed" => closed.entry(e.issue_id.as_str()).or_default().push(e.id),
+            "step.started" => started.entry(e.issue_id.as_str()).or_default().push(e.id),
+            _ => {}
+        }
+    }
+    for i in 0..200 {
+        let id = format!("{root}.s{i}");
+        let c = closed.get(id.as_str()).cloned().unwrap_or_default();
+        assert_eq!(c.len(), 1, "{id} closed {} times", c.len());
+        let last_start = started
+            .get(id.as_str())
+            .and_then(|v| v.iter().max().copied());
+        assert!(
+            last_start.is_some_and(|s| s < c[0]),
+            "{id} started after it was closed"
+        );
+    }
+    assert_eq!(
+        issues::get(st.conn(), &root).unwrap().status,
+        Status::Closed
+    );
+    eprintln!("fault injection: {kills} SIGKILLs, {} events", ev.len());
+}
