@@ -6,7 +6,13 @@ pub mod bd_mol;
 pub mod bd_sync;
 pub mod formula;
 pub mod gt;
+pub mod gt_convoy;
+pub mod gt_coord;
+pub mod gt_doctor;
+pub mod gt_feed;
+pub mod gt_mail;
 pub mod gt_mol;
+pub mod gt_mq;
 
 /// Run a command; a panic becomes exit code 3 with a request to report it,
 /// never a raw backtrace dump as the only output.
