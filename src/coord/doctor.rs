@@ -250,11 +250,13 @@ fn check_store(r: &mut Report, s: &mut Store, town: Option<&Town>, opts: &Option
             Some("recompute them".into()),
         );
     }
-    check_ledger(r, s, opts)?;
     check_worktrees(r, s, town, opts)?;
     check_hooks(r, s, opts)?;
     check_mq(r, s, opts)?;
     check_convoys(r, s, opts)?;
+    // Last: the repairs above write to the database, and the export must
+    // carry them.
+    check_ledger(r, s, opts)?;
     Ok(())
 }
 
