@@ -113,7 +113,7 @@ fn run_inner(ctx: &Ctx, cmd: &ConvoyCommand) -> CliResult {
             owner,
         } => {
             let dir = directory(ctx, &store)?;
-            let notify = convoy::check_notify(&store, &dir, notify)?;
+            let notify = convoy::check_notify(&dir, notify)?;
             let owner = match owner {
                 Some(o) => dir.parse(o)?.to_string(),
                 None => store.actor().to_string(),

@@ -186,15 +186,7 @@ fn run_inner(ctx: &Ctx, cmd: &MailCommand) -> CliResult {
         }
         MailCommand::Reply { id, message, who } => {
             let from = me(&store, who.identity.as_deref())?;
-            let dir = directory(ctx, &store)?;
-            let ids = mail::reply(
-                &mut store,
-                &dir,
-                mail::parse_id(id)?,
-                &from,
-                message,
-                generation,
-            )?;
+            let ids = mail::reply(&mut store, mail::parse_id(id)?, &from, message, generation)?;
             ctx.print(&serde_json::json!({"sent": ids}), || {
                 format!("replied (message {})", ids.first().copied().unwrap_or(0))
             });

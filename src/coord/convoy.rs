@@ -49,12 +49,11 @@ pub fn resolve(conn: &Connection, prefix: &str, input: &str) -> Result<Issue> {
 }
 
 /// Validate notify addresses (groups allowed) against the directory.
-pub fn check_notify(store: &Store, dir: &Directory, notify: &[String]) -> Result<Vec<String>> {
+pub fn check_notify(dir: &Directory, notify: &[String]) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for n in notify {
         out.push(dir.parse(n)?.to_string());
     }
-    let _ = store;
     Ok(out)
 }
 

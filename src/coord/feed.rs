@@ -239,10 +239,22 @@ pub struct FeedQuery {
 pub fn read(conn: &Connection, q: &FeedQuery) -> Result<Vec<FeedEvent>> {
     let since = q.since.clone().unwrap_or_default();
     let mut out = Vec::new();
-    let mut st = conn.prepare_cached(
+    // Story kinds are filtered in SQL (index `events_kind`), so a store with
+    // a million ledger events does not slow the default feed down.
+    let kinds = if q.all {
+        String::new()
+    } else {
+        let list: Vec<String> = RUNTIME_KINDS
+            .iter()
+            .chain(COORD_KINDS)
+            .map(|k| format!("'{k}'"))
+            .collect();
+        format!(" AND kind IN ({})", list.join(","))
+    };
+    let mut st = conn.prepare_cached(&format!(
         "SELECT id, issue_id, at, actor, kind, field, old, new FROM events
-         WHERE id > ?1 AND at >= ?2 ORDER BY id",
-    )?;
+         WHERE id > ?1 AND at >= ?2{kinds} ORDER BY id"
+    ))?;
     let rows = st.query_map(params![q.after_id, since], |r| {
         Ok(Event {
             id: r.get(0)?,

@@ -329,7 +329,6 @@ fn mark_read_tx(tx: &Tx<'_>, ids: &[i64]) -> Result<()> {
 /// Reply to the sender of `id`, in the same thread.
 pub fn reply(
     store: &mut Store,
-    dir: &Directory,
     id: i64,
     from: &str,
     body: &str,
@@ -350,7 +349,6 @@ pub fn reply(
             "send a new message with `gt mail send ADDR`",
         )
     })?;
-    let _ = dir;
     let out = Outgoing {
         from: from.to_string(),
         to: to.to_string(),
