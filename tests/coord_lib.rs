@@ -758,3 +758,137 @@ fn doctor_reports_and_repairs_what_is_safe() {
     assert_eq!(clean.warnings() + clean.errors(), 0, "{clean:#?}");
     let _ = Address::Mayor;
 }
+
+#[test]
+fn problems_are_derived_from_events() {
+    let t = TownFixture::new(json!({}));
+    let mut s = t.store();
+    let held = bead(&mut s, "held");
+    let step = bead(&mut s, "a step");
+    let esc = bead(&mut s, "help needed");
+    s.write(|tx| -> gastown::coord::Result<()> {
+        let e = |subject: &str, kind: &str, p: serde_json::Value| feed::emit(tx, subject, kind, p);
+        // nux crashed holding a hook: zombie.
+        tx.update(
+            &held,
+            &gastown::store::Update {
+                status: Some(Status::Hooked),
+                assignee: Some(Some("rig/polecats/nux".into())),
+                ..Default::default()
+            },
+        )?;
+        e(
+            &held,
+            "crash",
+            json!({"agent": "rig/polecats/nux", "reason": "OOM"}),
+        )?;
+        // slit crashed, holds nothing: crashed.
+        e("x", "crash", json!({"agent": "rig/polecats/slit"}))?;
+        // toast crashed and was restarted: fine.
+        e("x", "crash", json!({"agent": "rig/polecats/toast"}))?;
+        e("x", "restart", json!({"agent": "rig/polecats/toast"}))?;
+        // furiosa started a step and went quiet: stalled / stuck by age.
+        e(
+            &step,
+            "step.started",
+            json!({"agent": "rig/polecats/furiosa"}),
+        )?;
+        // ann finished hers: fine.
+        e(&step, "step.started", json!({"agent": "rig/crew/ann"}))?;
+        e(&step, "step.closed", json!({"agent": "rig/crew/ann"}))?;
+        // An escalation on an open issue.
+        e(
+            &esc,
+            "escalation",
+            json!({"agent": "rig/witness", "reason": "tests keep failing"}),
+        )?;
+        Ok(())
+    })
+    .unwrap();
+    let now = gastown::store::ids::parse_secs(&gastown::store::ids::now()).unwrap();
+    let th = feed::Thresholds::default();
+    let at = |s: &Store, secs: i64| {
+        feed::problems(s.conn(), now + secs, th)
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.agent, p.kind))
+            .collect::<Vec<_>>()
+    };
+    let pair = |a: &str, k: &str| (a.to_string(), k.to_string());
+    assert_eq!(
+        at(&s, 0),
+        [
+            pair("rig/polecats/nux", "zombie"),
+            pair("rig/polecats/slit", "crashed"),
+            pair("rig/witness", "escalation"),
+        ]
+    );
+    assert!(at(&s, 20 * 60).contains(&pair("rig/polecats/furiosa", "stalled")));
+    assert!(at(&s, 45 * 60).contains(&pair("rig/polecats/furiosa", "stuck")));
+    let p = feed::problems(s.conn(), now, th).unwrap();
+    assert!(
+        p[0].why.contains("OOM") && p[0].why.contains(&held),
+        "{p:?}"
+    );
+    // Closing the escalated issue resolves it.
+    s.write(|tx| tx.close(&esc, None)).unwrap();
+    assert!(!at(&s, 0).contains(&pair("rig/witness", "escalation")));
+}
+
+#[test]
+fn concurrent_refineries_merge_each_request_once() {
+    let t = TownFixture::new(json!({}));
+    let mut s = t.store();
+    for i in 0..6 {
+        let b = bead(&mut s, &format!("b{i}"));
+        let sha = t.branch(&format!("p/{i}"), &[(&format!("c{i}.txt"), "c\n")], None);
+        enqueue(&mut s, &b, &format!("p/{i}"), sha, "nux");
+    }
+    drop(s);
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let root = t.root().to_path_buf();
+            let cfg = t.rig_config();
+            std::thread::spawn(move || {
+                let mut s = Store::open(&root.join(".beads")).unwrap();
+                refinery::drain(&mut s, &cfg).unwrap()
+            })
+        })
+        .collect();
+    let mut merged: Vec<String> = Vec::new();
+    for h in handles {
+        for o in h.join().unwrap() {
+            match o {
+                Outcome::Merged { mr, .. } => merged.push(mr),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    merged.sort();
+    merged.dedup();
+    assert_eq!(merged.len(), 6);
+    for i in 0..6 {
+        assert_eq!(t.main_file(&format!("c{i}.txt")).as_deref(), Some("c\n"));
+    }
+}
+
+#[test]
+fn gate_timeout_rejects() {
+    let t = TownFixture::new(json!({}));
+    let mut s = t.store();
+    let b = bead(&mut s, "slow");
+    let sha = t.branch("p/slow", &[("s.txt", "s\n")], None);
+    enqueue(&mut s, &b, "p/slow", sha, "nux");
+    let mut cfg = t.rig_config_with(&[("test", "echo started; sleep 30")]);
+    cfg.gate_timeout = std::time::Duration::from_secs(1);
+    let out = refinery::process_next_with(&mut s, &cfg).unwrap();
+    assert!(
+        matches!(&out, Outcome::Rejected { failure, .. } if failure == "gate:test"),
+        "{out:?}"
+    );
+    let notes = issues::get(s.conn(), &b).unwrap().notes;
+    assert!(
+        notes.contains("started") && notes.contains("[timed out after 1 s]"),
+        "{notes}"
+    );
+}

@@ -521,3 +521,59 @@ fn end_to_end_convoy_lands_after_rework() {
         .collect();
     assert!(bad.is_empty(), "{bad:#?}");
 }
+
+#[test]
+fn mq_list_status_reject_retry() {
+    let t = TownFixture::new(json!({}));
+    let b = new_bead(&t, "queued work");
+    let sha = t.branch("p/q", &[("q.txt", "q\n")], None);
+    enqueue(&t, &b, "p/q", sha, "nux", 1);
+    let l = gt_ok(&t, "mayor", &["--json", "mq", "list"]).json();
+    let mr = l[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(l[0]["bead"], b.as_str());
+    let o = gt_ok(&t, "mayor", &["mq", "status"]);
+    assert!(
+        o.stdout.contains("rig: 1 queued, 0 processing"),
+        "{}",
+        o.stdout
+    );
+    let o = gt_ok(&t, "mayor", &["mq", "reject", &mr, "-r", "wrong approach"]);
+    assert!(o.stdout.contains("MERGE REJECTION"), "{}", o.stdout);
+    let v = bd_ok(&t, &["show", &b, "--json"]).json();
+    let v = if v.is_array() { v[0].clone() } else { v };
+    assert!(
+        v["notes"]
+            .as_str()
+            .unwrap()
+            .starts_with("MERGE REJECTION (manual)"),
+        "{v:#}"
+    );
+    assert!(v["notes"].as_str().unwrap().contains("wrong approach"));
+    let o = gt(&t, "mayor", &["mq", "reject", &mr]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("already closed"), "{}", o.stderr);
+    gt_ok(&t, "mayor", &["mq", "retry", &mr]);
+    let o = gt(&t, "mayor", &["mq", "retry", &mr]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("already queued"), "{}", o.stderr);
+    gt_ok(&t, "rig/refinery", &["mq", "process", "--all"]);
+    let st = gt_ok(&t, "mayor", &["--json", "mq", "status", &mr]).json();
+    assert_eq!(st["merge_request"]["close_reason"], "merged");
+    assert_eq!(st["runs"][0]["outcome"], "merged");
+    let o = gt(&t, "mayor", &["mq", "retry", &mr]);
+    assert!(o.stderr.contains("already merged"), "{}", o.stderr);
+    let o = gt_ok(&t, "mayor", &["mq", "process"]);
+    assert!(o.stdout.contains("nothing to merge"), "{}", o.stdout);
+    // Outside a town the refinery says what it needs.
+    let elsewhere = tempfile::tempdir().unwrap();
+    bd_ok(&t, &["list"]);
+    let o = run(
+        env!("CARGO_BIN_EXE_gt"),
+        elsewhere.path(),
+        "mayor",
+        &[("BEADS_DIR", t.path(".beads").to_str().unwrap())],
+        &["mq", "process"],
+    );
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("not inside a town"), "{}", o.stderr);
+}

@@ -389,10 +389,18 @@ pub fn check(
     inject: bool,
     limit: usize,
 ) -> Result<Check> {
-    let ib = inbox(store.conn(), address, true, limit)?;
+    // Oldest unread first: with more than `limit` unread, the rest follow
+    // at the next check, still in order.
+    let unread: Vec<Message> = {
+        let mut st = store.conn().prepare_cached(&format!(
+            "SELECT {COLS} FROM mail WHERE recipient = ?1 AND unread = 1 ORDER BY id LIMIT ?2"
+        ))?;
+        let rows = st.query_map(params![address, limit as i64], from_row)?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
     let mut fresh = Vec::new();
     let mut stale = Vec::new();
-    for m in ib.messages.into_iter().rev() {
+    for m in unread {
         match staleness(store.conn(), &m, address, reader_gen)? {
             Some(why) => stale.push(StaleMessage {
                 message: m,

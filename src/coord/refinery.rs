@@ -73,8 +73,46 @@ fn refinery_addr(rig: &str) -> String {
     format!("{rig}/refinery")
 }
 
-/// Process the next merge request of `cfg.name`.
+/// The per-rig refinery lock: one refinery at a time uses the worktree and
+/// decides what a dead run left behind. Released on drop.
+struct RigLock(std::fs::File);
+
+impl RigLock {
+    fn take(cfg: &RigConfig) -> Result<RigLock> {
+        use fs4::fs_std::FileExt;
+        let path = cfg.worktree.with_extension("lock");
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                CoordError::failed(format!("cannot create {}: {e}", parent.display()), None)
+            })?;
+        }
+        let f = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| {
+                CoordError::failed(format!("cannot open {}: {e}", path.display()), None)
+            })?;
+        f.lock_exclusive().map_err(|e| {
+            CoordError::failed(format!("cannot lock {}: {e}", path.display()), None)
+        })?;
+        Ok(RigLock(f))
+    }
+}
+
+impl Drop for RigLock {
+    fn drop(&mut self) {
+        let _ = fs4::fs_std::FileExt::unlock(&self.0);
+    }
+}
+
+/// Process the next merge request of `cfg.name`. Refineries of the same rig
+/// (the supervisor's task, `gt mq process` by hand) queue on a file lock
+/// next to the worktree, so they never share the worktree or mistake a live
+/// run for a dead one.
 pub fn process_next_with(store: &mut Store, cfg: &RigConfig) -> Result<Outcome> {
+    let _lock = RigLock::take(cfg)?;
     let me = refinery_addr(&cfg.name);
     if let Some(o) = recover(store, cfg, &me)? {
         return Ok(o);
@@ -589,7 +627,12 @@ fn run_gate(cfg: &RigConfig, command: &str, mr: &MergeRequest) -> Result<(bool, 
     let f2 = f
         .try_clone()
         .map_err(|e| CoordError::failed(format!("cannot clone a file handle: {e}"), None))?;
-    let mut child = Command::new("sh")
+    let mut cmd = Command::new("sh");
+    // Its own process group, so a timeout kills the whole gate (cargo and
+    // its children), not only the shell.
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd
         .arg("-c")
         .arg(command)
         .current_dir(&cfg.worktree)
@@ -607,6 +650,10 @@ fn run_gate(cfg: &RigConfig, command: &str, mr: &MergeRequest) -> Result<(bool, 
         match child.try_wait() {
             Ok(Some(s)) => break Some(s),
             Ok(None) if start.elapsed() >= cfg.gate_timeout => {
+                #[cfg(unix)]
+                let _ = Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{}", child.id())])
+                    .status();
                 let _ = child.kill();
                 let _ = child.wait();
                 break None;
