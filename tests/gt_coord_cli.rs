@@ -577,3 +577,43 @@ fn mq_list_status_reject_retry() {
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(o.stderr.contains("not inside a town"), "{}", o.stderr);
 }
+
+#[test]
+fn feed_follow_prints_new_events() {
+    use std::io::BufRead;
+    let t = TownFixture::new(json!({}));
+    gt_ok(&t, "mayor", &["mail", "send", "rig/witness", "-s", "first"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gt"))
+        .args(["--json", "feed", "--follow"])
+        .current_dir(t.root())
+        .env("BD_ACTOR", "mayor")
+        .env_remove("BEADS_DIR")
+        .env_remove("GT_TOWN")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                break;
+            }
+        }
+    });
+    // A generous bound only so a broken follow fails instead of hanging.
+    let wait = std::time::Duration::from_secs(60);
+    let first: Value = serde_json::from_str(&rx.recv_timeout(wait).unwrap()).unwrap();
+    assert_eq!(first["payload"]["subject"], "first");
+    gt_ok(
+        &t,
+        "mayor",
+        &["mail", "send", "rig/witness", "-s", "second"],
+    );
+    let second: Value = serde_json::from_str(&rx.recv_timeout(wait).unwrap()).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(second["kind"], "mail.sent");
+    assert_eq!(second["payload"]["subject"], "second");
+    assert!(second["id"].as_i64() > first["id"].as_i64());
+}

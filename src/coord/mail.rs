@@ -17,6 +17,9 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 use serde_json::json;
 
+/// Queued nudges of an agent (the runtime's prime reads them); see `nudge.rs`.
+pub use super::nudge::pending_nudges;
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Message {
     pub id: i64,
