@@ -195,6 +195,22 @@ fn stale_generation_messages_are_ignored() {
     assert_eq!(next.fresh.len(), 1, "{next:?}");
     assert_eq!(next.fresh[0].kind, "handoff");
     assert!(kinds(&s).contains(&"handoff".to_string()));
+    // A witness keeps its mail across its own restarts.
+    mail::set_generation(&mut s, "rig/witness", 1).unwrap();
+    mail::send(
+        &mut s,
+        &d,
+        &Outgoing {
+            from: "mayor".into(),
+            to: "rig/witness".into(),
+            subject: "keep me".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let w = mail::check(&mut s, "rig/witness", Some(2), true, 100).unwrap();
+    assert_eq!(w.fresh.len(), 1, "{w:?}");
+    assert_eq!(w.fresh[0].subject, "keep me");
 }
 
 #[test]
@@ -891,4 +907,36 @@ fn gate_timeout_rejects() {
         notes.contains("started") && notes.contains("[timed out after 1 s]"),
         "{notes}"
     );
+}
+
+#[test]
+fn doctor_accepts_polecat_worktrees_and_flags_stray_directories() {
+    let t = TownFixture::new(json!({}));
+    let repo = t.repo();
+    std::fs::create_dir_all(t.path("rig/polecats/nux")).unwrap();
+    let main = repo.find_commit(t.main_tip()).unwrap();
+    let br = repo.branch("polecat/nux/x", &main, false).unwrap();
+    let r = br.into_reference();
+    let mut o = git2::WorktreeAddOptions::new();
+    o.reference(Some(&r));
+    repo.worktree("nux", &t.path("rig/polecats/nux/rig"), Some(&o))
+        .unwrap();
+    std::fs::create_dir_all(t.path("rig/polecats/stray")).unwrap();
+    let rep = doctor::run(t.root(), &doctor::Options::default());
+    let wt: Vec<&doctor::Finding> = rep
+        .findings
+        .iter()
+        .filter(|f| f.check == "worktrees.orphaned")
+        .collect();
+    assert_eq!(wt.len(), 1, "{wt:#?}");
+    assert!(wt[0].message.contains("polecats/stray"), "{wt:#?}");
+    // --fix never removes a directory.
+    doctor::run(
+        t.root(),
+        &doctor::Options {
+            fix: true,
+            ..Default::default()
+        },
+    );
+    assert!(t.path("rig/polecats/stray").is_dir());
 }

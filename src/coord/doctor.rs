@@ -354,9 +354,12 @@ fn check_worktrees(
                 if !p.is_dir() {
                     continue;
                 }
-                let is_registered = registered
-                    .iter()
-                    .any(|w| w.starts_with(&p) || p.starts_with(w));
+                let canon = |x: &Path| x.canonicalize().unwrap_or_else(|_| x.to_path_buf());
+                let pc = canon(&p);
+                let is_registered = registered.iter().any(|w| {
+                    let wc = canon(w);
+                    wc.starts_with(&pc) || pc.starts_with(&wc)
+                });
                 if !is_registered {
                     orphans += 1;
                     r.push(

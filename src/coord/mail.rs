@@ -152,7 +152,14 @@ pub fn send_tx(tx: &Tx<'_>, to: &[Address], m: &Outgoing) -> Result<Vec<i64>> {
     let mut ids = Vec::new();
     for a in to {
         let rcpt = a.to_string();
-        let rgen = generation_of(conn, &rcpt)?;
+        // Only polecat sessions are replaced under the same address with
+        // work that must not see the old session's mail; a witness or the
+        // mayor keeps its mail across restarts.
+        let rgen = if a.is_polecat() {
+            generation_of(conn, &rcpt)?
+        } else {
+            None
+        };
         conn.prepare_cached(
             "INSERT INTO mail (thread, reply_to, sender, recipient, subject, body, kind, sender_gen, recipient_gen, about, about_gen, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",

@@ -273,7 +273,7 @@ pub fn merged_tx(tx: &Tx<'_>, mr: &MergeRequest, sha: &str, target: &str) -> Res
             subject: format!("MERGED {}", mr.bead),
             body: format!("{} ({}) merged into {target} at {sha}.", mr.bead, mr.branch),
             kind: "merged".into(),
-            about: mr.polecat.clone().map(|p| (p, mr.generation)),
+            // A merge is a fact, not about a session: never stale.
             ..Default::default()
         },
     )?;
