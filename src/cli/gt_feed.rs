@@ -37,7 +37,12 @@ fn now_secs() -> i64 {
 }
 
 fn human(e: &FeedEvent) -> String {
-    format!("{}  {:<16} {}", &e.at[..e.at.len().min(19)], e.kind, e.text)
+    format!(
+        "{}  {:<16} {}",
+        e.at.get(..19).unwrap_or(&e.at),
+        e.kind,
+        e.text
+    )
 }
 
 fn dur(s: &str, flag: &str) -> CliResult<i64> {

@@ -88,7 +88,7 @@ fn outcome_line(o: &Outcome) -> String {
                 } else {
                     "merged"
                 },
-                &sha[..sha.len().min(10)]
+                sha.get(..10).unwrap_or(sha)
             );
             if !landed.is_empty() {
                 s += &format!("; convoy(s) landed: {}", landed.join(", "));

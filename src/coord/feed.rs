@@ -205,15 +205,15 @@ pub fn parse_since(input: &str, now_secs: i64) -> std::result::Result<String, St
     if let Ok(secs) = crate::formula::expr::duration::parse_duration(t) {
         return Ok(ids::format_micros((now_secs - secs as i64) * 1_000_000));
     }
-    let looks_like_date = t.len() >= 10
-        && t.as_bytes()[4] == b'-'
-        && t.as_bytes()[7] == b'-'
-        && t[..4].chars().all(|c| c.is_ascii_digit());
-    if looks_like_date {
+    let date = t.get(..10).filter(|d| {
+        let b = d.as_bytes();
+        b[4] == b'-' && b[7] == b'-' && b[..4].iter().all(u8::is_ascii_digit)
+    });
+    if let Some(date) = date {
         let full = if t.len() >= 19 {
             t.to_string()
         } else {
-            format!("{}T00:00:00", &t[..10])
+            format!("{date}T00:00:00")
         };
         if ids::parse_secs(&full).is_some() {
             return Ok(full);
@@ -467,5 +467,7 @@ mod tests {
             "2026-02-01T00:00:00"
         );
         assert!(parse_since("yesterday", now).is_err());
+        assert!(parse_since("2026-03-0é", now).is_err());
+        assert!(parse_since("ééééééééé", now).is_err());
     }
 }

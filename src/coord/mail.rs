@@ -506,6 +506,9 @@ pub fn handoff(
     };
     store.write(|tx| {
         let ids = send_tx(tx, std::slice::from_ref(&a), &out)?;
+        let id = *ids
+            .first()
+            .ok_or_else(|| CoordError::failed("the handoff mail was not written", None))?;
         // The recipient generation is the outgoing session's; clear it so the
         // successor session does not see the notes as stale.
         for id in &ids {
@@ -514,10 +517,10 @@ pub fn handoff(
         }
         emit(
             tx,
-            &format!("mail-{}", ids[0]),
+            &format!("mail-{id}"),
             "handoff",
             json!({"agent": a.to_string(), "generation": generation, "notes": super::tail(notes, 200)}),
         )?;
-        Ok(ids[0])
+        Ok(id)
     })
 }
