@@ -5,6 +5,7 @@
 //! nothing else in the crate, so a lint-only user never touches SQLite or git.
 
 pub mod cli;
+pub mod coord;
 pub mod formula;
 pub mod molecule;
 pub mod runtime;

@@ -77,6 +77,25 @@ pub enum Command {
     /// The mayor's session: start, attach, stop.
     #[command(subcommand)]
     Mayor(super::gt_daemon::MayorCommand),
+    /// Convoys: beads tracked together; land when all are merged.
+    #[command(subcommand)]
+    Convoy(super::gt_convoy::ConvoyCommand),
+    /// Mail between agents (and the overseer).
+    #[command(subcommand)]
+    Mail(super::gt_mail::MailCommand),
+    /// Nudge an agent: queued in the store, delivered live or at its next prime.
+    Nudge(super::gt_mail::NudgeArgs),
+    /// Mail handoff notes to yourself for the next session.
+    Handoff(super::gt_mail::HandoffArgs),
+    /// The merge queue (refinery).
+    #[command(subcommand)]
+    Mq(super::gt_mq::MqCommand),
+    /// The story of the town, from the event log.
+    Feed(super::gt_feed::FeedArgs),
+    /// Check the town, the store, worktrees, hooks, queue and formulas.
+    Doctor(super::gt_doctor::DoctorArgs),
+    /// Print a shell completion script.
+    Completion(super::gt_doctor::CompletionArgs),
 }
 
 pub fn main() -> i32 {
@@ -104,6 +123,14 @@ pub fn main() -> i32 {
             Command::Agents => super::gt_daemon::agents(cli.json),
             Command::Peek { agent, lines } => super::gt_daemon::peek(agent, *lines, cli.json),
             Command::Mayor(c) => super::gt_daemon::mayor(c, cli.json),
+            Command::Convoy(c) => super::gt_convoy::run(c, cli.json),
+            Command::Mail(c) => super::gt_mail::run(c, cli.json),
+            Command::Nudge(a) => super::gt_mail::nudge_cmd(a, cli.json),
+            Command::Handoff(a) => super::gt_mail::handoff_cmd(a, cli.json),
+            Command::Mq(c) => super::gt_mq::run(c, cli.json),
+            Command::Feed(a) => super::gt_feed::run(a, cli.json),
+            Command::Doctor(a) => super::gt_doctor::run(a, cli.json),
+            Command::Completion(a) => super::gt_doctor::completion(a),
         }
     })
 }

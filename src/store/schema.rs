@@ -147,6 +147,80 @@ CREATE TABLE rigs (
     created_at     TEXT NOT NULL
 ) WITHOUT ROWID;
 "#,
+    // 3: coordination (mail, nudges, merge queue). Independent of the
+    // runtime's tables.
+    r#"
+-- Mail: one row per recipient (a group send fans out). `unread` is a column
+-- so that the inbox index (recipient, unread, id) answers `gt mail inbox`
+-- and `gt mail check` without scanning.
+CREATE TABLE mail (
+    id             INTEGER PRIMARY KEY,
+    thread         INTEGER,
+    reply_to       INTEGER,
+    sender         TEXT NOT NULL,
+    recipient      TEXT NOT NULL,
+    subject        TEXT NOT NULL,
+    body           TEXT NOT NULL DEFAULT '',
+    kind           TEXT NOT NULL DEFAULT 'notification',
+    sender_gen     INTEGER,
+    recipient_gen  INTEGER,
+    about          TEXT,
+    about_gen      INTEGER,
+    created_at     TEXT NOT NULL,
+    unread         INTEGER NOT NULL DEFAULT 1,
+    read_at        TEXT
+);
+CREATE INDEX mail_inbox ON mail (recipient, unread, id);
+CREATE INDEX mail_thread ON mail (thread, id) WHERE thread IS NOT NULL;
+
+-- The latest session generation seen for each agent address (written by
+-- the runtime at spawn through coord::mail::set_generation, and by every
+-- message a generation-carrying sender writes).
+CREATE TABLE agent_generations (
+    address    TEXT PRIMARY KEY,
+    generation INTEGER NOT NULL,
+    updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- Nudges queued for an agent's next prime (or confirmed tmux delivery).
+CREATE TABLE nudges (
+    id          INTEGER PRIMARY KEY,
+    target      TEXT NOT NULL,
+    sender      TEXT NOT NULL,
+    message     TEXT NOT NULL,
+    sender_gen  INTEGER,
+    target_gen  INTEGER,
+    created_at  TEXT NOT NULL,
+    state       TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'delivered', 'expired')),
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    last_error  TEXT,
+    delivered_at TEXT,
+    delivered_by TEXT
+);
+CREATE INDEX nudges_pending ON nudges (target, state, id);
+
+-- One row per refinery attempt at a merge request (the MR itself is an
+-- issue of type merge-request). `candidate` is the commit that would become
+-- the target tip: written before the fast-forward, so a refinery that dies
+-- between the git update and the store transaction can finish the
+-- bookkeeping on its next run.
+CREATE TABLE mq_runs (
+    id          INTEGER PRIMARY KEY,
+    mr_id       TEXT NOT NULL,
+    rig         TEXT NOT NULL,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT,
+    outcome     TEXT,
+    failure     TEXT,
+    command     TEXT,
+    output_tail TEXT,
+    base        TEXT,
+    candidate   TEXT
+);
+CREATE INDEX mq_runs_mr ON mq_runs (mr_id, id);
+CREATE INDEX mq_runs_rig ON mq_runs (rig, id);
+CREATE INDEX events_kind ON events (kind, id);
+"#,
 ];
 
 pub fn latest() -> i64 {

@@ -1,0 +1,327 @@
+//! `gt mail send|inbox|read|reply|check`, `gt nudge` and `gt handoff`.
+
+use super::bd::{CliError, CliResult, Ctx};
+use super::gt_coord::{directory, finish, me};
+use crate::coord::current_generation;
+use crate::coord::mail::{self, Message, Outgoing};
+use crate::coord::nudge::{self, Delivery, Tmux};
+use clap::{Args, Subcommand};
+
+#[derive(Subcommand, Debug)]
+pub enum MailCommand {
+    /// Send mail: ADDR is mayor, overseer, <rig>/witness, <rig>/refinery,
+    /// <rig>/polecats/<name>, <rig>/crew/<name>, or a group <rig>/polecats.
+    Send {
+        to: String,
+        #[arg(short, long)]
+        subject: String,
+        #[arg(short, long, default_value = "")]
+        message: String,
+        /// Message kind (notification, task, escalation, ...).
+        #[arg(long, default_value = "notification")]
+        kind: String,
+        /// The agent this is about, with its generation: ADDR@GEN.
+        #[arg(long)]
+        about: Option<String>,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Your mail, unread first.
+    Inbox {
+        /// Only unread messages.
+        #[arg(long)]
+        unread: bool,
+        /// How many messages to list.
+        #[arg(short = 'n', long, default_value = "50")]
+        limit: usize,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Show a message and mark it read.
+    Read { id: String },
+    /// Reply to a message's sender, in its thread.
+    Reply {
+        id: String,
+        #[arg(short, long)]
+        message: String,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Unread mail, in a form that suits a prompt (--inject: mark it read,
+    /// drain queued nudges; stale messages are shown as stale, not to act on).
+    Check {
+        #[arg(long)]
+        inject: bool,
+        #[command(flatten)]
+        who: Who,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Who {
+    /// Act as this agent address (default: $BD_ACTOR if it is an address, else overseer).
+    #[arg(long)]
+    pub identity: Option<String>,
+}
+
+fn parse_about(s: &str) -> CliResult<(String, Option<i64>)> {
+    match s.rsplit_once('@') {
+        Some((a, g)) => {
+            let g = g.parse::<i64>().map_err(|_| {
+                CliError::usage(
+                    format!("`{s}`: the generation after @ must be a number"),
+                    Some("write ADDR@GEN, e.g. gastown/polecats/nux@3".into()),
+                )
+            })?;
+            Ok((a.to_string(), Some(g)))
+        }
+        None => Ok((s.to_string(), None)),
+    }
+}
+
+fn header(m: &Message) -> String {
+    format!(
+        "{:>6} {} {:<22} {:<14} {}",
+        m.id,
+        if m.read { " " } else { "*" },
+        m.from,
+        m.kind,
+        m.subject
+    )
+}
+
+fn full(m: &Message) -> String {
+    let mut s = format!(
+        "message {}  {}\nfrom: {}{}\nto:   {}\nkind: {}\nsubject: {}",
+        m.id,
+        m.created_at,
+        m.from,
+        m.sender_gen
+            .map(|g| format!(" (generation {g})"))
+            .unwrap_or_default(),
+        m.to,
+        m.kind,
+        m.subject
+    );
+    if let Some(a) = &m.about {
+        s += &format!(
+            "\nabout: {a}{}",
+            m.about_gen.map(|g| format!("@{g}")).unwrap_or_default()
+        );
+    }
+    if !m.body.is_empty() {
+        s += &format!("\n\n{}", m.body);
+    }
+    s
+}
+
+pub fn run(cmd: &MailCommand, json: bool) -> i32 {
+    let ctx = super::gt_coord::ctx(json);
+    finish(json, run_inner(&ctx, cmd))
+}
+
+fn run_inner(ctx: &Ctx, cmd: &MailCommand) -> CliResult {
+    let mut store = ctx.open()?;
+    let generation = current_generation();
+    match cmd {
+        MailCommand::Send {
+            to,
+            subject,
+            message,
+            kind,
+            about,
+            who,
+        } => {
+            let from = me(&store, who.identity.as_deref())?;
+            let dir = directory(ctx, &store)?;
+            let about = about.as_deref().map(parse_about).transpose()?;
+            let ids = mail::send(
+                &mut store,
+                &dir,
+                &Outgoing {
+                    from,
+                    to: to.clone(),
+                    subject: subject.clone(),
+                    body: message.clone(),
+                    kind: kind.clone(),
+                    sender_gen: generation,
+                    about,
+                    reply_to: None,
+                },
+            )?;
+            ctx.print(&serde_json::json!({"sent": ids}), || {
+                format!(
+                    "sent {} message(s): {}",
+                    ids.len(),
+                    ids.iter()
+                        .map(|i| i.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            });
+        }
+        MailCommand::Inbox { unread, limit, who } => {
+            let addr = me(&store, who.identity.as_deref())?;
+            let ib = mail::inbox(store.conn(), &addr, *unread, *limit)?;
+            ctx.print(&ib, || {
+                let mut s = format!(
+                    "{}: {} message(s), {} unread",
+                    ib.address, ib.total, ib.unread
+                );
+                for m in &ib.messages {
+                    s += "\n";
+                    s += &header(m);
+                }
+                let shown = ib.messages.len() as i64;
+                let all = if *unread { ib.unread } else { ib.total };
+                if shown < all {
+                    s += &format!("\n({} more; use -n to list more)", all - shown);
+                }
+                s
+            });
+        }
+        MailCommand::Read { id } => {
+            let m = mail::read(&mut store, mail::parse_id(id)?)?;
+            ctx.print(&m, || full(&m));
+        }
+        MailCommand::Reply { id, message, who } => {
+            let from = me(&store, who.identity.as_deref())?;
+            let ids = mail::reply(&mut store, mail::parse_id(id)?, &from, message, generation)?;
+            ctx.print(&serde_json::json!({"sent": ids}), || {
+                format!("replied (message {})", ids.first().copied().unwrap_or(0))
+            });
+        }
+        MailCommand::Check { inject, who } => {
+            let addr = me(&store, who.identity.as_deref())?;
+            let c = mail::check(&mut store, &addr, generation, *inject, 100)?;
+            if ctx.json {
+                ctx.print(&c, String::new);
+            } else if *inject {
+                print!("{}", mail::render_inject(&c));
+            } else {
+                let mut s = format!(
+                    "{}: {} unread message(s){}",
+                    addr,
+                    c.fresh.len(),
+                    if c.stale.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {} stale (ignored)", c.stale.len())
+                    }
+                );
+                for m in &c.fresh {
+                    s += "\n";
+                    s += &header(m);
+                }
+                for st in &c.stale {
+                    s += &format!("\n{}  [stale: {}]", header(&st.message), st.stale_because);
+                }
+                println!("{s}");
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct NudgeArgs {
+    /// The agent's address.
+    pub agent: String,
+    /// What to tell it.
+    pub message: String,
+    /// Deliver live to this tmux session now (confirmed by reading the pane
+    /// back); without it the nudge waits for the agent's next prime.
+    #[arg(long)]
+    pub session: Option<String>,
+    #[command(flatten)]
+    pub who: Who,
+}
+
+pub fn nudge_cmd(a: &NudgeArgs, json: bool) -> i32 {
+    let ctx = super::gt_coord::ctx(json);
+    finish(json, nudge_inner(&ctx, a))
+}
+
+fn nudge_inner(ctx: &Ctx, a: &NudgeArgs) -> CliResult {
+    let mut store = ctx.open()?;
+    let from = me(&store, a.who.identity.as_deref())?;
+    let dir = directory(ctx, &store)?;
+    let target = dir.parse(&a.agent)?;
+    if target.is_group() {
+        return Err(CliError::usage(
+            format!("`{target}` is a group; nudge one agent"),
+            Some(format!("e.g. {target}/<name>")),
+        ));
+    }
+    let n = nudge::queue(
+        &mut store,
+        &target.to_string(),
+        &from,
+        &a.message,
+        current_generation(),
+    )?;
+    let delivery = match &a.session {
+        Some(s) => Some(nudge::deliver_queued(
+            &mut store,
+            &Tmux::default(),
+            n.id,
+            s,
+        )?),
+        None => None,
+    };
+    let v = serde_json::json!({"nudge": n.id, "target": n.target, "delivery": delivery});
+    ctx.print(&v, || match &delivery {
+        None => format!(
+            "nudge {} queued for {}; it is delivered at the agent's next prime (gt mail check --inject)",
+            n.id, n.target
+        ),
+        Some(Delivery::Delivered) => format!("nudge {} delivered to {} (confirmed in the pane)", n.id, n.target),
+        Some(Delivery::Skipped(why)) => format!(
+            "nudge {} queued for {} (live delivery skipped: {why})",
+            n.id, n.target
+        ),
+        Some(Delivery::Failed(why)) => format!(
+            "nudge {} NOT delivered live ({why}); it stays queued for {}'s next prime",
+            n.id, n.target
+        ),
+    });
+    if let Some(Delivery::Failed(_)) = delivery {
+        return Err(CliError {
+            message: String::new(),
+            help: None,
+            code: 1,
+        });
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct HandoffArgs {
+    /// Handoff notes for the next session.
+    #[arg(short, long, default_value = "")]
+    pub message: String,
+    #[command(flatten)]
+    pub who: Who,
+}
+
+pub fn handoff_cmd(a: &HandoffArgs, json: bool) -> i32 {
+    let ctx = super::gt_coord::ctx(json);
+    finish(json, handoff_inner(&ctx, a))
+}
+
+fn handoff_inner(ctx: &Ctx, a: &HandoffArgs) -> CliResult {
+    let mut store = ctx.open()?;
+    let addr = me(&store, a.who.identity.as_deref())?;
+    let notes = if a.message.trim().is_empty() {
+        "(no notes)".to_string()
+    } else {
+        a.message.clone()
+    };
+    let id = mail::handoff(&mut store, &addr, current_generation(), &notes)?;
+    ctx.print(&serde_json::json!({"handoff": id, "to": addr}), || {
+        format!(
+            "handoff notes mailed to {addr} (message {id}); the next session sees them at prime"
+        )
+    });
+    Ok(())
+}

@@ -1,0 +1,619 @@
+//! `gt doctor [--fix]`: health checks of a town and its store. `--fix`
+//! repairs only what is safe (it never deletes work: no worktree with files
+//! is removed, no branch is touched) and reports each repair.
+//!
+//! Checks: town layout and config, rig configs and repos, store integrity
+//! and schema version, readiness columns, ledger drift (SQLite vs JSONL),
+//! orphaned worktrees, hooks held by dead polecats (from the event log),
+//! stale refinery claims, merged beads left open, convoys that should have
+//! landed, and the formula library (lint).
+
+use super::feed::{self, Thresholds};
+use super::town::Town;
+use super::{convoy, mq, Result};
+use crate::store::issues::{self, Update};
+use crate::store::{jsonl, ready, schema, Status, Store};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Ok,
+    Warn,
+    Error,
+    /// Was a problem; `--fix` repaired it.
+    Fixed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub check: String,
+    pub level: Level,
+    pub message: String,
+    /// What `--fix` would do (or did), when it can.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    fn push(&mut self, check: &str, level: Level, message: impl Into<String>, fix: Option<String>) {
+        self.findings.push(Finding {
+            check: check.into(),
+            level,
+            message: message.into(),
+            fix,
+        });
+    }
+    fn ok(&mut self, check: &str, message: impl Into<String>) {
+        self.push(check, Level::Ok, message, None);
+    }
+    pub fn errors(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.level == Level::Error)
+            .count()
+    }
+    pub fn warnings(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.level == Level::Warn)
+            .count()
+    }
+    pub fn fixed(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.level == Level::Fixed)
+            .count()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub fix: bool,
+    pub now_secs: i64,
+    /// Refinery claims older than this are stale.
+    pub stale_claim_secs: i64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            fix: false,
+            now_secs: crate::store::ids::parse_secs(&crate::store::ids::now()).unwrap_or(0),
+            stale_claim_secs: 30 * 60,
+        }
+    }
+}
+
+/// Run every check from `cwd`.
+pub fn run(cwd: &Path, opts: &Options) -> Report {
+    let mut r = Report::default();
+    let town = match Town::discover(cwd) {
+        Ok(t) => t,
+        Err(e) => {
+            r.push("town.config", Level::Error, e.to_string(), e.help());
+            None
+        }
+    };
+    check_town(&mut r, town.as_ref());
+    let store = match Store::discover(cwd) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            r.push("store.open", Level::Error, e.to_string(), e.help());
+            None
+        }
+    };
+    if let Some(mut s) = store {
+        if let Err(e) = check_store(&mut r, &mut s, town.as_ref(), opts) {
+            r.push("store", Level::Error, e.to_string(), e.help());
+        }
+    }
+    check_formulas(&mut r, cwd);
+    r
+}
+
+fn check_town(r: &mut Report, town: Option<&Town>) {
+    let Some(t) = town else {
+        r.push(
+            "town.layout",
+            Level::Warn,
+            "not inside a town (no settings/config.json with .beads/ above the cwd, and GT_TOWN unset); town checks skipped",
+            None,
+        );
+        return;
+    };
+    let cfg = t.root.join("settings").join("config.json");
+    if !cfg.is_file() {
+        r.push(
+            "town.config",
+            Level::Error,
+            format!("{} is missing", cfg.display()),
+            None,
+        );
+    } else if !t.config.is_object() {
+        r.push(
+            "town.config",
+            Level::Error,
+            format!("{} is not a JSON object", cfg.display()),
+            None,
+        );
+    } else {
+        r.ok("town.config", format!("{} parses", cfg.display()));
+    }
+    if !t.root.join(".beads").is_dir() {
+        r.push(
+            "town.layout",
+            Level::Error,
+            format!("{} has no .beads/ (the town store)", t.root.display()),
+            None,
+        );
+    }
+    let rigs = t.configured_rigs().unwrap_or_default();
+    for rig in &rigs {
+        let dir = t.root.join(rig);
+        if !dir.is_dir() {
+            r.push(
+                "town.rigs",
+                Level::Error,
+                format!(
+                    "rig `{rig}` is in the town config but {} does not exist",
+                    dir.display()
+                ),
+                None,
+            );
+            continue;
+        }
+        match t.rig(rig) {
+            Err(e) => r.push("rig.config", Level::Error, e.to_string(), e.help()),
+            Ok(rc) => match git2::Repository::open(&rc.repo) {
+                Ok(_) => r.ok(
+                    "rig.repo",
+                    format!("rig `{rig}`: repo {} opens", rc.repo.display()),
+                ),
+                Err(e) => r.push(
+                    "rig.repo",
+                    Level::Error,
+                    format!(
+                        "rig `{rig}`: cannot open repo {}: {}",
+                        rc.repo.display(),
+                        e.message()
+                    ),
+                    None,
+                ),
+            },
+        }
+    }
+    if rigs.is_empty() {
+        r.ok("town.rigs", "no rigs configured");
+    }
+}
+
+fn check_store(r: &mut Report, s: &mut Store, town: Option<&Town>, opts: &Options) -> Result<()> {
+    // Integrity and schema.
+    let integrity: String = s
+        .conn()
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))?;
+    if integrity == "ok" {
+        r.ok("store.integrity", "PRAGMA integrity_check: ok");
+    } else {
+        r.push(
+            "store.integrity",
+            Level::Error,
+            format!("PRAGMA integrity_check: {integrity}"),
+            Some("restore from the JSONL: move beads.db away and run any bd command (it rebuilds from issues.jsonl)".into()),
+        );
+    }
+    let version: i64 = s
+        .conn()
+        .query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version == schema::latest() {
+        r.ok("store.schema", format!("schema version {version}"));
+    } else {
+        r.push(
+            "store.schema",
+            Level::Error,
+            format!("schema version {version}, expected {}", schema::latest()),
+            None,
+        );
+    }
+    // Readiness columns vs a from-scratch recomputation (rolled back).
+    let before = ready::snapshot(s.conn())?;
+    let after = {
+        let tx = s.conn().unchecked_transaction()?;
+        ready::rebuild_all(&tx)?;
+        let a = ready::snapshot(&tx)?;
+        tx.rollback()?;
+        a
+    };
+    let bad = before.iter().zip(&after).filter(|(a, b)| a != b).count();
+    if bad == 0 {
+        r.ok("store.readiness", "readiness columns match a recomputation");
+    } else if opts.fix {
+        s.write(|tx| ready::rebuild_all(tx.conn()))?;
+        r.push(
+            "store.readiness",
+            Level::Fixed,
+            format!("{bad} issue(s) had stale readiness columns"),
+            Some("recomputed every readiness column".into()),
+        );
+    } else {
+        r.push(
+            "store.readiness",
+            Level::Warn,
+            format!("{bad} issue(s) have stale readiness columns"),
+            Some("recompute them".into()),
+        );
+    }
+    check_worktrees(r, s, town, opts)?;
+    check_hooks(r, s, opts)?;
+    check_mq(r, s, opts)?;
+    check_convoys(r, s, opts)?;
+    // Last: the repairs above write to the database, and the export must
+    // carry them.
+    check_ledger(r, s, opts)?;
+    Ok(())
+}
+
+fn check_ledger(r: &mut Report, s: &mut Store, opts: &Options) -> Result<()> {
+    let path = s.jsonl_path();
+    let rendered = jsonl::render(s.conn())?;
+    let on_disk = std::fs::read_to_string(&path).ok();
+    let drift = match &on_disk {
+        None if rendered.is_empty() => None,
+        None => Some(format!("{} is missing", path.display())),
+        Some(text) if *text == rendered => None,
+        Some(text) => {
+            let a: std::collections::HashSet<&str> = text.lines().collect();
+            let b: std::collections::HashSet<&str> = rendered.lines().collect();
+            let n = a.symmetric_difference(&b).count();
+            Some(format!(
+                "{} differs from the database ({n} line(s))",
+                path.display()
+            ))
+        }
+    };
+    match drift {
+        None => r.ok("ledger.drift", "issues.jsonl matches the database"),
+        Some(m) if opts.fix => {
+            crate::store::sync::export(s)?;
+            r.push("ledger.drift", Level::Fixed, m, Some("exported the database to issues.jsonl (changes made by git were imported first)".into()));
+        }
+        Some(m) => r.push(
+            "ledger.drift",
+            Level::Warn,
+            m,
+            Some("export the database to issues.jsonl (`bd export`)".into()),
+        ),
+    }
+    Ok(())
+}
+
+fn check_worktrees(
+    r: &mut Report,
+    s: &mut Store,
+    town: Option<&Town>,
+    opts: &Options,
+) -> Result<()> {
+    let Some(t) = town else { return Ok(()) };
+    for rig in t.configured_rigs().unwrap_or_default() {
+        let Ok(rc) = t.rig(&rig) else { continue };
+        let Ok(repo) = git2::Repository::open(&rc.repo) else {
+            continue;
+        };
+        let names = repo.worktrees()?;
+        let mut registered: Vec<PathBuf> = Vec::new();
+        let mut orphans = 0;
+        for name in names.iter().flatten() {
+            let Ok(wt) = repo.find_worktree(name) else {
+                continue;
+            };
+            registered.push(wt.path().to_path_buf());
+            if wt.validate().is_ok() {
+                continue;
+            }
+            orphans += 1;
+            let msg = format!(
+                "rig `{rig}`: worktree `{name}` is registered but {} is gone",
+                wt.path().display()
+            );
+            if opts.fix {
+                let mut po = git2::WorktreePruneOptions::new();
+                match wt.prune(Some(&mut po)) {
+                    Ok(()) => r.push(
+                        "worktrees.orphaned",
+                        Level::Fixed,
+                        msg,
+                        Some(format!("pruned the registration of `{name}`")),
+                    ),
+                    Err(e) => r.push(
+                        "worktrees.orphaned",
+                        Level::Error,
+                        format!("{msg}; prune failed: {}", e.message()),
+                        None,
+                    ),
+                }
+            } else {
+                r.push(
+                    "worktrees.orphaned",
+                    Level::Warn,
+                    msg,
+                    Some("prune the registration (no files are touched)".into()),
+                );
+            }
+        }
+        // Polecat directories that are not worktrees of the rig repo.
+        if let Ok(rd) = std::fs::read_dir(t.root.join(&rig).join("polecats")) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if !p.is_dir() {
+                    continue;
+                }
+                let canon = |x: &Path| x.canonicalize().unwrap_or_else(|_| x.to_path_buf());
+                let pc = canon(&p);
+                let is_registered = registered.iter().any(|w| {
+                    let wc = canon(w);
+                    wc.starts_with(&pc) || pc.starts_with(&wc)
+                });
+                if !is_registered {
+                    orphans += 1;
+                    r.push(
+                        "worktrees.orphaned",
+                        Level::Warn,
+                        format!("rig `{rig}`: {} is not a worktree of the rig repo", p.display()),
+                        Some("inspect it and remove it by hand if it holds nothing (never removed automatically)".into()),
+                    );
+                }
+            }
+        }
+        if orphans == 0 {
+            r.ok(
+                "worktrees.orphaned",
+                format!(
+                    "rig `{rig}`: {} worktree(s), none orphaned",
+                    registered.len()
+                ),
+            );
+        }
+    }
+    let _ = s;
+    Ok(())
+}
+
+fn pid_alive(pid: i64) -> bool {
+    pid > 0 && Path::new(&format!("/proc/{pid}")).exists()
+}
+
+fn check_hooks(r: &mut Report, s: &mut Store, opts: &Options) -> Result<()> {
+    // Dead = the event log says crashed without restart (zombie), or the
+    // issue records a pid that is not running.
+    let problems = feed::problems(s.conn(), opts.now_secs, Thresholds::default())?;
+    let dead: std::collections::BTreeMap<String, String> = problems
+        .into_iter()
+        .filter(|p| p.kind == "zombie")
+        .map(|p| (p.agent, p.why))
+        .collect();
+    let held: Vec<(String, String, Option<i64>)> = {
+        let mut st = s.conn().prepare(
+            "SELECT id, assignee, json_extract(metadata, '$.pid') FROM issues
+             WHERE status IN ('hooked', 'in_progress') AND assignee LIKE '%/polecats/%' ORDER BY id",
+        )?;
+        let rows = st.query_map([], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2).ok().flatten()))
+        })?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let mut n = 0;
+    for (id, agent, pid) in held {
+        let why = if let Some(w) = dead.get(&agent) {
+            w.clone()
+        } else if let Some(p) = pid.filter(|p| !pid_alive(*p)) {
+            format!("its recorded pid {p} is not running")
+        } else {
+            continue;
+        };
+        n += 1;
+        let msg = format!("{id} is held by {agent}, which is dead: {why}");
+        if opts.fix {
+            s.write(|tx| -> Result<()> {
+                tx.update(
+                    &id,
+                    &Update {
+                        status: Some(Status::Open),
+                        assignee: Some(None),
+                        append_notes: Some(format!("RELEASED by gt doctor --fix: {agent} is dead ({why}); the worktree and branch are kept for the next polecat.")),
+                        ..Default::default()
+                    },
+                )?;
+                Ok(())
+            })?;
+            r.push(
+                "hooks.dead",
+                Level::Fixed,
+                msg,
+                Some("released the hook (status open, no assignee, note added)".into()),
+            );
+        } else {
+            r.push(
+                "hooks.dead",
+                Level::Warn,
+                msg,
+                Some("release the hook so it can be slung again".into()),
+            );
+        }
+    }
+    if n == 0 {
+        r.ok("hooks.dead", "no hooks held by dead polecats");
+    }
+    Ok(())
+}
+
+fn check_mq(r: &mut Report, s: &mut Store, opts: &Options) -> Result<()> {
+    // Claims whose run never finished and is older than the threshold.
+    let stale: Vec<(String, String)> = {
+        let mut st = s.conn().prepare(
+            "SELECT i.id, r.started_at FROM issues i JOIN mq_runs r ON r.mr_id = i.id
+             WHERE i.issue_type = 'merge-request' AND i.status = 'in_progress' AND r.finished_at IS NULL
+             ORDER BY r.id",
+        )?;
+        let rows = st.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let mut n = 0;
+    for (id, started) in stale {
+        let age = crate::store::ids::parse_secs(&started)
+            .map(|t| opts.now_secs - t)
+            .unwrap_or(0);
+        if age < opts.stale_claim_secs {
+            continue;
+        }
+        n += 1;
+        let msg = format!(
+            "{id} was claimed by the refinery {} min ago and never finished",
+            age / 60
+        );
+        r.push("mq.claims", Level::Warn, msg, Some("the next refinery run finishes or requeues it (it checks whether the target already has the merge)".into()));
+    }
+    // Beads whose latest merge request merged but that are not closed as merged.
+    let left_open: Vec<(String, String)> = {
+        let mut st = s.conn().prepare(
+            "SELECT b.id, m.id FROM issues m JOIN deps d ON d.issue_id = m.id AND d.type = 'related'
+             JOIN issues b ON b.id = d.depends_on
+             WHERE m.issue_type = 'merge-request' AND m.status = 'closed' AND m.close_reason = 'merged'
+               AND NOT (b.status = 'closed' AND b.close_reason = 'merged')
+               AND b.updated_at <= m.closed_at
+               AND NOT EXISTS (SELECT 1 FROM deps d2 JOIN issues m2 ON m2.id = d2.issue_id
+                   WHERE d2.depends_on = b.id AND d2.type = 'related' AND m2.issue_type = 'merge-request' AND m2.rowid > m.rowid)",
+        )?;
+        let rows = st.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for (bead, mr) in left_open {
+        n += 1;
+        let msg = format!("{bead} is not closed as merged, but its merge request {mr} merged");
+        if opts.fix {
+            s.write(|tx| -> Result<()> {
+                let b = issues::get(tx.conn(), &bead)?;
+                if b.status == Status::Closed {
+                    tx.conn().execute(
+                        "UPDATE issues SET close_reason = 'merged', updated_at = ?2 WHERE id = ?1",
+                        rusqlite::params![bead, tx.now],
+                    )?;
+                    tx.event(
+                        &bead,
+                        "updated",
+                        Some("close_reason"),
+                        b.close_reason.as_deref(),
+                        Some("merged"),
+                    )?;
+                } else {
+                    tx.close(&bead, Some(convoy::MERGED))?;
+                }
+                convoy::on_bead_merged_tx(tx, &bead)?;
+                Ok(())
+            })?;
+            r.push(
+                "mq.merged_open",
+                Level::Fixed,
+                msg,
+                Some("closed the bead as merged and checked its convoys".into()),
+            );
+        } else {
+            r.push(
+                "mq.merged_open",
+                Level::Warn,
+                msg,
+                Some("close the bead as merged".into()),
+            );
+        }
+    }
+    if n == 0 {
+        r.ok(
+            "mq",
+            format!(
+                "{} merge request(s) queued; no stale claims; no merged beads left open",
+                mq::list(s.conn(), None, false)?.len()
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn check_convoys(r: &mut Report, s: &mut Store, opts: &Options) -> Result<()> {
+    let mut n = 0;
+    for c in convoy::list(s.conn(), false)? {
+        let p = c.progress;
+        if p.total > 0 && p.merged == p.total {
+            n += 1;
+            let msg = format!(
+                "convoy {} \"{}\": every bead is merged but it has not landed",
+                c.id, c.name
+            );
+            if opts.fix {
+                s.write(|tx| convoy::try_land_tx(tx, &c.id))?;
+                r.push(
+                    "convoys.unlanded",
+                    Level::Fixed,
+                    msg,
+                    Some("landed it (mail and feed event sent)".into()),
+                );
+            } else {
+                r.push("convoys.unlanded", Level::Warn, msg, Some("land it".into()));
+            }
+        }
+    }
+    if n == 0 {
+        r.ok("convoys.unlanded", "no convoy waits to land");
+    }
+    Ok(())
+}
+
+fn check_formulas(r: &mut Report, cwd: &Path) {
+    use crate::formula::library::{Env, SearchPath};
+    let env = Env::from_process();
+    let sp = SearchPath::discover(cwd, &env);
+    let dirs: Vec<PathBuf> = sp
+        .dirs
+        .iter()
+        .filter_map(|d| d.path.clone())
+        .filter(|p| p.is_dir())
+        .collect();
+    let files = match crate::formula::lint::collect_files(&dirs) {
+        Ok(f) => f,
+        Err(e) => {
+            r.push("formulas.lint", Level::Error, e, None);
+            return;
+        }
+    };
+    if files.is_empty() {
+        r.ok(
+            "formulas.lint",
+            "no formula files outside the embedded library",
+        );
+        return;
+    }
+    let report = crate::formula::lint::lint(&files, &sp);
+    let errors = report.count(crate::formula::diag::Severity::Error);
+    let warnings = report.count(crate::formula::diag::Severity::Warning);
+    let level = if errors > 0 {
+        Level::Error
+    } else if warnings > 0 {
+        Level::Warn
+    } else {
+        Level::Ok
+    };
+    r.push(
+        "formulas.lint",
+        level,
+        format!(
+            "{} formula file(s): {errors} error(s), {warnings} warning(s)",
+            files.len()
+        ),
+        (errors + warnings > 0).then(|| "see `gt formula lint` for details".to_string()),
+    );
+}
