@@ -264,7 +264,8 @@ pub fn witness_pass(
         let addr = a.address();
         let wt = a.worktree.clone();
         let outcome = store.write(|tx| -> Result<_, RuntimeError> {
-            let o = tx.fail_step(
+            let o = crate::runtime::escalate::fail_step(
+                tx,
                 &bead,
                 lease.generation,
                 &Failure {
@@ -320,7 +321,7 @@ pub fn witness_pass(
                     "{addr}: {error}; restarted in its worktree (attempt {attempt}, pid {pid})"
                 ));
             }
-            leases::FailOutcome::Blocked { attempts } => {
+            leases::FailOutcome::Blocked { attempts, .. } => {
                 actions.push(format!(
                     "{addr}: {error}; {bead} blocked after {attempts} attempt(s), escalated"
                 ));

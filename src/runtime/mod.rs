@@ -2,6 +2,7 @@
 //! providers (exec, tmux), sling, prime, hook and done. See `docs/runtime.md`.
 
 pub mod daemon;
+pub mod escalate;
 pub mod prime;
 pub mod proc;
 pub mod progress;
@@ -22,6 +23,8 @@ pub enum RuntimeError {
     Mol(#[from] MolError),
     #[error(transparent)]
     Town(#[from] TownError),
+    #[error(transparent)]
+    Coord(#[from] crate::coord::CoordError),
     #[error("git: {0}")]
     Git(#[from] git2::Error),
     #[error("{0}")]
@@ -46,6 +49,7 @@ impl RuntimeError {
             RuntimeError::Store(e) => e.help(),
             RuntimeError::Mol(e) => e.help(),
             RuntimeError::Town(e) => e.help(),
+            RuntimeError::Coord(e) => e.help(),
             RuntimeError::Usage { help, .. } => help.clone(),
             _ => None,
         }
@@ -54,6 +58,7 @@ impl RuntimeError {
     pub fn is_usage(&self) -> bool {
         match self {
             RuntimeError::Usage { .. } => true,
+            RuntimeError::Coord(e) => e.is_usage(),
             RuntimeError::Store(e) => e.is_usage(),
             RuntimeError::Mol(e) => e.is_usage(),
             RuntimeError::Town(

@@ -118,7 +118,7 @@ impl Reporter for Progress {
                 self.running.retain(|s| s != short(step));
                 let what = match outcome {
                     FailOutcome::Retry { attempt, .. } => format!("retrying (attempt {attempt})"),
-                    FailOutcome::Blocked { attempts } => {
+                    FailOutcome::Blocked { attempts, .. } => {
                         format!("BLOCKED after {attempts} attempt(s), escalated")
                     }
                     FailOutcome::Stale => "lease already moved on".into(),

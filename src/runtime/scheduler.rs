@@ -620,7 +620,7 @@ impl<'a> Scheduler<'a> {
             };
             let rig = self.cfg.rig.clone();
             let out = self.store.write(|tx| -> Result<_, RuntimeError> {
-                let o = tx.fail_step(&c.id, gen, &f)?;
+                let o = crate::runtime::escalate::fail_step(tx, &c.id, gen, &f)?;
                 tx.agent_state(&rig, &polecat, "idle", true)?;
                 Ok(o)
             })?;
@@ -877,7 +877,8 @@ impl<'a> Scheduler<'a> {
                             kind,
                             error,
                             permanent,
-                        } => Some(tx.fail_step(
+                        } => Some(crate::runtime::escalate::fail_step(
+                            tx,
                             &j.step,
                             j.gen,
                             &Failure {

@@ -8,9 +8,7 @@ use super::RuntimeError;
 use crate::molecule::{self, PourOptions};
 use crate::store::agents::{self, address, AgentRow, AgentUpdate};
 use crate::store::leases::{self, LeaseRequest};
-use crate::store::{
-    issues, DepType, Issue, IssueType, NewIssue, Status, Store, StoreError, Update,
-};
+use crate::store::{issues, Issue, IssueType, Status, Store, StoreError, Update};
 use crate::town::{rigs, worktree, AgentConfig, Town};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -184,7 +182,8 @@ pub fn sling(town: &Town, req: &SlingRequest) -> Result<SlingResult, RuntimeErro
             Some(&addr),
             Some(&lease.generation.to_string()),
         )?;
-        let convoy = auto_convoy(tx, &bead, &actor)?;
+        // The auto-convoy: unless an open convoy tracks the bead.
+        let convoy = crate::coord::convoy::ensure_for_bead(tx, &bead, &actor)?;
         Ok((polecat, addr, wt, branch, lease.generation, gen, convoy))
     })?;
     let (polecat, addr, wt, branch, lease_gen, _agent_gen, convoy) = out;
@@ -276,34 +275,6 @@ fn unhook(
         tx.agent_state(rig, polecat, "idle", true)?;
         Ok(())
     })
-}
-
-/// The auto-convoy: unless an open convoy tracks the bead, create one.
-fn auto_convoy(
-    tx: &crate::store::Tx<'_>,
-    bead: &str,
-    actor: &str,
-) -> Result<Option<String>, RuntimeError> {
-    let tracked: bool = tx
-        .conn()
-        .query_row(
-            "SELECT EXISTS (SELECT 1 FROM deps d JOIN issues c ON c.id = d.issue_id
-             WHERE d.depends_on = ?1 AND d.type = 'tracks' AND c.issue_type = 'convoy' AND c.status != 'closed')",
-            [bead],
-            |r| r.get(0),
-        )
-        .map_err(StoreError::from)?;
-    if tracked {
-        return Ok(None);
-    }
-    let c = tx.create(&NewIssue {
-        title: format!("Sling {bead}"),
-        issue_type: IssueType::Convoy,
-        metadata: Some(serde_json::json!({"owner": actor, "notify": [], "auto": true})),
-        deps: vec![(DepType::Tracks, bead.to_string())],
-        ..Default::default()
-    })?;
-    Ok(Some(c.id))
 }
 
 fn exe_path_env() -> Option<(String, String)> {
@@ -562,19 +533,20 @@ pub fn done_as(town: &Town, me: &AgentRow) -> Result<DoneResult, RuntimeError> {
     let head = worktree::head_sha(Path::new(&wt))?;
     let branch = me.branch.clone().unwrap_or_default();
     let gen = lease.generation;
-    let addr = me.address();
     let mr = store.write(|tx| -> Result<String, RuntimeError> {
-        let mr = tx.create(&NewIssue {
-            title: format!("Merge {branch}"),
-            description: format!("{bead} by {addr}: branch {branch} at {head} is ready to merge."),
-            issue_type: IssueType::MergeRequest,
-            metadata: Some(serde_json::json!({
-                "branch": branch, "head_sha": head, "bead": bead, "rig": rig,
-                "polecat": name, "generation": gen,
-            })),
-            deps: vec![(DepType::Related, bead.clone())],
-            ..Default::default()
-        })?;
+        // The one way a merge request is made (it also writes the `done` event).
+        let mr = crate::coord::mq::enqueue_tx(
+            tx,
+            &crate::coord::mq::NewMr {
+                bead: bead.clone(),
+                rig: rig.clone(),
+                branch: branch.clone(),
+                head_sha: head.clone(),
+                polecat: Some(name.clone()),
+                generation: Some(gen),
+                priority: None,
+            },
+        )?;
         let cur = issues::get(tx.conn(), &bead)?;
         if cur.status != Status::InProgress {
             tx.update(
@@ -586,13 +558,6 @@ pub fn done_as(town: &Town, me: &AgentRow) -> Result<DoneResult, RuntimeError> {
             )?;
         }
         tx.agent_state(&rig, &name, "idle", true)?;
-        tx.event(
-            &bead,
-            "done",
-            Some("merge_request"),
-            Some(&addr),
-            Some(&mr.id),
-        )?;
         Ok(mr.id)
     })?;
     Ok(DoneResult {

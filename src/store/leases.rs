@@ -8,8 +8,8 @@
 //! `step.retry`, `escalation`, `crash`.
 
 use super::error::{Result, StoreError};
-use super::issues::{get as get_issue, CloseOutcome, NewIssue};
-use super::types::{IssueType, Status};
+use super::issues::{get as get_issue, CloseOutcome};
+use super::types::Status;
 use super::Tx;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -117,7 +117,8 @@ pub enum FailOutcome {
     /// Back to `open`; not dispatched before `not_before`.
     Retry { attempt: i64, not_before: String },
     /// Too many attempts (or a permanent failure): `blocked`, escalated.
-    Blocked { attempts: i64 },
+    /// `why` is the escalation's text (the runtime mails it).
+    Blocked { attempts: i64, why: String },
     /// The step was no longer leased at this generation; nothing changed.
     Stale,
 }
@@ -338,9 +339,9 @@ impl Tx<'_> {
                 )
             };
             self.event(step, "escalation", Some("attempts"), None, Some(&why))?;
-            self.escalation_mail(step, &why, f.log_path)?;
             return Ok(FailOutcome::Blocked {
                 attempts: lease.attempts,
+                why,
             });
         }
         let not_before = later(&self.now, backoff(f.backoff_ms, lease.attempts));
@@ -381,27 +382,6 @@ impl Tx<'_> {
             Some(&gen.to_string()),
         )?;
         Ok(true)
-    }
-
-    /// Mail for an escalation: a `message` issue to the overseer.
-    fn escalation_mail(&self, step: &str, why: &str, log: Option<&str>) -> Result<()> {
-        let mut body = format!("{why}\n\nThe step is now `blocked`. Look at it, fix the cause, then `bd update {step} --status open` to retry it.");
-        if let Some(l) = log {
-            body += &format!("\nSession log: {l}");
-        }
-        let n = NewIssue {
-            title: format!("Escalation: {step} is blocked"),
-            description: body,
-            issue_type: IssueType::Message,
-            priority: 1,
-            assignee: Some("overseer".into()),
-            labels: vec!["gt:message".into(), "gt:escalation".into()],
-            metadata: Some(serde_json::json!({"step": step, "kind": "escalation"})),
-            deps: vec![(super::DepType::Related, step.to_string())],
-            ..Default::default()
-        };
-        self.create(&n)?;
-        Ok(())
     }
 }
 
