@@ -207,11 +207,22 @@ pub fn set_generation_tx(tx: &Tx<'_>, address: &str, gen: i64) -> Result<()> {
     Ok(())
 }
 
+/// The current session generation of `address`: the newest of what the
+/// runtime's agent rows say (it bumps them on every new session) and what
+/// senders reported, so one source of truth serves both.
 pub fn generation_of(conn: &Connection, address: &str) -> Result<Option<i64>> {
-    Ok(conn
+    let reported: Option<i64> = conn
         .prepare_cached("SELECT generation FROM agent_generations WHERE address = ?1")?
         .query_row([address], |r| r.get(0))
-        .optional()?)
+        .optional()?;
+    let from_agents: Option<i64> = match Address::parse(address) {
+        Some(Address::Polecat(rig, name)) => conn
+            .prepare_cached("SELECT generation FROM agents WHERE rig = ?1 AND name = ?2")?
+            .query_row([rig.as_str(), name.as_str()], |r| r.get(0))
+            .optional()?,
+        _ => None,
+    };
+    Ok(reported.max(from_agents))
 }
 
 /// Why `m` is stale for `reader` running generation `reader_gen`, if it is.

@@ -148,6 +148,11 @@ pub fn run(town: &Town, tick: Duration) -> Result<(), RuntimeError> {
                         Ok(actions) => for a in actions { eprintln!("{} {a}", crate::store::ids::now()); },
                         Err(e) => eprintln!("{} witness error: {e}", crate::store::ids::now()),
                     }
+                    // The refinery is a supervisor task: one merge request
+                    // per rig per tick keeps the witness responsive.
+                    for line in refinery_pass(town, &mut store) {
+                        eprintln!("{} {line}", crate::store::ids::now());
+                    }
                     first = false;
                 }
                 _ = term.recv() => break,
@@ -160,6 +165,33 @@ pub fn run(town: &Town, tick: Duration) -> Result<(), RuntimeError> {
     eprintln!("{} supervisor {pid} stopped", crate::store::ids::now());
     drop(lock);
     res
+}
+
+/// Process the next merge request of every rig that has one queued.
+/// Returns what happened, for the log.
+pub fn refinery_pass(town: &Town, store: &mut crate::store::Store) -> Vec<String> {
+    let coord_town = match crate::coord::town::Town::open(&town.root) {
+        Ok(t) => t,
+        Err(e) => return vec![format!("refinery: {e}")],
+    };
+    let rigs: Vec<String> = match crate::coord::mq::list(store.conn(), None, false) {
+        Ok(queue) => {
+            let mut r: Vec<String> = queue.into_iter().map(|m| m.rig).collect();
+            r.sort();
+            r.dedup();
+            r
+        }
+        Err(e) => return vec![format!("refinery: {e}")],
+    };
+    let mut out = Vec::new();
+    for rig in rigs {
+        match crate::coord::refinery::process_next(store, &coord_town, &rig) {
+            Ok(crate::coord::refinery::Outcome::Idle { .. }) => {}
+            Ok(o) => out.push(format!("refinery {rig}: {o:?}")),
+            Err(e) => out.push(format!("refinery {rig}: {e}")),
+        }
+    }
+    out
 }
 
 /// One witness pass over the polecats. Returns what it did, for the log.

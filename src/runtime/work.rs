@@ -446,7 +446,7 @@ pub fn hook(town: &Town, cwd: &Path) -> Result<HookView, RuntimeError> {
 /// `gt prime`: role context plus the hooked work (checklist, next step).
 /// Closed work is shown as closed, never as work to do.
 pub fn prime(town: &Town, cwd: &Path) -> Result<String, RuntimeError> {
-    let store = town.store()?;
+    let mut store = town.store()?;
     let me = whoami(town, &store, cwd)?;
     let bead = match &me.hooked_bead {
         Some(b) => Some(issues::get(store.conn(), b)?),
@@ -463,12 +463,13 @@ pub fn prime(town: &Town, cwd: &Path) -> Result<String, RuntimeError> {
         }
         _ => None,
     };
-    Ok(prime::prime_text(
-        &me.role,
-        &me.address(),
-        bead.as_ref(),
-        mol.as_ref(),
-    ))
+    let mut text = prime::prime_text(&me.role, &me.address(), bead.as_ref(), mol.as_ref());
+    // Unread mail and queued nudges, once: stale mail about an earlier
+    // generation of this polecat is shown as stale, never as work.
+    let check =
+        crate::coord::mail::check(&mut store, &me.address(), Some(me.generation), true, 50)?;
+    text.push_str(&crate::coord::mail::render_inject(&check));
+    Ok(text)
 }
 
 #[derive(Debug, Serialize)]

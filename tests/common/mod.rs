@@ -1,6 +1,8 @@
 //! Helpers for running `bd` in temp dirs.
 #![allow(dead_code)]
 
+pub mod town;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
