@@ -194,3 +194,30 @@ fn bd_exposes_the_same_compiler() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
 }
+
+#[test]
+fn lint_honours_max_steps() {
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let out = gt()
+        .args(["formula", "lint"])
+        .arg(&examples)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the 20-disk Hanoi is past the default cap"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[F0040]"));
+    let out = gt()
+        .args(["formula", "lint", "--max-steps", "2000000"])
+        .arg(&examples)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

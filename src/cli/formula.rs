@@ -92,6 +92,9 @@ pub struct LintArgs {
     /// Treat warnings as findings (exit code 1).
     #[arg(long, value_enum)]
     pub deny: Option<Deny>,
+    /// Cap on the number of generated steps (loops, expansions).
+    #[arg(long, value_name = "N", default_value_t = crate::formula::compose::DEFAULT_MAX_STEPS)]
+    pub max_steps: usize,
     #[command(flatten)]
     pub search: SearchArgs,
 }
@@ -296,7 +299,7 @@ fn lint_cmd(args: &LintArgs) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let report = lint::lint(&files, &args.search.search_path(&cwd));
+    let report = lint::lint_with_cap(&files, &args.search.search_path(&cwd), args.max_steps);
     let format = match args.format {
         LintFormat::Human => lint::Format::Human,
         LintFormat::Json => lint::Format::Json,

@@ -89,6 +89,11 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 /// Lint every file. One session is shared, so a parent formula is parsed
 /// (and its problems reported) once.
 pub fn lint(files: &[PathBuf], base: &SearchPath) -> LintReport {
+    lint_with_cap(files, base, super::compose::DEFAULT_MAX_STEPS)
+}
+
+/// [`lint`] with a cap on generated steps (`--max-steps`).
+pub fn lint_with_cap(files: &[PathBuf], base: &SearchPath, max_steps: usize) -> LintReport {
     let mut sess = Session::new(base.clone());
     let mut owners = Vec::new();
     for file in files {
@@ -109,7 +114,7 @@ pub fn lint(files: &[PathBuf], base: &SearchPath) -> LintReport {
                     &resolved,
                     &Default::default(),
                     false,
-                    None,
+                    Some(max_steps),
                 );
             }
         }
