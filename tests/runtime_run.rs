@@ -71,6 +71,12 @@ fn example_pipeline_runs_in_worktrees_and_resume_is_a_noop() {
     };
     git(&["init", "-q"]);
     std::fs::write(d.join("README"), "sample\n").unwrap();
+    // The pipeline checks examples/sample-project, as in this repository.
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sample-project");
+    std::fs::create_dir_all(d.join("examples/sample-project")).unwrap();
+    for f in ["calc.py", "test_calc.py"] {
+        std::fs::copy(sample.join(f), d.join("examples/sample-project").join(f)).unwrap();
+    }
     git(&["add", "."]);
     git(&[
         "-c",
@@ -96,14 +102,14 @@ fn example_pipeline_runs_in_worktrees_and_resume_is_a_noop() {
         .unwrap()
         .collect();
     assert!(!wts.is_empty());
-    // The README is in the worktree, so `ls` in `fetch` printed it.
+    // The sample project is in the worktree, so `ls` in `fetch` listed it.
     let st = store(d);
     let fetch = format!("{root}.fetch");
     let l = gastown::store::leases::get(st.conn(), &fetch)
         .unwrap()
         .unwrap();
     let log = std::fs::read_to_string(l.log_path.unwrap()).unwrap();
-    assert!(log.contains("README"), "{log}");
+    assert!(log.contains("calc.py"), "{log}");
     // Resuming a finished molecule starts nothing.
     let o = gt(d, &["--json", "run", &root]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
