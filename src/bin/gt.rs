@@ -4,12 +4,5 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    // Behave like a Unix filter: `gt ... | head` ends quietly when the
-    // reader goes away, instead of panicking on a broken pipe.
-    #[cfg(unix)]
-    // SAFETY: called first thing in main, before any thread exists.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-    std::process::exit(gastown::cli::gt::main());
+    gastown::cli::exit_with(gastown::cli::gt::main)
 }

@@ -29,3 +29,15 @@ pub fn run_guarded(f: impl FnOnce() -> i32 + std::panic::UnwindSafe) -> i32 {
         }
     }
 }
+
+/// The body of each binary's `main`: behave like a Unix filter (`gt ... |
+/// head` ends quietly when the reader goes away, instead of panicking on a
+/// broken pipe), run the command, exit with its code.
+pub fn exit_with(main: fn() -> i32) -> ! {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    std::process::exit(main())
+}

@@ -674,22 +674,8 @@ impl<'a> Scheduler<'a> {
             let root = issues::get(self.store.conn(), &self.root)?;
             let text = prime::step_prompt(&step, &root, agent.done, &lease);
             let pf = step_file(&self.cfg.runtime_dir, "prompts", &c.id, gen, ".md");
-            if let Some(d) = pf.parent() {
-                std::fs::create_dir_all(d)
-                    .map_err(|e| RuntimeError::Io(format!("{}: {e}", d.display())))?;
-            }
-            std::fs::write(&pf, &text)
-                .map_err(|e| RuntimeError::Io(format!("{}: {e}", pf.display())))?;
-            env.push(("GT_PROMPT_FILE".into(), pf.display().to_string()));
-            let q = crate::formula::vars::shell_quote;
-            let mut cmd = agent
-                .command
-                .replace("{model}", &q(agent.model.as_deref().unwrap_or("")));
-            if cmd.contains("{prompt}") {
-                cmd = cmd.replace("{prompt}", &q(&text));
-            } else {
-                stdin = Some(pf);
-            }
+            let (cmd, feed) = super::session::agent_command(agent, &text, &pf, &mut env)?;
+            stdin = feed;
             cmd
         };
         if let Some(t) = &self.cfg.town {

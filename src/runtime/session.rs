@@ -224,3 +224,31 @@ pub fn tail(path: &Path, lines: usize) -> std::io::Result<String> {
     let start = all.len().saturating_sub(lines);
     Ok(all[start..].join("\n"))
 }
+
+/// The command line for a (non-shell) agent session: the prompt is written
+/// to `prompt_file` (exported as `GT_PROMPT_FILE`), `{model}` and `{prompt}`
+/// are substituted shell-quoted, and without `{prompt}` the prompt goes on
+/// stdin. Returns the command and the file to feed on stdin, if any.
+pub fn agent_command(
+    agent: &crate::town::AgentConfig,
+    prompt: &str,
+    prompt_file: &std::path::Path,
+    env: &mut Vec<(String, String)>,
+) -> Result<(String, Option<std::path::PathBuf>), super::RuntimeError> {
+    if let Some(d) = prompt_file.parent() {
+        std::fs::create_dir_all(d)
+            .map_err(|e| super::RuntimeError::Io(format!("{}: {e}", d.display())))?;
+    }
+    std::fs::write(prompt_file, prompt)
+        .map_err(|e| super::RuntimeError::Io(format!("{}: {e}", prompt_file.display())))?;
+    env.push(("GT_PROMPT_FILE".into(), prompt_file.display().to_string()));
+    let q = crate::formula::vars::shell_quote;
+    let cmd = agent
+        .command
+        .replace("{model}", &q(agent.model.as_deref().unwrap_or("")));
+    if cmd.contains("{prompt}") {
+        Ok((cmd.replace("{prompt}", &q(prompt)), None))
+    } else {
+        Ok((cmd, Some(prompt_file.to_path_buf())))
+    }
+}
