@@ -157,25 +157,7 @@ pub fn process_next_with(store: &mut Store, cfg: &RigConfig) -> Result<Outcome> 
         Err(e) => {
             // Not the branch's fault (missing repo, I/O): put it back.
             let msg = e.to_string();
-            store.write(|tx| -> Result<()> {
-                tx.update(
-                    &mr.id,
-                    &Update {
-                        status: Some(Status::Open),
-                        assignee: Some(None),
-                        ..Default::default()
-                    },
-                )?;
-                mq::finish_run_tx(
-                    tx,
-                    run,
-                    &RunEnd {
-                        outcome: "error",
-                        output_tail: Some(&msg),
-                        ..Default::default()
-                    },
-                )
-            })?;
+            requeue(store, &mr.id, run, "error", &msg)?;
             Err(e)
         }
     }
@@ -240,27 +222,38 @@ fn recover(store: &mut Store, cfg: &RigConfig, me: &str) -> Result<Option<Outcom
             }));
         }
         // Died before the target moved: queue it again at its place.
-        store.write(|tx| -> Result<()> {
-            tx.update(
-                &mr.id,
-                &Update {
-                    status: Some(Status::Open),
-                    assignee: Some(None),
-                    ..Default::default()
-                },
-            )?;
-            mq::finish_run_tx(
-                tx,
-                run,
-                &RunEnd {
-                    outcome: "abandoned",
-                    output_tail: Some("the refinery stopped during this run; requeued"),
-                    ..Default::default()
-                },
-            )
-        })?;
+        requeue(
+            store,
+            &mr.id,
+            run,
+            "abandoned",
+            "the refinery stopped during this run; requeued",
+        )?;
     }
     Ok(None)
+}
+
+/// Put a merge request back in the queue at its place, and end its run.
+fn requeue(store: &mut Store, mr_id: &str, run: i64, outcome: &str, tail: &str) -> Result<()> {
+    store.write(|tx| -> Result<()> {
+        tx.update(
+            mr_id,
+            &Update {
+                status: Some(Status::Open),
+                assignee: Some(None),
+                ..Default::default()
+            },
+        )?;
+        mq::finish_run_tx(
+            tx,
+            run,
+            &RunEnd {
+                outcome,
+                output_tail: Some(tail),
+                ..Default::default()
+            },
+        )
+    })
 }
 
 fn reject(store: &mut Store, mr: &MergeRequest, run: i64, r: Rejection) -> Result<Outcome> {
