@@ -255,18 +255,7 @@ pub fn read(conn: &Connection, q: &FeedQuery) -> Result<Vec<FeedEvent>> {
         "SELECT id, issue_id, at, actor, kind, field, old, new FROM events
          WHERE id > ?1 AND at >= ?2{kinds} ORDER BY id"
     ))?;
-    let rows = st.query_map(params![q.after_id, since], |r| {
-        Ok(Event {
-            id: r.get(0)?,
-            issue_id: r.get(1)?,
-            at: r.get(2)?,
-            actor: r.get(3)?,
-            kind: r.get(4)?,
-            field: r.get(5)?,
-            old: r.get(6)?,
-            new: r.get(7)?,
-        })
-    })?;
+    let rows = st.query_map(params![q.after_id, since], crate::store::events::from_row)?;
     for e in rows {
         let e = e?;
         if q.all || is_story(&e.kind) {
@@ -328,18 +317,7 @@ pub fn problems(conn: &Connection, now_secs: i64, th: Thresholds) -> Result<Vec<
                         'step.retry','heartbeat','done','hook','escalation','sling','handoff')
          ORDER BY id",
     )?;
-    let rows = st.query_map([], |r| {
-        Ok(Event {
-            id: r.get(0)?,
-            issue_id: r.get(1)?,
-            at: r.get(2)?,
-            actor: r.get(3)?,
-            kind: r.get(4)?,
-            field: r.get(5)?,
-            old: r.get(6)?,
-            new: r.get(7)?,
-        })
-    })?;
+    let rows = st.query_map([], crate::store::events::from_row)?;
     for e in rows {
         let e = e?;
         let p = payload_of(&e);

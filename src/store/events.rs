@@ -5,7 +5,8 @@ use super::error::Result;
 use super::types::Event;
 use rusqlite::Connection;
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+/// Map a row of `SELECT id, issue_id, at, actor, kind, field, old, new FROM events`.
+pub fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
     Ok(Event {
         id: r.get(0)?,
         issue_id: r.get(1)?,
