@@ -25,16 +25,28 @@ pub(crate) fn unknown_target(what: &str, id: &SpStr, known: &FxHashSet<String>) 
     .help("name a step of this formula (after extends and loops)")
 }
 
-pub(super) fn apply_branch(f: &mut Formula, cx: &mut Cx<'_>) {
-    let Some(rules) = f.compose.as_ref().map(|c| c.branch.clone()) else {
-        return;
-    };
-    if rules.is_empty() {
-        return;
-    }
+/// The rules a stage applies and the ids they may name; `None` (and no
+/// change recorded) when there are no rules.
+fn rules_and_ids<T: Clone>(
+    f: &Formula,
+    cx: &mut Cx<'_>,
+    pick: impl Fn(&crate::formula::ast::Compose) -> &Vec<T>,
+) -> Option<(Vec<T>, FxHashSet<String>)> {
+    let rules = f
+        .compose
+        .as_ref()
+        .map(|c| pick(c).clone())
+        .filter(|r| !r.is_empty())?;
     cx.touched();
     let mut ids = FxHashSet::default();
     ids_in(&f.steps, &mut ids);
+    Some((rules, ids))
+}
+
+pub(super) fn apply_branch(f: &mut Formula, cx: &mut Cx<'_>) {
+    let Some((rules, ids)) = rules_and_ids(f, cx, |c| &c.branch) else {
+        return;
+    };
     for r in rules {
         let mut ok = true;
         for id in r.from.iter().chain(r.join.iter()).chain(r.steps.iter()) {
@@ -83,15 +95,9 @@ pub(super) fn apply_branch(f: &mut Formula, cx: &mut Cx<'_>) {
 }
 
 pub(super) fn apply_gate(f: &mut Formula, cx: &mut Cx<'_>) {
-    let Some(rules) = f.compose.as_ref().map(|c| c.gate.clone()) else {
+    let Some((rules, ids)) = rules_and_ids(f, cx, |c| &c.gate) else {
         return;
     };
-    if rules.is_empty() {
-        return;
-    }
-    cx.touched();
-    let mut ids = FxHashSet::default();
-    ids_in(&f.steps, &mut ids);
     for r in rules {
         let (Some(before), Some(cond)) = (&r.before, &r.condition) else {
             cx.sess.diags.push(
