@@ -322,7 +322,7 @@ impl Cooker<'_> {
                         timeout_secs: g
                             .timeout
                             .as_ref()
-                            .and_then(|t| parse_duration_secs(&t.value)),
+                            .and_then(|t| super::expr::duration::parse_duration(&t.value).ok()),
                         condition: g.condition.as_ref().map(|c| c.value.clone()),
                     }),
                     condition: None,
@@ -362,22 +362,19 @@ impl Cooker<'_> {
                     }
                 }
             }
-            if let Some(w) = &s.waits_for {
-                let (gate, spawner) = match w
-                    .value
-                    .strip_prefix("children-of(")
-                    .and_then(|r| r.strip_suffix(')'))
-                {
-                    Some(x) => ("all-children", Some(x.trim().to_string())),
-                    None => (
-                        if w.value == "any-children" {
-                            "any-children"
-                        } else {
-                            "all-children"
-                        },
-                        s.needs.first().map(|n| n.value.clone()),
-                    ),
-                };
+            // The checks reject malformed values before cook.
+            if let Some(w) = s
+                .waits_for
+                .as_ref()
+                .and_then(|w| super::expr::waits_for::parse_waits_for(&w.value).ok())
+            {
+                let gate = w.gate();
+                // `children-of(x)` names its spawner; the plain forms use the
+                // first `needs` entry.
+                let spawner = w
+                    .spawner()
+                    .map(str::to_string)
+                    .or_else(|| s.needs.first().map(|n| n.value.clone()));
                 if let Some(p) = spawner.and_then(|sp| self.paths.get(&sp).cloned()) {
                     self.deps.push(ProtoDep {
                         from: hier.clone(),
@@ -477,35 +474,4 @@ fn join(parent: Option<&str>, id: &str) -> String {
         Some(p) => format!("{p}.{id}"),
         None => id.to_string(),
     }
-}
-
-/// `30m`, `24h`, `90s`, `2d`, `1h30m`. Anything else is `None`; the
-/// checker reports bad timeouts.
-pub fn parse_duration_secs(text: &str) -> Option<u64> {
-    let t = text.trim();
-    if t.is_empty() {
-        return None;
-    }
-    let mut total: u64 = 0;
-    let mut num = String::new();
-    for c in t.chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        let n: u64 = num.parse().ok()?;
-        num.clear();
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => return None,
-        };
-        total = total.checked_add(n.checked_mul(unit)?)?;
-    }
-    if !num.is_empty() {
-        return None;
-    }
-    Some(total)
 }

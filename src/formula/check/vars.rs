@@ -88,13 +88,16 @@ pub(crate) fn var_uses(f: &Formula) -> Vec<(String, Span)> {
 /// Names used as compile-time `{name}` in loop ranges: formula vars can
 /// feed ranges, so they count as used.
 fn range_uses(f: &Formula) -> HashSet<String> {
+    use crate::formula::expr::placeholder::{scan, PlaceholderKind};
     let mut out = HashSet::new();
-    let re = regex::Regex::new(r"\{(\w+)\}").expect("valid regex");
     for s in f.walk_steps() {
         if let Some(r) = s.loop_.as_ref().and_then(|l| l.range.as_ref()) {
-            for c in re.captures_iter(&r.value) {
-                out.insert(c[1].to_string());
-            }
+            out.extend(
+                scan(&r.value)
+                    .into_iter()
+                    .filter(|p| p.kind == PlaceholderKind::CompileTime)
+                    .map(|p| p.name),
+            );
         }
     }
     out
