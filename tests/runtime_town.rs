@@ -16,32 +16,10 @@ fn sling_then_agent_runs_gt_done_and_hands_in_a_merge_request() {
     assert_eq!(rigs[0]["name"], "app");
     assert_eq!(rigs[0]["default_branch"], "main");
     // A fake agent: reads its prompt, does work, runs `gt prime` and `gt done`.
-    let script = town.join("agent.sh");
-    std::fs::write(
-        &script,
+    install_fake_polecat_agent(
+        town,
         "#!/bin/sh\ncat > prompt-seen.txt\necho work > out.txt\ngt prime > prime.txt\ngt hook\ngt done\n",
-    )
-    .unwrap();
-    let _ = Command::new("chmod").arg("+x").arg(&script).status();
-    ok(run(
-        GT,
-        town,
-        town,
-        &[
-            "--json",
-            "config",
-            "agent",
-            "set",
-            "fake",
-            script.to_str().unwrap(),
-        ],
-    ));
-    ok(run(
-        GT,
-        town,
-        town,
-        &["--json", "config", "role", "polecat", "fake"],
-    ));
+    );
     let agents = ok(run(GT, town, town, &["--json", "config", "agent", "list"]));
     assert!(agents
         .as_array()

@@ -58,28 +58,7 @@ fn main_file(town: &Path, path: &str) -> Option<String> {
 fn sling_conflict_rework_merge_and_land() {
     let tt = setup();
     let town = &tt.town;
-    let script = town.join("agent.sh");
-    std::fs::write(&script, AGENT).unwrap();
-    let _ = Command::new("chmod").arg("+x").arg(&script).status();
-    ok(run(
-        GT,
-        town,
-        town,
-        &[
-            "--json",
-            "config",
-            "agent",
-            "set",
-            "fake",
-            script.to_str().unwrap(),
-        ],
-    ));
-    ok(run(
-        GT,
-        town,
-        town,
-        &["--json", "config", "role", "polecat", "fake"],
-    ));
+    install_fake_polecat_agent(town, AGENT);
 
     // 1. Three beads and a convoy that notifies the mayor.
     let a = create(town, "Shared change A");
@@ -134,13 +113,7 @@ fn sling_conflict_rework_merge_and_land() {
 
     // Rework: sling it again; the new worktree starts from the new main.
     sling(town, &rejected);
-    let reworked = wait_until(|| {
-        let s = store(town);
-        gastown::coord::mq::list(s.conn(), Some("app"), false)
-            .map(|q| q.iter().any(|m| m.bead == rejected))
-            .unwrap_or(false)
-    });
-    assert!(reworked, "the rework was never handed in");
+    wait_handed_in(town, &rejected);
     ok(run(
         GT,
         town,

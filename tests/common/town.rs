@@ -129,3 +129,31 @@ pub fn wait_until(mut f: impl FnMut() -> bool) -> bool {
 pub fn store(town: &Path) -> Store {
     Store::open(&town.join(".beads")).unwrap()
 }
+
+/// Write `script` as `<town>/agent.sh`, register it as agent `fake`, and make
+/// it the polecat role's agent.
+pub fn install_fake_polecat_agent(town: &Path, script: &str) -> PathBuf {
+    let path = town.join("agent.sh");
+    std::fs::write(&path, script).unwrap();
+    let _ = Command::new("chmod").arg("+x").arg(&path).status();
+    ok(run(
+        GT,
+        town,
+        town,
+        &[
+            "--json",
+            "config",
+            "agent",
+            "set",
+            "fake",
+            path.to_str().unwrap(),
+        ],
+    ));
+    ok(run(
+        GT,
+        town,
+        town,
+        &["--json", "config", "role", "polecat", "fake"],
+    ));
+    path
+}
