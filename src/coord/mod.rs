@@ -12,6 +12,7 @@ pub mod convoy;
 pub mod doctor;
 pub mod feed;
 pub mod mail;
+pub mod merge_slot;
 pub mod mq;
 pub mod nudge;
 pub mod refinery;

@@ -328,7 +328,10 @@ mod tests {
         assert_eq!(texts("gt a -s \"b c\" | jq"), ["gt", "a", "-s", "b c"]);
         assert_eq!(texts("gt a \\\n  --b c\nnext"), ["gt", "a", "--b", "c"]);
         assert_eq!(texts("gt a $(whoami) # note"), ["gt", "a", "$(whoami)"]);
-        assert_eq!(texts("bd dep add <a-id> <b> > f"), ["bd", "dep", "add", "<a-id>", "<b>"]);
+        assert_eq!(
+            texts("bd dep add <a-id> <b> > f"),
+            ["bd", "dep", "add", "<a-id>", "<b>"]
+        );
     }
 
     #[test]
