@@ -165,7 +165,10 @@ pub fn verify(scope: &ScopeArgs, json: bool) -> i32 {
         println!("every installed file matches its lock");
     } else {
         for f in &findings {
-            println!("{} ({} tier, package {}): {}", f.file, f.tier, f.package, f.problem);
+            println!(
+                "{} ({} tier, package {}): {}",
+                f.file, f.tier, f.package, f.problem
+            );
         }
         eprintln!("help: restore the locked files with `gt formula install --locked`, or accept changes with `gt formula update PKG`");
     }
@@ -191,8 +194,15 @@ pub fn list_installed(json: bool) -> i32 {
         return EXIT_OK;
     }
     for p in &all {
-        let at = p.reference.as_deref().map(|r| format!("@{r}")).unwrap_or_default();
-        println!("{} {}  ({} tier)  {}{at}", p.name, p.version, p.tier, p.source);
+        let at = p
+            .reference
+            .as_deref()
+            .map(|r| format!("@{r}"))
+            .unwrap_or_default();
+        println!(
+            "{} {}  ({} tier)  {}{at}",
+            p.name, p.version, p.tier, p.source
+        );
         for f in &p.formulas {
             let mut line = format!("    {}/{}", p.name, f.name);
             if let Some(by) = &f.shadowed_by {
@@ -218,7 +228,10 @@ pub fn new_formula(name: &str, dir: Option<&PathBuf>) -> i32 {
     match packages::scaffold::new_formula(name, &dir) {
         Ok(p) => {
             println!("wrote {}", p.display());
-            println!("next: edit it, then `gt formula lint {}` and `gt cook {name}`", p.display());
+            println!(
+                "next: edit it, then `gt formula lint {}` and `gt cook {name}`",
+                p.display()
+            );
             EXIT_OK
         }
         Err(e) => fail(e),
@@ -261,7 +274,10 @@ pub fn fmt(paths: &[PathBuf], check: bool) -> i32 {
     };
     let mut unformatted = 0;
     let mut failed = 0;
-    for f in files.iter().filter(|f| f.extension().is_some_and(|e| e == "toml")) {
+    for f in files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "toml"))
+    {
         let text = match std::fs::read_to_string(f) {
             Ok(t) => t,
             Err(e) => {
@@ -273,7 +289,10 @@ pub fn fmt(paths: &[PathBuf], check: bool) -> i32 {
         let formatted = match packages::tidy::format_toml(&text) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("error: {}: {e}; fix it (`gt formula lint` shows where), then format", f.display());
+                eprintln!(
+                    "error: {}: {e}; fix it (`gt formula lint` shows where), then format",
+                    f.display()
+                );
                 failed += 1;
                 continue;
             }

@@ -115,7 +115,8 @@ pub fn remove(name: &str, opts: &InstallOptions) -> Result<Outcome> {
     }
     let dir = home.package_dir(name);
     if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(|e| PackageError::io(dir.display().to_string(), e))?;
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| PackageError::io(dir.display().to_string(), e))?;
     }
     lock.packages.retain(|p| p.name != name);
     lock.write(&home.lock_path())?;
@@ -218,8 +219,11 @@ impl Resolver {
         }
         if let Some(existing) = self.resolved.get_mut(&name) {
             if existing.manifest.version != manifest.version {
-                let others: Vec<String> =
-                    existing.required.iter().map(|(b, r)| format!("`{b}` needs {r}")).collect();
+                let others: Vec<String> = existing
+                    .required
+                    .iter()
+                    .map(|(b, r)| format!("`{b}` needs {r}"))
+                    .collect();
                 return Err(PackageError::Resolve(format!(
                     "version conflict for `{name}`: {} resolves to {}, while {} resolves to {}{}; make the requirements agree",
                     existing.source.location(),
@@ -241,7 +245,12 @@ impl Resolver {
         path.push(name.clone());
         for (dep, spec) in deps {
             let dep_source = Source::parse(&spec.source, &dep_base)?;
-            self.visit(dep_source, &dep_base, path, Some((name.clone(), spec.version)))?;
+            self.visit(
+                dep_source,
+                &dep_base,
+                path,
+                Some((name.clone(), spec.version)),
+            )?;
             if !self.resolved.contains_key(&dep) {
                 return Err(PackageError::Resolve(format!(
                     "`{name}` names its dependency `{dep}`, but {} is a package called something else; fix the name in its manifest",
@@ -268,7 +277,8 @@ fn commit(home: &Home, opts: &InstallOptions, r: Resolver, locked: bool) -> Resu
     let mut notes = Vec::new();
     for (name, res) in &r.resolved {
         let dst = staged_root.join(name);
-        std::fs::create_dir_all(&dst).map_err(|e| PackageError::io(dst.display().to_string(), e))?;
+        std::fs::create_dir_all(&dst)
+            .map_err(|e| PackageError::io(dst.display().to_string(), e))?;
         copy_package_files(&res.fetched.dir, &dst)?;
         notes.extend(res.fetched.note.iter().map(|n| format!("{name}: {n}")));
     }
@@ -317,7 +327,11 @@ fn commit(home: &Home, opts: &InstallOptions, r: Resolver, locked: bool) -> Resu
 
 /// Packages already installed keep what they need.
 fn check_installed_requirements(lock: &Lock, r: &Resolver) -> Result<()> {
-    for p in lock.packages.iter().filter(|p| !r.resolved.contains_key(&p.name)) {
+    for p in lock
+        .packages
+        .iter()
+        .filter(|p| !r.resolved.contains_key(&p.name))
+    {
         for (dep, req) in &p.dependencies {
             let (Some(new), Ok(req)) = (r.resolved.get(dep), semver::VersionReq::parse(req)) else {
                 continue;

@@ -89,7 +89,8 @@ impl Lock {
         let header = "# Written by `gt formula install`; commit it. `gt formula verify` checks installed files against it.\n";
         let tmp = path.with_extension("lock.tmp");
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| PackageError::io(dir.display().to_string(), e))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| PackageError::io(dir.display().to_string(), e))?;
         }
         std::fs::write(&tmp, format!("{header}{text}"))
             .map_err(|e| PackageError::io(tmp.display().to_string(), e))?;
@@ -113,7 +114,10 @@ pub fn hash_dir(dir: &Path) -> Result<BTreeMap<String, String>> {
     for e in rd.flatten() {
         let p = e.path();
         if p.is_file() {
-            out.insert(e.file_name().to_string_lossy().to_string(), sha256_file(&p)?);
+            out.insert(
+                e.file_name().to_string_lossy().to_string(),
+                sha256_file(&p)?,
+            );
         }
     }
     Ok(out)
@@ -217,7 +221,10 @@ mod tests {
         let back = Lock::read(&path).unwrap();
         assert_eq!(back.packages[0].name, "alpha");
         assert_eq!(back.packages.len(), 2);
-        assert_eq!(Lock::read(&dir.path().join("none")).unwrap(), Lock::default());
+        assert_eq!(
+            Lock::read(&dir.path().join("none")).unwrap(),
+            Lock::default()
+        );
     }
 
     #[test]

@@ -100,9 +100,9 @@ pub fn parse(text: &str) -> std::result::Result<Manifest, String> {
     };
     let mut dependencies = BTreeMap::new();
     if let Some(item) = doc.get("dependencies") {
-        let deps = item
-            .as_table_like()
-            .ok_or("`[dependencies]` must be a table of `name = { source = ..., version = ... }`")?;
+        let deps = item.as_table_like().ok_or(
+            "`[dependencies]` must be a table of `name = { source = ..., version = ... }`",
+        )?;
         for (dep, spec) in deps.iter() {
             validate_name(dep).map_err(|why| format!("dependency `{dep}`: {why}"))?;
             dependencies.insert(dep.to_string(), dependency(dep, spec)?);
@@ -130,7 +130,9 @@ fn dependency(name: &str, spec: &Item) -> std::result::Result<Dependency, String
     let source = t
         .get("source")
         .and_then(Item::as_str)
-        .ok_or_else(|| format!("dependency `{name}` needs `source` (a git URL, folder or .tar.gz)"))?
+        .ok_or_else(|| {
+            format!("dependency `{name}` needs `source` (a git URL, folder or .tar.gz)")
+        })?
         .to_string();
     let req = t.get("version").and_then(Item::as_str).unwrap_or("*");
     let version = semver::VersionReq::parse(req).map_err(|e| {
@@ -188,7 +190,12 @@ fn check_files(dir: &Path, m: &Manifest) -> std::result::Result<(), String> {
     let files = formula_files(dir).map_err(|e| e.to_string())?;
     let stems: Vec<String> = files
         .iter()
-        .filter_map(|p| p.file_name()?.to_str().and_then(formula_stem).map(str::to_string))
+        .filter_map(|p| {
+            p.file_name()?
+                .to_str()
+                .and_then(formula_stem)
+                .map(str::to_string)
+        })
         .collect();
     if stems.is_empty() {
         return Err(format!(
@@ -217,7 +224,12 @@ impl Manifest {
         formula_files(dir)
             .unwrap_or_default()
             .iter()
-            .filter_map(|p| p.file_name()?.to_str().and_then(formula_stem).map(str::to_string))
+            .filter_map(|p| {
+                p.file_name()?
+                    .to_str()
+                    .and_then(formula_stem)
+                    .map(str::to_string)
+            })
             .collect()
     }
 
@@ -259,7 +271,8 @@ mod tests {
 
     #[test]
     fn unknown_keys_get_a_suggestion() {
-        let e = parse("[package]\nname = \"a\"\nversion = \"1.0.0\"\nlicence = \"MIT\"\n").unwrap_err();
+        let e =
+            parse("[package]\nname = \"a\"\nversion = \"1.0.0\"\nlicence = \"MIT\"\n").unwrap_err();
         assert!(e.contains("unknown key `package.licence`"), "{e}");
         assert!(e.contains("did you mean `package.license`"), "{e}");
     }
@@ -277,9 +290,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(m.dependencies["b"].source, "../b");
-        assert!(m.dependencies["b"].version.matches(&semver::Version::new(1, 3, 0)));
+        assert!(m.dependencies["b"]
+            .version
+            .matches(&semver::Version::new(1, 3, 0)));
         let round = parse(&m.to_toml()).unwrap();
-        assert_eq!(round, Manifest { formulas: vec![], ..m });
+        assert_eq!(
+            round,
+            Manifest {
+                formulas: vec![],
+                ..m
+            }
+        );
     }
 
     #[test]

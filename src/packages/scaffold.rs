@@ -19,7 +19,8 @@ pub fn new_formula(name: &str, dir: &Path) -> Result<PathBuf> {
         )));
     }
     std::fs::create_dir_all(dir).map_err(|e| PackageError::io(dir.display().to_string(), e))?;
-    std::fs::write(&path, template(name)).map_err(|e| PackageError::io(path.display().to_string(), e))?;
+    std::fs::write(&path, template(name))
+        .map_err(|e| PackageError::io(path.display().to_string(), e))?;
     Ok(path)
 }
 
@@ -73,7 +74,9 @@ pub fn package_init(dir: &Path, name: Option<&str>, version: &str) -> Result<Pat
         ))
     })?;
     let version = semver::Version::parse(version).map_err(|e| {
-        PackageError::Usage(format!("`{version}` is not a semantic version ({e}); e.g. 0.1.0"))
+        PackageError::Usage(format!(
+            "`{version}` is not a semantic version ({e}); e.g. 0.1.0"
+        ))
     })?;
     let formulas: Vec<String> = manifest::formula_files(dir)?
         .iter()
@@ -96,7 +99,8 @@ pub fn package_init(dir: &Path, name: Option<&str>, version: &str) -> Result<Pat
         formulas,
         dependencies: Default::default(),
     };
-    std::fs::write(&path, m.to_toml()).map_err(|e| PackageError::io(path.display().to_string(), e))?;
+    std::fs::write(&path, m.to_toml())
+        .map_err(|e| PackageError::io(path.display().to_string(), e))?;
     Ok(path)
 }
 
@@ -107,6 +111,12 @@ fn default_name(dir: &Path) -> String {
         .and_then(|d| d.file_name().map(|n| n.to_string_lossy().to_string()))
         .unwrap_or_default();
     base.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect()
 }

@@ -105,9 +105,11 @@ impl Source {
 
     /// Fetch the files. `commit` pins a git source to a locked commit.
     pub fn fetch(&self, commit: Option<&str>) -> Result<Fetched> {
-        let scratch = tempfile::tempdir().map_err(|e| PackageError::io("a temporary directory", e))?;
+        let scratch =
+            tempfile::tempdir().map_err(|e| PackageError::io("a temporary directory", e))?;
         let dir = scratch.path().join("pkg");
-        std::fs::create_dir_all(&dir).map_err(|e| PackageError::io(dir.display().to_string(), e))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| PackageError::io(dir.display().to_string(), e))?;
         let (commit, note) = match self {
             Source::Folder(src) => {
                 copy_top_level(src, &dir)?;
@@ -178,9 +180,16 @@ fn split_ref(spec: &str) -> (&str, Option<String>) {
 }
 
 fn is_url(s: &str) -> bool {
-    ["https://", "http://", "ssh://", "git://", "file://", "git+ssh://"]
-        .iter()
-        .any(|p| s.starts_with(p))
+    [
+        "https://",
+        "http://",
+        "ssh://",
+        "git://",
+        "file://",
+        "git+ssh://",
+    ]
+    .iter()
+    .any(|p| s.starts_with(p))
         || scp_like(s)
 }
 
@@ -203,8 +212,8 @@ fn copy_top_level(src: &Path, dst: &Path) -> Result<()> {
     let rd = std::fs::read_dir(src).map_err(|e| PackageError::io(src.display().to_string(), e))?;
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().to_string();
-        let wanted = name == super::MANIFEST
-            || crate::formula::library::formula_stem(&name).is_some();
+        let wanted =
+            name == super::MANIFEST || crate::formula::library::formula_stem(&name).is_some();
         if wanted && e.path().is_file() {
             std::fs::copy(e.path(), dst.join(&name))
                 .map_err(|err| PackageError::io(e.path().display().to_string(), err))?;
@@ -214,7 +223,8 @@ fn copy_top_level(src: &Path, dst: &Path) -> Result<()> {
 }
 
 fn unpack_tarball(file: &Path, dst: &Path) -> Result<()> {
-    let f = std::fs::File::open(file).map_err(|e| PackageError::io(file.display().to_string(), e))?;
+    let f =
+        std::fs::File::open(file).map_err(|e| PackageError::io(file.display().to_string(), e))?;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(f));
     // `unpack` refuses entries that would land outside `dst`.
     archive.unpack(dst).map_err(|e| {
@@ -231,7 +241,12 @@ fn package_root(dir: &Path) -> PathBuf {
         return dir.to_path_buf();
     }
     let subdirs: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
         .unwrap_or_default();
     match subdirs.as_slice() {
         [one] if one.join(super::MANIFEST).is_file() => one.clone(),
@@ -268,8 +283,10 @@ impl Mirror {
 
     fn clone_fresh(&self) -> Result<()> {
         let parent = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(parent).map_err(|e| PackageError::io(parent.display().to_string(), e))?;
-        let tmp = tempfile::tempdir_in(parent).map_err(|e| PackageError::io(parent.display().to_string(), e))?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| PackageError::io(parent.display().to_string(), e))?;
+        let tmp = tempfile::tempdir_in(parent)
+            .map_err(|e| PackageError::io(parent.display().to_string(), e))?;
         let target = tmp.path().join("m.git");
         run_git(
             Command::new("git")
@@ -283,7 +300,10 @@ impl Mirror {
     }
 
     fn git(&self, args: &[&str]) -> Result<String> {
-        run_git(Command::new("git").arg("-C").arg(&self.path).args(args), &self.url)
+        run_git(
+            Command::new("git").arg("-C").arg(&self.path).args(args),
+            &self.url,
+        )
     }
 
     fn resolve(&self, rev: &str) -> Result<String> {
@@ -311,7 +331,9 @@ impl Mirror {
             message: "git archive gave no output".into(),
         })?;
         let unpacked = tar::Archive::new(stdout).unpack(dst);
-        let out = child.wait_with_output().map_err(|e| git_missing(&self.url, e))?;
+        let out = child
+            .wait_with_output()
+            .map_err(|e| git_missing(&self.url, e))?;
         if !out.status.success() {
             return Err(PackageError::Fetch {
                 url: self.url.clone(),
@@ -379,17 +401,38 @@ mod tests {
 
     #[test]
     fn refs_split_only_where_they_can() {
-        assert_eq!(split_ref("https://h/o/r.git@v1.0"), ("https://h/o/r.git", Some("v1.0".into())));
-        assert_eq!(split_ref("git@github.com:o/r.git"), ("git@github.com:o/r.git", None));
-        assert_eq!(split_ref("git@github.com:o/r.git@main"), ("git@github.com:o/r.git", Some("main".into())));
-        assert_eq!(split_ref("ssh://git@host/o/r"), ("ssh://git@host/o/r", None));
-        assert_eq!(split_ref("ssh://git@host/o/r@feature/x"), ("ssh://git@host/o/r", Some("feature/x".into())));
+        assert_eq!(
+            split_ref("https://h/o/r.git@v1.0"),
+            ("https://h/o/r.git", Some("v1.0".into()))
+        );
+        assert_eq!(
+            split_ref("git@github.com:o/r.git"),
+            ("git@github.com:o/r.git", None)
+        );
+        assert_eq!(
+            split_ref("git@github.com:o/r.git@main"),
+            ("git@github.com:o/r.git", Some("main".into()))
+        );
+        assert_eq!(
+            split_ref("ssh://git@host/o/r"),
+            ("ssh://git@host/o/r", None)
+        );
+        assert_eq!(
+            split_ref("ssh://git@host/o/r@feature/x"),
+            ("ssh://git@host/o/r", Some("feature/x".into()))
+        );
         assert_eq!(split_ref("./kit"), ("./kit", None));
     }
 
     #[test]
     fn urls_are_recognised() {
-        for u in ["https://h/r.git", "ssh://h/r", "git@h:o/r", "file:///tmp/r", "git://h/r"] {
+        for u in [
+            "https://h/r.git",
+            "ssh://h/r",
+            "git@h:o/r",
+            "file:///tmp/r",
+            "git://h/r",
+        ] {
             assert!(is_url(u), "{u}");
         }
         for p in ["./kit", "/tmp/kit", "kit.tar.gz", "C:/x"] {
@@ -399,7 +442,9 @@ mod tests {
 
     #[test]
     fn unknown_sources_explain_what_is_accepted() {
-        let e = Source::parse("no-such-thing", Path::new("/")).unwrap_err().to_string();
+        let e = Source::parse("no-such-thing", Path::new("/"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not a folder, a .tar.gz or a git URL"), "{e}");
     }
 }

@@ -124,7 +124,8 @@ fn prefix(decor: &Decor) -> &str {
 /// The comment lines of a decor, one per line and unindented; with
 /// `keep_blank`, one blank line first when the original began with one.
 fn comments_only(raw: &str, keep_blank: bool) -> String {
-    let starts_blank = raw.contains('\n') && raw.split('\n').next().is_some_and(|l| l.trim().is_empty());
+    let starts_blank =
+        raw.contains('\n') && raw.split('\n').next().is_some_and(|l| l.trim().is_empty());
     let mut out = String::new();
     if keep_blank && starts_blank {
         out.push('\n');
@@ -154,7 +155,13 @@ mod tests {
     fn formats_canonically_and_keeps_comments() {
         let out = format_toml(MESSY).unwrap();
         insta::assert_snapshot!(out);
-        for c in ["# A formula", "# the person", "# first", "# the second step", "# why"] {
+        for c in [
+            "# A formula",
+            "# the person",
+            "# first",
+            "# the second step",
+            "# why",
+        ] {
             assert!(out.contains(c), "lost {c}:\n{out}");
         }
     }

@@ -29,7 +29,8 @@ pub fn verify(homes: &[Home]) -> Result<Vec<Finding>> {
                     tier,
                     package: p.name.clone(),
                     file: dir.display().to_string(),
-                    problem: "the package directory is missing; run `gt formula install --locked`".into(),
+                    problem: "the package directory is missing; run `gt formula install --locked`"
+                        .into(),
                 });
                 continue;
             }
@@ -62,13 +63,18 @@ pub fn verify(homes: &[Home]) -> Result<Vec<Finding>> {
             }
         }
         for dir in crate::formula::library::package_dirs(&home.formulas) {
-            let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            let name = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
             if lock.get(&name).is_none() {
                 out.push(Finding {
                     tier,
                     package: name,
                     file: dir.display().to_string(),
-                    problem: "installed but not in the lock; reinstall it with `gt formula install`".into(),
+                    problem:
+                        "installed but not in the lock; reinstall it with `gt formula install`"
+                            .into(),
                 });
             }
         }
