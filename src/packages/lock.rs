@@ -168,7 +168,8 @@ pub fn check_sources(sources: &[SourceDigest], allow_modified: bool) -> Result<V
         }
         let path = Path::new(&s.path);
         let abs = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-        let Some((lock_path, pkg, file)) = lock_of(&abs) else {
+        // Only directories that `install` made (it always writes the lock).
+        let Some((lock_path, pkg, file)) = lock_of(&abs).filter(|(l, _, _)| l.is_file()) else {
             continue;
         };
         let lock = Lock::read(&lock_path)?;
