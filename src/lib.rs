@@ -8,6 +8,7 @@ pub mod cli;
 pub mod coord;
 pub mod formula;
 pub mod molecule;
+pub mod proc;
 pub mod runtime;
 pub mod store;
 pub mod town;
