@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod coord;
 pub mod formula;
+pub mod ids;
 pub mod molecule;
 pub mod proc;
 pub mod runtime;

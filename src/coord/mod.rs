@@ -12,10 +12,11 @@ pub mod convoy;
 pub mod doctor;
 pub mod feed;
 pub mod mail;
+pub mod merge_slot;
 pub mod mq;
 pub mod nudge;
+pub mod pr;
 pub mod refinery;
-pub mod town;
 
 use crate::store::StoreError;
 
@@ -39,6 +40,8 @@ pub enum CoordError {
     },
     #[error("git error: {0}")]
     Git(#[from] git2::Error),
+    #[error(transparent)]
+    Town(#[from] crate::town::TownError),
 }
 
 impl CoordError {
@@ -59,12 +62,14 @@ impl CoordError {
             CoordError::Store(e) => e.help(),
             CoordError::Usage { help, .. } | CoordError::Failed { help, .. } => help.clone(),
             CoordError::Git(_) => None,
+            CoordError::Town(e) => e.help(),
         }
     }
     pub fn is_usage(&self) -> bool {
         match self {
             CoordError::Store(e) => e.is_usage() || matches!(e, StoreError::NotFound { .. }),
             CoordError::Usage { .. } => true,
+            CoordError::Town(e) => e.is_usage(),
             _ => false,
         }
     }

@@ -170,22 +170,14 @@ pub fn run(town: &Town, tick: Duration) -> Result<(), RuntimeError> {
 /// Process the next merge request of every rig that has one queued.
 /// Returns what happened, for the log.
 pub fn refinery_pass(town: &Town, store: &mut crate::store::Store) -> Vec<String> {
-    let coord_town = match crate::coord::town::Town::open(&town.root) {
-        Ok(t) => t,
-        Err(e) => return vec![format!("refinery: {e}")],
-    };
-    let rigs: Vec<String> = match crate::coord::mq::list(store.conn(), None, false) {
-        Ok(queue) => {
-            let mut r: Vec<String> = queue.into_iter().map(|m| m.rig).collect();
-            r.sort();
-            r.dedup();
-            r
-        }
+    // Every rig: queued merge requests, and pull requests waiting to merge.
+    let rigs = match crate::town::rigs::names(store.conn()) {
+        Ok(r) => r,
         Err(e) => return vec![format!("refinery: {e}")],
     };
     let mut out = Vec::new();
     for rig in rigs {
-        match crate::coord::refinery::process_next(store, &coord_town, &rig) {
+        match crate::coord::refinery::process_next(store, town, &rig) {
             Ok(crate::coord::refinery::Outcome::Idle { .. }) => {}
             Ok(o) => out.push(format!("refinery {rig}: {o:?}")),
             Err(e) => out.push(format!("refinery {rig}: {e}")),

@@ -48,7 +48,7 @@ pub fn sling(town: &Town, req: &SlingRequest) -> Result<SlingResult, RuntimeErro
     let rig = rigs::get(&store, &req.rig)?;
     // A rig whose repository is gone fails here, before anything changes.
     let repo = rigs::open_repo(&rig)?;
-    let base = rigs::base_commit(&repo, &rig)?;
+    let base = rigs::fetch_base(&repo, &rig)?;
     let (agent_name, agent) = town.agent_for("polecat", Some(&rig.name), req.agent.as_deref())?;
     super::run::check_program(&agent_name, &agent)?;
 
