@@ -122,13 +122,19 @@ pub fn config_set(town: &Path, key: &str, value: &str, rig: Option<&str>) {
 pub struct TownT {
     pub _t: tempfile::TempDir,
     pub town: PathBuf,
+    /// The bare origin of rig `app` (default branch `main`).
+    pub origin: PathBuf,
 }
 
 pub fn setup() -> TownT {
     let t = tempfile::tempdir().unwrap();
     let origin = origin_repo(t.path(), "app", "main");
     let town = install_town(t.path(), &[("app", origin.to_str().unwrap())]);
-    TownT { _t: t, town }
+    TownT {
+        _t: t,
+        town,
+        origin,
+    }
 }
 
 pub fn create(town: &Path, title: &str) -> String {
