@@ -95,18 +95,6 @@ pub fn origin_repo(dir: &Path, name: &str, branch: &str) -> PathBuf {
     origin
 }
 
-/// A project checkout `<dir>/src-repo` (non-bare, branch `main`, one
-/// commit), as a user has before `bd init` / `gt run`.
-pub fn source_repo(dir: &Path) -> PathBuf {
-    let src = dir.join("src-repo");
-    std::fs::create_dir_all(&src).unwrap();
-    git_in(&src, &["init", "-q", "-b", "main"]);
-    std::fs::write(src.join("README"), "app\n").unwrap();
-    git_in(&src, &["add", "."]);
-    git_in(&src, &["commit", "-qm", "readme"]);
-    src
-}
-
 /// `gt install <dir>/town`, then `gt rig add NAME URL` for each rig.
 pub fn install_town(dir: &Path, rigs: &[(&str, &str)]) -> PathBuf {
     let town = dir.join("town");
