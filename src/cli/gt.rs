@@ -58,7 +58,7 @@ pub enum Command {
     /// Print the role's context and the hooked work (checklist, next step).
     Prime,
     /// Commit leftover work and hand the branch to the merge queue.
-    Done,
+    Done(super::gt_ops::DoneArgs),
     /// Refresh this session's lease (GT_LEASE); a stale generation is refused.
     Heartbeat,
     /// Start the town supervisor as a daemon (pidfile + log).
@@ -150,7 +150,7 @@ pub fn main() -> i32 {
             Command::Sling(a) => super::gt_work::sling(a, cli.json),
             Command::Hook => super::gt_work::hook(cli.json),
             Command::Prime => super::gt_work::prime(cli.json),
-            Command::Done => super::gt_work::done(cli.json),
+            Command::Done(a) => super::gt_ops::done(a, cli.json),
             Command::Heartbeat => super::gt_work::heartbeat(cli.json),
             Command::Start => super::gt_daemon::start(cli.json),
             Command::Shutdown => super::gt_daemon::shutdown(cli.json),

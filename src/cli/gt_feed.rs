@@ -12,6 +12,9 @@ pub struct FeedArgs {
     /// Keep printing new events as they happen.
     #[arg(short, long)]
     pub follow: bool,
+    /// Plain lines without colour (the only text format).
+    #[arg(long)]
+    pub plain: bool,
     /// Only events since a time (2026-03-01T12:00:00) or an age (30m, 2h, 1d).
     #[arg(long)]
     pub since: Option<String>,

@@ -653,3 +653,55 @@ pub fn reaper(a: &ReaperArgs, json: bool) -> i32 {
         Ok(())
     })
 }
+
+#[derive(Args, Debug)]
+pub struct DoneArgs {
+    /// COMPLETED (default: to the merge queue), DEFERRED or ESCALATED.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// The branch the refinery merges into (default: the rig's target).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// The gates already passed on a branch rebased onto the target.
+    #[arg(long)]
+    pub pre_verified: bool,
+    /// Hand in without a merge request; the bead is closed.
+    #[arg(long)]
+    pub no_merge: bool,
+    /// The worktree's state as the polecat leaves it (clean, dirty, ...).
+    #[arg(long)]
+    pub cleanup_status: Option<String>,
+    /// This ends a phase of a longer molecule.
+    #[arg(long)]
+    pub phase_complete: bool,
+}
+
+/// `gt done [flags]`: hand in the hooked work (see `runtime::handin`).
+pub fn done(a: &DoneArgs, json: bool) -> i32 {
+    run(json, |ctx| {
+        let t = town(ctx)?;
+        let o = crate::runtime::handin::DoneOptions {
+            status: a.status.clone(),
+            target: a.target.clone(),
+            pre_verified: a.pre_verified,
+            no_merge: a.no_merge,
+            cleanup_status: a.cleanup_status.clone(),
+            phase_complete: a.phase_complete,
+        };
+        let v = crate::runtime::handin::done(&t, &ctx.cwd()?, &o)?;
+        ctx.print(&v, || match v["merge_request"].as_str() {
+            Some(mr) => format!(
+                "Done with {}: {} is ready to merge ({mr})",
+                v["bead"].as_str().unwrap_or(""),
+                v["branch"].as_str().unwrap_or("")
+            ),
+            None => format!(
+                "Handed in {} as {} (no merge request); the bead is {}",
+                v["bead"].as_str().unwrap_or(""),
+                v["exit"].as_str().unwrap_or(""),
+                v["status"].as_str().unwrap_or("")
+            ),
+        });
+        Ok(())
+    })
+}

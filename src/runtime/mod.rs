@@ -3,6 +3,7 @@
 
 pub mod daemon;
 pub mod escalate;
+pub mod handin;
 pub mod prime;
 pub use crate::proc;
 pub mod progress;

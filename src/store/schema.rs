@@ -228,6 +228,10 @@ ALTER TABLE agents ADD COLUMN owner_pid INTEGER;
 ALTER TABLE agents ADD COLUMN owner_start INTEGER;
 ALTER TABLE events ADD COLUMN payload TEXT;
 "#,
+    // 6: archived mail leaves the inbox but stays readable (`gt mail archive`).
+    r#"
+ALTER TABLE mail ADD COLUMN archived_at TEXT;
+"#,
 ];
 
 pub fn latest() -> i64 {
