@@ -16,6 +16,10 @@ pub struct Cli {
     /// Who is acting (default: $BD_ACTOR, $GT_ROLE, $USER).
     #[arg(long, global = true)]
     pub actor: Option<String>,
+    /// Open the store read-only: read commands work, writes are refused
+    /// (automatic on a read-only file system).
+    #[arg(long, global = true)]
+    pub readonly: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -57,7 +61,7 @@ pub enum Command {
     /// Export .beads/issues.jsonl and commit it with git.
     Sync(bd_sync::SyncArgs),
     /// Write .beads/issues.jsonl now.
-    Export,
+    Export(bd_sync::ExportArgs),
     /// Import .beads/issues.jsonl now (reconciles by updated_at).
     Import,
     /// Molecules: pour, wisp, bond, squash, burn, current, show, progress.
@@ -86,6 +90,7 @@ fn exit_code(code: i32) -> CliResult {
 pub struct Ctx {
     pub json: bool,
     pub actor: Option<String>,
+    pub readonly: bool,
 }
 
 /// An error at the CLI edge, with its exit code and a fix.
@@ -143,16 +148,22 @@ impl Ctx {
 
     /// Open the store for this command.
     pub fn open(&self) -> CliResult<Store> {
-        let mut s = Store::discover(&self.cwd()?)?;
+        let access = if self.readonly {
+            crate::store::Access::ReadOnly
+        } else {
+            crate::store::Access::ReadWrite
+        };
+        let mut s = Store::discover_with(&self.cwd()?, access)?;
         if let Some(a) = &self.actor {
             s.set_actor(a.clone());
         }
         Ok(s)
     }
 
-    /// After a write: refresh `.beads/issues.jsonl`.
+    /// After a write: report an export of `.beads/issues.jsonl` that failed
+    /// (the store's write path keeps it current).
     pub fn exported(&self, store: &mut Store) -> CliResult {
-        crate::store::sync::export(store).map(|_| ()).map_err(|e| {
+        store.flush_export().map_err(|e| {
             let mut c = CliError::from(e);
             c.message = format!(
                 "the change was saved, but exporting issues.jsonl failed: {}",
@@ -194,6 +205,7 @@ pub fn main() -> i32 {
     let ctx = Ctx {
         json: cli.json,
         actor: cli.actor.clone(),
+        readonly: cli.readonly,
     };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&ctx, &cli.command)));
     match result {
@@ -237,7 +249,7 @@ fn run(ctx: &Ctx, cmd: &Command) -> CliResult {
         Command::Stats => bd_issue::stats(ctx),
         Command::Events(a) => bd_issue::events(ctx, a),
         Command::Sync(a) => bd_sync::sync(ctx, a),
-        Command::Export => bd_sync::export(ctx),
+        Command::Export(a) => bd_sync::export(ctx, a),
         Command::Import => bd_sync::import(ctx),
         Command::Mol(c) => bd_mol::run(ctx, c),
         Command::Cook(a) => exit_code(super::formula::cook(a)),

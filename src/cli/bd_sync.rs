@@ -45,9 +45,17 @@ pub fn sync(ctx: &Ctx, a: &SyncArgs) -> CliResult {
     Ok(())
 }
 
-pub fn export(ctx: &Ctx) -> CliResult {
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Write even if that drops lines of issues the database lacks (and no
+    /// tombstone covers): only after checking they were meant to go.
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn export(ctx: &Ctx, a: &ExportArgs) -> CliResult {
     let mut store = ctx.open()?;
-    let wrote = sync::export(&mut store)?;
+    let wrote = sync::export_with(&mut store, a.force)? != sync::Exported::Unchanged;
     let path = store.jsonl_path().display().to_string();
     ctx.print(&serde_json::json!({"path": path, "written": wrote}), || {
         if wrote {
