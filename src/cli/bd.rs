@@ -58,8 +58,11 @@ pub enum Command {
     Stats,
     /// The event log (audit trail), of one issue or of the whole store.
     Events(bd_issue::EventsArgs),
-    /// Export .beads/issues.jsonl and commit it with git.
+    /// Commit the ledger, fetch, merge by issue id, import, export, push.
     Sync(bd_sync::SyncArgs),
+    /// Git merge driver for issues.jsonl (registered by `bd init`).
+    #[command(hide = true)]
+    MergeDriver(bd_sync::MergeDriverArgs),
     /// Write .beads/issues.jsonl now.
     Export(bd_sync::ExportArgs),
     /// Import .beads/issues.jsonl now (reconciles by updated_at).
@@ -249,6 +252,7 @@ fn run(ctx: &Ctx, cmd: &Command) -> CliResult {
         Command::Stats => bd_issue::stats(ctx),
         Command::Events(a) => bd_issue::events(ctx, a),
         Command::Sync(a) => bd_sync::sync(ctx, a),
+        Command::MergeDriver(a) => bd_sync::merge_driver(a),
         Command::Export(a) => bd_sync::export(ctx, a),
         Command::Import => bd_sync::import(ctx),
         Command::Mol(c) => bd_mol::run(ctx, c),

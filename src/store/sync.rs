@@ -361,6 +361,8 @@ fn import_file(store: &mut Store, path: &Path) -> Result<ImportReport> {
     )?;
     let report = store.write_quiet(|tx| tx.import(&records))?;
     if empty && !records.is_empty() {
+        // A fresh clone: let plain `git merge` use the ledger merge driver.
+        let _ = super::gitsync::install_merge_driver(store.dir());
         eprintln!(
             "beads: rebuilt the database {} from {} ({} issues); it was new, empty or replaced",
             store.dir().join(super::DB_FILE).display(),
@@ -398,6 +400,40 @@ pub fn import_now(store: &mut Store) -> Result<ImportReport> {
     Ok(report)
 }
 
+fn blob_entry(path: &str, id: git2::Oid, len: usize) -> git2::IndexEntry {
+    git2::IndexEntry {
+        ctime: git2::IndexTime::new(0, 0),
+        mtime: git2::IndexTime::new(0, 0),
+        dev: 0,
+        ino: 0,
+        mode: 0o100644,
+        uid: 0,
+        gid: 0,
+        file_size: len as u32,
+        id,
+        flags: 0,
+        flags_extended: 0,
+        path: path.as_bytes().to_vec(),
+    }
+}
+
+/// The user's git identity: `GIT_AUTHOR_NAME`/`GIT_AUTHOR_EMAIL`, else
+/// `user.name`/`user.email` from git config; the actor only when git has no
+/// identity at all.
+fn signature(repo: &git2::Repository, actor: &str) -> Result<git2::Signature<'static>> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    if let (Some(n), Some(e)) = (env("GIT_AUTHOR_NAME"), env("GIT_AUTHOR_EMAIL")) {
+        return Ok(git2::Signature::now(&n, &e)?);
+    }
+    match repo.signature() {
+        Ok(s) => Ok(s.to_owned()),
+        Err(_) => Ok(git2::Signature::now(
+            actor,
+            &format!("{actor}@beads.local"),
+        )?),
+    }
+}
+
 /// Outcome of [`commit`].
 #[derive(Debug, Clone, Serialize)]
 pub struct SyncReport {
@@ -408,7 +444,7 @@ pub struct SyncReport {
 }
 
 /// Export, then commit the ledger files (only those) on the current branch
-/// of the git repository that holds `.beads/`. The author is the actor.
+/// of the git repository that holds `.beads/`, as the user's git identity.
 pub fn commit(store: &mut Store, message: Option<&str>) -> Result<SyncReport> {
     let exported = export(store)?;
     let repo = git2::Repository::discover(store.dir()).map_err(|e| {
@@ -451,22 +487,16 @@ pub fn commit(store: &mut Store, message: Option<&str>) -> Result<SyncReport> {
         let rel = rel_dir.join(f);
         let rel_str = rel.to_string_lossy().replace('\\', "/");
         let oid = repo.blob(&bytes)?;
-        let entry = git2::IndexEntry {
-            ctime: git2::IndexTime::new(0, 0),
-            mtime: git2::IndexTime::new(0, 0),
-            dev: 0,
-            ino: 0,
-            mode: 0o100644,
-            uid: 0,
-            gid: 0,
-            file_size: bytes.len() as u32,
-            id: oid,
-            flags: 0,
-            flags_extended: 0,
-            path: rel_str.clone().into_bytes(),
-        };
-        idx.add(&entry)?;
+        idx.add(&blob_entry(&rel_str, oid, bytes.len()))?;
         real_index.add_path(&rel)?;
+    }
+    // The merge driver's registration travels with the ledger.
+    if let Ok(bytes) = std::fs::read(workdir.join(".gitattributes")) {
+        if String::from_utf8_lossy(&bytes).contains("merge=beads") {
+            let oid = repo.blob(&bytes)?;
+            idx.add(&blob_entry(".gitattributes", oid, bytes.len()))?;
+            real_index.add_path(Path::new(".gitattributes"))?;
+        }
     }
     let tree_id = idx.write_tree_to(&repo)?;
     if head.as_ref().is_some_and(|h| h.tree_id() == tree_id) {
@@ -482,7 +512,7 @@ pub fn commit(store: &mut Store, message: Option<&str>) -> Result<SyncReport> {
     real_index.write()?;
     let tree = repo.find_tree(tree_id)?;
     let actor = store.actor().to_string();
-    let sig = git2::Signature::now(&actor, &format!("{actor}@beads.local"))?;
+    let sig = signature(&repo, &actor)?;
     let msg = message
         .map(str::to_string)
         .unwrap_or_else(|| format!("bd sync: update issues ({actor})"));
