@@ -65,7 +65,9 @@ pub fn sync(ctx: &Ctx, a: &SyncArgs) -> CliResult {
         }
         match &r.remote {
             None if a.local => {}
-            None => out.push("No remote configured: committed locally only".into()),
+            None => {
+                out.push("No remote (or the branch has no upstream): committed locally only".into())
+            }
             Some(remote) => {
                 if r.merged {
                     out.push(format!(

@@ -21,7 +21,9 @@ const PUSH_TRIES: usize = 5;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RoundTrip {
-    /// Commits made locally (ledger, merge normalisation).
+    /// The ledger commit made first, if anything changed.
+    pub commit: Option<String>,
+    /// Commits made locally (ledger, merge, merge normalisation).
     pub commits: Vec<String>,
     pub branch: Option<String>,
     /// The remote used, or `None` when the repository has none.
@@ -52,21 +54,27 @@ fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
+/// The driver command git runs: this `bd` by absolute path (git's shell
+/// may not have it on PATH), falling back to `bd` on PATH if it moved.
+fn driver_command() -> String {
+    match std::env::current_exe() {
+        Ok(exe) => format!(
+            "{q} merge-driver %O %A %B || bd merge-driver %O %A %B",
+            q = sh_quote(&exe.display().to_string())
+        ),
+        Err(_) => "bd merge-driver %O %A %B".into(),
+    }
+}
+
 /// The `git` command for `workdir`, with the merge driver configured for
 /// this invocation (works in clones that never ran `bd init`).
 fn git(workdir: &Path) -> Command {
-    let exe = std::env::current_exe()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| "bd".into());
     let mut c = Command::new("git");
     c.current_dir(workdir)
         .arg("-c")
         .arg(format!("merge.{DRIVER}.name=beads JSONL merge by issue id"))
         .arg("-c")
-        .arg(format!(
-            "merge.{DRIVER}.driver={} merge-driver %O %A %B",
-            sh_quote(&exe)
-        ))
+        .arg(format!("merge.{DRIVER}.driver={}", driver_command()))
         .env("GIT_TERMINAL_PROMPT", "0");
     c
 }
@@ -118,10 +126,7 @@ pub fn install_merge_driver(beads_dir: &Path) -> Result<Option<PathBuf>> {
         &format!("merge.{DRIVER}.name"),
         "beads JSONL merge by issue id",
     )?;
-    cfg.set_str(
-        &format!("merge.{DRIVER}.driver"),
-        "bd merge-driver %O %A %B",
-    )?;
+    cfg.set_str(&format!("merge.{DRIVER}.driver"), &driver_command())?;
     Ok(Some(attrs))
 }
 
@@ -164,9 +169,9 @@ fn ensure_local_attribute(repo: &git2::Repository, workdir: &Path, beads_dir: &P
     Ok(())
 }
 
-/// The remote and branch to sync with: the branch's upstream, else `origin`
-/// and the same branch name.
-fn upstream(repo: &git2::Repository, branch: &str) -> Option<(String, String)> {
+/// The remote and branch to sync with: the branch's upstream (configured:
+/// true), else `origin` and the same branch name.
+fn upstream(repo: &git2::Repository, branch: &str) -> Option<(String, String, bool)> {
     let cfg = repo.config().ok()?;
     let remote = cfg
         .get_string(&format!("branch.{branch}.remote"))
@@ -177,11 +182,11 @@ fn upstream(repo: &git2::Repository, branch: &str) -> Option<(String, String)> {
         .ok()
         .and_then(|m| m.strip_prefix("refs/heads/").map(str::to_string));
     match remote {
-        Some(r) => Some((r, merge.unwrap_or_else(|| branch.to_string()))),
+        Some(r) => Some((r, merge.unwrap_or_else(|| branch.to_string()), true)),
         None => repo
             .find_remote("origin")
             .ok()
-            .map(|_| ("origin".to_string(), branch.to_string())),
+            .map(|_| ("origin".to_string(), branch.to_string(), false)),
     }
 }
 
@@ -191,6 +196,7 @@ pub fn round_trip(store: &mut Store, opts: &SyncOptions) -> Result<RoundTrip> {
     let _lock = Lock::take(&dir, SYNC_LOCK)?;
     let mut rt = RoundTrip::default();
     let first = sync::commit(store, opts.message.as_deref())?;
+    rt.commit = first.commit.clone();
     rt.commits.extend(first.commit);
     rt.branch = first.branch.clone();
     if opts.local_only {
@@ -206,11 +212,11 @@ pub fn round_trip(store: &mut Store, opts: &SyncOptions) -> Result<RoundTrip> {
             "HEAD is detached; check out a branch before `bd sync`".into(),
         ));
     };
-    let Some((remote, rbranch)) = upstream(&repo, &branch) else {
+    let Some((remote, rbranch, configured)) = upstream(&repo, &branch) else {
         return Ok(rt);
     };
-    rt.remote = Some(remote.clone());
     ensure_local_attribute(&repo, &workdir, &dir)?;
+    rt.remote = Some(remote.clone());
     for attempt in 0..PUSH_TRIES {
         let fetch = run(&workdir, &["fetch", "--quiet", &remote, &rbranch])?;
         let remote_has_branch = fetch.status.success();
@@ -218,6 +224,11 @@ pub fn round_trip(store: &mut Store, opts: &SyncOptions) -> Result<RoundTrip> {
             let msg = String::from_utf8_lossy(&fetch.stderr);
             if !msg.contains("couldn't find remote ref") {
                 return Err(git_err("fetch", &fetch));
+            }
+            if !configured {
+                // A local branch the remote never saw: publishing it is the
+                // user's call (`git push -u`), not a side effect of sync.
+                return Ok(rt);
             }
         } else {
             merge_fetched(store, &workdir, &mut rt, opts)?;
