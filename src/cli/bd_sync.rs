@@ -41,10 +41,16 @@ pub struct SyncArgs {
     /// Commit the ledger only: no fetch, merge or push.
     #[arg(long)]
     pub local: bool,
+    /// Only report whether the ledger has changes not yet exported.
+    #[arg(long)]
+    pub status: bool,
 }
 
 pub fn sync(ctx: &Ctx, a: &SyncArgs) -> CliResult {
     let mut store = ctx.open()?;
+    if a.status {
+        return super::bd_ops::sync_status(ctx, &store);
+    }
     let opts = gitsync::SyncOptions {
         message: a.message.clone(),
         local_only: a.local,
