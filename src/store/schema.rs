@@ -228,7 +228,12 @@ ALTER TABLE agents ADD COLUMN owner_pid INTEGER;
 ALTER TABLE agents ADD COLUMN owner_start INTEGER;
 ALTER TABLE events ADD COLUMN payload TEXT;
 "#,
-    // 5: recovery and O(change) export. `db_id` names this database, so an
+    // 5: a molecule's ready steps by id range (the scheduler's query), so a
+    // run costs O(ready steps) whatever else the store holds.
+    r#"
+CREATE INDEX issues_open_unblocked ON issues (id) WHERE status = 'open' AND blocked = 0;
+"#,
+    // 6: recovery and O(change) export. `db_id` names this database, so an
     // export state written for another database (deleted, rebuilt, replaced)
     // is never trusted. `jsonl_pending` logs every issue whose JSONL line may
     // have changed, filled by triggers so that no writer can forget it; the
