@@ -270,7 +270,11 @@ pub fn main() -> i32 {
 
 /// `gt mol ...`: the molecule commands, run like `bd mol ...`.
 pub fn run_mol(c: &bd_mol::MolCommand, json: bool) -> i32 {
-    let ctx = Ctx { json, actor: None };
+    let ctx = Ctx {
+        json,
+        actor: None,
+        readonly: false,
+    };
     super::gt_coord::finish(json, bd_mol::run(&ctx, c))
 }
 
