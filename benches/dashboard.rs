@@ -52,8 +52,12 @@ fn town() -> (tempfile::TempDir, Town, String) {
     let mut store = town.store().expect("store");
     let f = d.path().join("bench.formula.toml");
     std::fs::write(&f, FORMULA).expect("formula");
-    let proto = molecule::load_proto(f.to_str().expect("utf-8 path"), d.path(), &Default::default())
-        .expect("cook");
+    let proto = molecule::load_proto(
+        f.to_str().expect("utf-8 path"),
+        d.path(),
+        &Default::default(),
+    )
+    .expect("cook");
     let mut mols = Vec::new();
     for _ in 0..20 {
         let r = molecule::pour(&mut store, &proto, &PourOptions::default()).expect("pour");
@@ -121,7 +125,12 @@ fn town() -> (tempfile::TempDir, Town, String) {
                         from: "mayor".into(),
                         subject: format!("Message {m}"),
                         body: "body".into(),
-                        kind: if m % 10 == 0 { "escalation" } else { "notification" }.into(),
+                        kind: if m % 10 == 0 {
+                            "escalation"
+                        } else {
+                            "notification"
+                        }
+                        .into(),
                         ..Default::default()
                     },
                 )?;
@@ -171,7 +180,12 @@ fn bench_dashboard(c: &mut Criterion) {
         rt.block_on(async move {
             let r = router.oneshot(req).await.expect("response");
             assert!(r.status().is_success(), "{}", r.status());
-            r.into_body().collect().await.expect("body").to_bytes().len()
+            r.into_body()
+                .collect()
+                .await
+                .expect("body")
+                .to_bytes()
+                .len()
         })
     };
     // The very first page, cold caches included.

@@ -293,8 +293,7 @@ async fn act(
 }
 
 fn directory(app: &App, store: &crate::store::Store) -> Result<Directory> {
-    let t = crate::coord::town::Town::open(&app.town.root)?;
-    Ok(Directory::load(Some(&t), store.conn())?)
+    Ok(Directory::load(Some(&app.town), store.conn())?)
 }
 
 fn export(store: &mut crate::store::Store) -> Result<()> {
