@@ -177,6 +177,8 @@ pub struct Scheduler<'a> {
     interrupted: bool,
     last_version: i64,
     exe_dir: Option<PathBuf>,
+    /// The molecule's bound vars, as every step's environment.
+    var_env: Vec<(String, String)>,
 }
 
 fn step_file(dir: &Path, kind: &str, step: &str, gen: i64, ext: &str) -> PathBuf {
@@ -193,6 +195,9 @@ impl<'a> Scheduler<'a> {
         let exe_dir = std::env::current_exe()
             .ok()
             .and_then(|p| p.parent().map(|d| d.to_path_buf()));
+        let var_env = issues::get(store.conn(), root)
+            .map(|r| crate::formula::shell::molecule_env(&r.metadata))
+            .unwrap_or_default();
         Scheduler {
             store,
             root: root.to_string(),
@@ -208,6 +213,7 @@ impl<'a> Scheduler<'a> {
             interrupted: false,
             last_version: -1,
             exe_dir,
+            var_env,
         }
     }
 
@@ -666,7 +672,7 @@ impl<'a> Scheduler<'a> {
         let lease = format!("{}:{gen}", c.id);
         let agent = &self.cfg.agent;
         let mut stdin = None;
-        let mut env: Vec<(String, String)> = Vec::new();
+        let mut env: Vec<(String, String)> = self.var_env.clone();
         let command = if agent.is_shell() {
             c.run.clone().unwrap_or_default()
         } else {
