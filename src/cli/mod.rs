@@ -3,8 +3,10 @@ pub mod bd;
 pub mod bd_dep;
 pub mod bd_issue;
 pub mod bd_mol;
+pub mod bd_ops;
 pub mod bd_sync;
 pub mod formula;
+pub mod formula_pkg;
 pub mod gt;
 pub mod gt_convoy;
 pub mod gt_coord;
@@ -14,12 +16,22 @@ pub mod gt_feed;
 pub mod gt_mail;
 pub mod gt_mol;
 pub mod gt_mq;
+pub mod gt_ops;
 pub mod gt_run;
 pub mod gt_town;
 pub mod gt_work;
 
 /// Run a command; a panic becomes exit code 3 with a request to report it,
 /// never a raw backtrace dump as the only output.
+/// `--allow-modified` reaches every cook in this process and its children
+/// through the environment (see `packages::lock::allow_modified`).
+pub fn export_allow_modified(allow: bool) {
+    if allow {
+        // SAFETY: called right after parsing arguments, before any thread.
+        std::env::set_var(crate::packages::lock::ALLOW_MODIFIED_ENV, "1");
+    }
+}
+
 pub fn run_guarded(f: impl FnOnce() -> i32 + std::panic::UnwindSafe) -> i32 {
     match std::panic::catch_unwind(f) {
         Ok(code) => code,

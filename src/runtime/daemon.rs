@@ -170,22 +170,14 @@ pub fn run(town: &Town, tick: Duration) -> Result<(), RuntimeError> {
 /// Process the next merge request of every rig that has one queued.
 /// Returns what happened, for the log.
 pub fn refinery_pass(town: &Town, store: &mut crate::store::Store) -> Vec<String> {
-    let coord_town = match crate::coord::town::Town::open(&town.root) {
-        Ok(t) => t,
-        Err(e) => return vec![format!("refinery: {e}")],
-    };
-    let rigs: Vec<String> = match crate::coord::mq::list(store.conn(), None, false) {
-        Ok(queue) => {
-            let mut r: Vec<String> = queue.into_iter().map(|m| m.rig).collect();
-            r.sort();
-            r.dedup();
-            r
-        }
+    // Every rig: queued merge requests, and pull requests waiting to merge.
+    let rigs = match crate::town::rigs::names(store.conn()) {
+        Ok(r) => r,
         Err(e) => return vec![format!("refinery: {e}")],
     };
     let mut out = Vec::new();
     for rig in rigs {
-        match crate::coord::refinery::process_next(store, &coord_town, &rig) {
+        match crate::coord::refinery::process_next(store, town, &rig) {
             Ok(crate::coord::refinery::Outcome::Idle { .. }) => {}
             Ok(o) => out.push(format!("refinery {rig}: {o:?}")),
             Err(e) => out.push(format!("refinery {rig}: {e}")),
@@ -204,6 +196,11 @@ pub fn witness_pass(
     let all = agents::list(store.conn())?;
     for a in all {
         if a.role != "polecat" || !matches!(a.state.as_str(), "spawning" | "working") {
+            continue;
+        }
+        // Claimed by a live `gt sling` (spawning it) or `gt run` (its
+        // supervisor): not the witness's to touch.
+        if a.owner_alive() && !a.owned_by_me() {
             continue;
         }
         let Some(bead) = a.hooked_bead.clone() else {
@@ -243,7 +240,11 @@ pub fn witness_pass(
         }
         if a.pid.is_none() {
             // Hooked but never started (sling died in between): start it.
-            if a.state == "spawning" && still_ours(&a, &issue, lease.as_ref()) {
+            // The claimer died before starting it: take the claim over, once.
+            if a.state == "spawning"
+                && still_ours(&a, &issue, lease.as_ref())
+                && store.write(|tx| tx.reclaim_spawn(&a.rig, &a.name, a.generation))?
+            {
                 let (name, cfg) = town.agent_for("polecat", Some(&a.rig), a.agent.as_deref())?;
                 let pid = work::start_polecat(town, store, &a, &name, &cfg)?;
                 actions.push(format!("{}: started session {pid} for {bead}", a.address()));
@@ -512,20 +513,6 @@ pub fn mayor_start(town: &Town, agent_flag: Option<&str>) -> Result<i64, Runtime
     let mut prompt = super::prime::prime_text("mayor", "mayor/", None, None);
     prompt += &format!("\nTown: {}\nRigs: {}\n", st.town, st.rigs.join(", "));
     let rt = town.runtime_dir();
-    let pf = rt.join("prompts").join("mayor.md");
-    if let Some(d) = pf.parent() {
-        std::fs::create_dir_all(d).map_err(|e| RuntimeError::Io(e.to_string()))?;
-    }
-    std::fs::write(&pf, &prompt).map_err(|e| RuntimeError::Io(e.to_string()))?;
-    let q = crate::formula::vars::shell_quote;
-    let mut command = cfg
-        .command
-        .replace("{model}", &q(cfg.model.as_deref().unwrap_or("")));
-    let mut stdin = Some(pf.clone());
-    if command.contains("{prompt}") {
-        command = command.replace("{prompt}", &q(&prompt));
-        stdin = None;
-    }
     let gen = store.write(|tx| {
         tx.agent_upsert(&AgentUpdate {
             rig: "",
@@ -539,48 +526,32 @@ pub fn mayor_start(town: &Town, agent_flag: Option<&str>) -> Result<i64, Runtime
             bump_generation: true,
         })
     })?;
-    let log = rt.join("logs").join("mayor.log");
-    let status_file = rt.join("status").join(format!("mayor.{gen}"));
-    let mut env = vec![
-        ("GT_TOWN".to_string(), town.root.display().to_string()),
-        ("GT_ROLE".to_string(), "mayor".to_string()),
-        ("GT_AGENT".to_string(), name.clone()),
-        (
-            "BEADS_DIR".to_string(),
-            town.beads_dir().display().to_string(),
-        ),
-        ("BD_ACTOR".to_string(), "mayor/".to_string()),
-        ("GT_PROMPT_FILE".to_string(), pf.display().to_string()),
-    ];
-    for (k, v) in &cfg.env {
-        env.push((k.clone(), v.clone()));
-    }
+    let beads_dir = town.beads_dir();
+    let id = super::spawn::SessionIdentity {
+        town: Some(&town.root),
+        beads_dir: &beads_dir,
+        rig: "",
+        role: "mayor",
+        name: "mayor",
+        agent_name: &name,
+        generation: gen,
+        lease: None,
+        molecule: None,
+    };
+    let mut env = id.env(&cfg);
+    let pf = rt.join("prompts").join("mayor.md");
+    let (command, stdin) = session::agent_command(&cfg, &prompt, &pf, &mut env)?;
     let spec = session::SessionSpec {
         name: "gt-mayor".into(),
         command,
         cwd: town.root.clone(),
         env,
         stdin,
-        log: log.clone(),
-        status_file,
+        log: rt.join("logs").join("mayor.log"),
+        status_file: rt.join("status").join(format!("mayor.{gen}")),
         provider: cfg.provider,
     };
-    let pid = session::start_detached(&spec)
-        .map_err(|e| RuntimeError::Io(format!("cannot start the mayor: {e}")))?;
-    let ps = proc::start_time(pid);
-    store.write(|tx| -> Result<(), RuntimeError> {
-        tx.agent_session(
-            "",
-            "mayor",
-            Some(pid),
-            ps,
-            Some("gt-mayor"),
-            Some(&log.display().to_string()),
-        )?;
-        tx.event("mayor/", "spawn", Some("agent"), None, Some(&name))?;
-        Ok(())
-    })?;
-    Ok(pid)
+    super::spawn::start_detached(&mut store, &id, &spec)
 }
 
 /// `gt mayor stop`.

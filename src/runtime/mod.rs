@@ -4,11 +4,12 @@
 pub mod daemon;
 pub mod escalate;
 pub mod prime;
-pub mod proc;
+pub use crate::proc;
 pub mod progress;
 pub mod run;
 pub mod scheduler;
 pub mod session;
+pub mod spawn;
 pub mod work;
 
 use crate::molecule::MolError;

@@ -221,6 +221,18 @@ CREATE INDEX mq_runs_mr ON mq_runs (mr_id, id);
 CREATE INDEX mq_runs_rig ON mq_runs (rig, id);
 CREATE INDEX events_kind ON events (kind, id);
 "#,
+    // 4: supervisor: who owns an agent identity (the process that claimed it
+    // in the transaction that leased its work), and typed event payloads.
+    r#"
+ALTER TABLE agents ADD COLUMN owner_pid INTEGER;
+ALTER TABLE agents ADD COLUMN owner_start INTEGER;
+ALTER TABLE events ADD COLUMN payload TEXT;
+"#,
+    // 5: a molecule's ready steps by id range (the scheduler's query), so a
+    // run costs O(ready steps) whatever else the store holds.
+    r#"
+CREATE INDEX issues_open_unblocked ON issues (id) WHERE status = 'open' AND blocked = 0;
+"#,
 ];
 
 pub fn latest() -> i64 {
