@@ -144,14 +144,24 @@ pub fn run(town: &Town, tick: Duration) -> Result<(), RuntimeError> {
         loop {
             tokio::select! {
                 _ = iv.tick() => {
-                    match witness_pass(town, &mut store, first) {
-                        Ok(actions) => for a in actions { eprintln!("{} {a}", crate::store::ids::now()); },
-                        Err(e) => eprintln!("{} witness error: {e}", crate::store::ids::now()),
+                    if !super::roles::paused(town, "witness", None) {
+                        match witness_pass(town, &mut store, first) {
+                            Ok(actions) => for a in actions { eprintln!("{} {a}", crate::store::ids::now()); },
+                            Err(e) => eprintln!("{} witness error: {e}", crate::store::ids::now()),
+                        }
+                        // Every agent session, not just polecats: dead
+                        // standing roles, handoffs, handed-in polecats.
+                        match super::roles::watch(town, &mut store) {
+                            Ok(actions) => for a in actions { eprintln!("{} {a}", crate::store::ids::now()); },
+                            Err(e) => eprintln!("{} witness error: {e}", crate::store::ids::now()),
+                        }
                     }
                     // The refinery is a supervisor task: one merge request
                     // per rig per tick keeps the witness responsive.
-                    for line in refinery_pass(town, &mut store) {
-                        eprintln!("{} {line}", crate::store::ids::now());
+                    if !super::roles::paused(town, "refinery", None) {
+                        for line in refinery_pass(town, &mut store) {
+                            eprintln!("{} {line}", crate::store::ids::now());
+                        }
                     }
                     first = false;
                 }
@@ -266,7 +276,9 @@ pub fn witness_pass(
             continue;
         }
         let (agent_name, cfg) = town.agent_for("polecat", Some(&a.rig), a.agent.as_deref())?;
-        if code == Some(0) && cfg.done == DoneMode::Exit {
+        // Exit 0 hands the work in only when it is done (no open steps).
+        let open = super::finish::open_steps(store, &bead)?;
+        if code == Some(0) && cfg.done == DoneMode::Exit && open.is_empty() {
             match work::done_as(town, &a) {
                 Ok(d) => actions.push(format!(
                     "{}: exited 0; handed in {} as {}",
@@ -282,6 +294,13 @@ pub fn witness_pass(
             continue;
         }
         let (kind, error) = match code {
+            Some(0) if !open.is_empty() => (
+                "failed",
+                format!(
+                    "exited 0 without `gt done`, {} step(s) still open",
+                    open.len()
+                ),
+            ),
             Some(0) => (
                 "failed",
                 "exited 0 without `gt done` or `bd close`".to_string(),
@@ -487,119 +506,4 @@ pub fn peek(town: &Town, who: &str, lines: usize) -> Result<String, RuntimeError
     })?;
     session::tail(std::path::Path::new(&log), lines)
         .map_err(|e| RuntimeError::Io(format!("cannot read {log}: {e}")))
-}
-
-/// `gt mayor start [--agent A]`: the mayor's session in the town root.
-pub fn mayor_start(town: &Town, agent_flag: Option<&str>) -> Result<i64, RuntimeError> {
-    let mut store = town.store()?;
-    if let Some(a) = agents::get(store.conn(), "", "mayor")? {
-        if a.pid.is_some_and(|p| proc::alive(p, a.pid_start)) {
-            return Err(RuntimeError::usage(
-                format!("the mayor is already running (pid {})", a.pid.unwrap_or(0)),
-                "`gt mayor attach` to see it, `gt mayor stop` to stop it",
-            ));
-        }
-    }
-    let (name, cfg) = town.agent_for("mayor", None, agent_flag)?;
-    super::run::check_program(&name, &cfg)?;
-    if cfg.is_shell() {
-        return Err(RuntimeError::usage(
-            "the mayor needs an AI agent, not `shell`",
-            "use --agent claude (or another agent)",
-        ));
-    }
-    let st = status(town)?;
-    let mut prompt = super::prime::prime_text("mayor", "mayor/", None, None);
-    prompt += &format!("\nTown: {}\nRigs: {}\n", st.town, st.rigs.join(", "));
-    let rt = town.runtime_dir();
-    let pf = rt.join("prompts").join("mayor.md");
-    if let Some(d) = pf.parent() {
-        std::fs::create_dir_all(d).map_err(|e| RuntimeError::Io(e.to_string()))?;
-    }
-    std::fs::write(&pf, &prompt).map_err(|e| RuntimeError::Io(e.to_string()))?;
-    let q = crate::formula::vars::shell_quote;
-    let mut command = cfg
-        .command
-        .replace("{model}", &q(cfg.model.as_deref().unwrap_or("")));
-    let mut stdin = Some(pf.clone());
-    if command.contains("{prompt}") {
-        command = command.replace("{prompt}", &q(&prompt));
-        stdin = None;
-    }
-    let gen = store.write(|tx| {
-        tx.agent_upsert(&AgentUpdate {
-            rig: "",
-            name: "mayor",
-            role: "mayor",
-            state: "spawning",
-            worktree: Some(&town.root.display().to_string()),
-            branch: None,
-            hooked_bead: None,
-            agent: Some(&name),
-            bump_generation: true,
-        })
-    })?;
-    let log = rt.join("logs").join("mayor.log");
-    let status_file = rt.join("status").join(format!("mayor.{gen}"));
-    let mut env = vec![
-        ("GT_TOWN".to_string(), town.root.display().to_string()),
-        ("GT_ROLE".to_string(), "mayor".to_string()),
-        ("GT_AGENT".to_string(), name.clone()),
-        (
-            "BEADS_DIR".to_string(),
-            town.beads_dir().display().to_string(),
-        ),
-        ("BD_ACTOR".to_string(), "mayor/".to_string()),
-        ("GT_PROMPT_FILE".to_string(), pf.display().to_string()),
-    ];
-    for (k, v) in &cfg.env {
-        env.push((k.clone(), v.clone()));
-    }
-    let spec = session::SessionSpec {
-        name: "gt-mayor".into(),
-        command,
-        cwd: town.root.clone(),
-        env,
-        stdin,
-        log: log.clone(),
-        status_file,
-        provider: cfg.provider,
-    };
-    let pid = session::start_detached(&spec)
-        .map_err(|e| RuntimeError::Io(format!("cannot start the mayor: {e}")))?;
-    let ps = proc::start_time(pid);
-    store.write(|tx| -> Result<(), RuntimeError> {
-        tx.agent_session(
-            "",
-            "mayor",
-            Some(pid),
-            ps,
-            Some("gt-mayor"),
-            Some(&log.display().to_string()),
-        )?;
-        tx.event("mayor/", "spawn", Some("agent"), None, Some(&name))?;
-        Ok(())
-    })?;
-    Ok(pid)
-}
-
-/// `gt mayor stop`.
-pub fn mayor_stop(town: &Town) -> Result<bool, RuntimeError> {
-    let mut store = town.store()?;
-    let Some(a) = agents::get(store.conn(), "", "mayor")? else {
-        return Ok(false);
-    };
-    let alive = a.pid.is_some_and(|p| proc::alive(p, a.pid_start));
-    if alive {
-        if let Some(p) = a.pid {
-            proc::kill_group(p, proc::SIGTERM);
-        }
-    }
-    if a.session.is_some() && session::tmux_available() {
-        let _ = session::tmux(&session::tmux_socket(&town.runtime_dir()))
-            .args(["kill-session", "-t", "gt-mayor"])
-            .output();
-    }
-    store.write(|tx| tx.agent_state("", "mayor", "idle", true))?;
-    Ok(alive)
 }
