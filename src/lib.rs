@@ -7,7 +7,9 @@
 pub mod cli;
 pub mod coord;
 pub mod formula;
+pub mod ids;
 pub mod molecule;
+pub mod proc;
 pub mod runtime;
 pub mod store;
 pub mod town;

@@ -15,7 +15,7 @@
 
 mod common;
 use common::model_server::{ModelServer, Reply, Turn};
-use common::town::{source_repo, text, BD, GT};
+use common::town::{origin_repo, text, BD, GT};
 use gastown::store::{issues, Status, Store};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -67,6 +67,7 @@ struct World {
     root: PathBuf,
     town: PathBuf,
     home: PathBuf,
+    origin: PathBuf,
     path: String,
     base_url: String,
 }
@@ -85,17 +86,18 @@ impl World {
             "{}:/usr/local/bin:/usr/bin:/bin",
             Path::new(GT).parent().unwrap().display()
         );
+        let origin = origin_repo(&root, "app", "main");
         let w = World {
             town: root.join("town"),
             _tmp: tmp,
             root,
             home,
+            origin,
             path,
             base_url: base_url.to_string(),
         };
-        let src = source_repo(&w.root);
         w.ok(&w.root, &["install", w.town.to_str().unwrap()]);
-        w.ok(&w.town, &["rig", "add", "app", src.to_str().unwrap()]);
+        w.ok(&w.town, &["rig", "add", "app", w.origin.to_str().unwrap()]);
         w
     }
 

@@ -428,3 +428,27 @@ fn gt_pour_and_wisp_are_aliases() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["phase"], "vapor");
 }
+
+#[test]
+fn hostile_bead_ids_are_refused_at_create_and_import() {
+    let (d, bd) = setup();
+    for id in ["../../../x", "a/b", "x.lock", ".hidden", "a..b", "x y"] {
+        let r = bd.run(&["create", "T", "--id", id]);
+        assert_eq!(r.code, 2, "--id {id:?} accepted: {}{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains("bead id"), "{}", r.stderr);
+    }
+    assert!(!d.path().join("x").exists());
+    // A JSONL pulled from git with a hostile id is refused, naming the line.
+    let good = bd.id(&["create", "Good"]);
+    let jsonl = d.path().join(".beads/issues.jsonl");
+    let mut text = std::fs::read_to_string(&jsonl).unwrap();
+    text.push_str(&text.replace(&good, "../../evil"));
+    std::fs::write(&jsonl, text).unwrap();
+    let r = bd.run(&["list", "--json"]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stderr.contains(":2:") && r.stderr.contains("path separator"),
+        "{}",
+        r.stderr
+    );
+}

@@ -13,9 +13,9 @@ use gastown::coord::mail::{self, Outgoing};
 use gastown::coord::mq::{self, NewMr};
 use gastown::coord::nudge::{self, Delivery, Tmux};
 use gastown::coord::refinery::{self, Outcome};
-use gastown::coord::town::{Strategy, Town};
 use gastown::store::issues::{self, NewIssue};
 use gastown::store::{Status, Store};
+use gastown::town::StrategyKind;
 use serde_json::json;
 
 fn bead(s: &mut Store, title: &str) -> String {
@@ -47,8 +47,7 @@ fn enqueue(s: &mut Store, bead: &str, branch: &str, sha: git2::Oid, polecat: &st
 }
 
 fn dir(t: &TownFixture, s: &Store) -> Directory {
-    let town = Town::open(t.root()).unwrap();
-    Directory::load(Some(&town), s.conn()).unwrap()
+    Directory::load(Some(&t.town()), s.conn()).unwrap()
 }
 
 fn kinds(s: &Store) -> Vec<String> {
@@ -273,12 +272,9 @@ fn refinery_merges_and_closes_bead_as_merged_in_one_step() {
     // main moves on after the branch was cut: the branch is rebased.
     let cut = t.main_tip();
     let sha = t.branch("polecat/nux/a", &[("a.txt", "a\n")], Some(cut));
-    let other = t.branch("other", &[("o.txt", "o\n")], Some(cut));
-    t.repo()
-        .reference("refs/heads/main", other, true, "move main")
-        .unwrap();
+    t.push_to_origin(&[("o.txt", "o\n")], "someone else's work");
     let mr = enqueue(&mut s, &b, "polecat/nux/a", sha, "nux");
-    let out = refinery::process_next(&mut s, &Town::open(t.root()).unwrap(), "rig").unwrap();
+    let out = refinery::process_next(&mut s, &t.town(), "rig").unwrap();
     let Outcome::Merged {
         mr: m,
         bead,
@@ -542,29 +538,33 @@ fn cross_rig_convoy_and_auto_convoy_for_sling() {
 fn pr_strategy_pushes_and_stops_short_of_merging() {
     let t = TownFixture::new(json!({}));
     let mut s = t.store();
-    let remote = tempfile::tempdir().unwrap();
-    git2::Repository::init_bare(remote.path()).unwrap();
     let b = bead(&mut s, "protected main");
     let sha = t.branch("p/pr", &[("pr.txt", "pr\n")], None);
     let mr = enqueue(&mut s, &b, "p/pr", sha, "nux");
     let before = t.main_tip();
     let mut cfg = t.rig_config();
-    cfg.strategy = Strategy::Pr {
-        remote: remote.path().to_string_lossy().to_string(),
-    };
+    cfg.strategy = StrategyKind::Pr;
+    cfg.pr_poll_every = std::time::Duration::ZERO;
     let out = refinery::process_next_with(&mut s, &cfg).unwrap();
-    assert!(matches!(out, Outcome::Pushed { .. }), "{out:?}");
+    let Outcome::Pushed { url, .. } = &out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(*url, None, "a local origin has no compare page");
     assert_eq!(t.main_tip(), before);
-    let r = git2::Repository::open(remote.path()).unwrap();
-    assert_eq!(r.refname_to_id("refs/heads/p/pr").unwrap(), sha);
+    assert_eq!(t.origin().refname_to_id("refs/heads/p/pr").unwrap(), sha);
     assert_eq!(issues::get(s.conn(), &mr).unwrap().status, Status::Deferred);
     assert_ne!(issues::get(s.conn(), &b).unwrap().status, Status::Closed);
-    // Nothing left to process: a deferred MR is not queued.
+    // The pull request is still open: nothing to do.
     assert!(matches!(
         refinery::process_next_with(&mut s, &cfg).unwrap(),
         Outcome::Idle { .. }
     ));
-    mq::mark_merged(&mut s, &mr, &sha.to_string()).unwrap();
+    // The host merges it (fast-forward of the origin's main): merged.
+    t.origin()
+        .reference("refs/heads/main", sha, true, "pr merged")
+        .unwrap();
+    let out = refinery::process_next_with(&mut s, &cfg).unwrap();
+    assert!(matches!(out, Outcome::Merged { .. }), "{out:?}");
     assert_eq!(
         issues::get(s.conn(), &b).unwrap().close_reason.as_deref(),
         Some("merged")
@@ -595,9 +595,10 @@ fn refinery_finishes_a_merge_a_dead_refinery_left_half_done() {
         Ok(())
     })
     .unwrap();
-    t.repo()
-        .reference("refs/heads/main", sha, true, "ff")
-        .unwrap();
+    coord_support::cmd::git_in(
+        &t.path("rig/.repo.git"),
+        &["push", "-q", "origin", &format!("{sha}:refs/heads/main")],
+    );
     let out = refinery::process_next_with(&mut s, &t.rig_config()).unwrap();
     assert!(matches!(out, Outcome::Recovered { .. }), "{out:?}");
     assert_eq!(

@@ -152,7 +152,7 @@ fn stale_generation_via_env_and_nudge_and_handoff() {
         bin,
         t.root(),
         "rig/polecats/nux",
-        &[("GT_LEASE", "nux@2")],
+        &[("GT_GENERATION", "2")],
         &["mail", "check", "--inject"],
     );
     assert_eq!(o.code, 0, "{}", o.stderr);

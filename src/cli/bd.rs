@@ -1,7 +1,7 @@
 //! The `bd` command tree. Parsing and rendering only; the work is done by
 //! `store` and `molecule`. Exit codes: 0 ok, 1 error, 2 usage.
 
-use super::{bd_dep, bd_issue, bd_mol, bd_sync};
+use super::{bd_dep, bd_issue, bd_mol, bd_ops, bd_sync};
 use crate::molecule::MolError;
 use crate::store::{Store, StoreError};
 use clap::{Parser, Subcommand};
@@ -16,6 +16,10 @@ pub struct Cli {
     /// Who is acting (default: $BD_ACTOR, $GT_ROLE, $USER).
     #[arg(long, global = true)]
     pub actor: Option<String>,
+    /// Accepted for beads (no daemon, no auto-sync): the embedded store already
+    /// touches nothing but `.beads/`.
+    #[arg(long, global = true)]
+    pub sandbox: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -68,6 +72,31 @@ pub enum Command {
     /// Formula library: list, show, lint.
     #[command(subcommand)]
     Formula(super::formula::FormulaCommand),
+    /// Open issues that something blocks, with their blockers.
+    Blocked(bd_ops::BlockedArgs),
+    /// The event log as a stream (--follow keeps watching).
+    Activity(bd_ops::ActivityArgs),
+    /// Gates: list, check (resolve elapsed timers, escalate), close.
+    #[command(subcommand)]
+    Gate(bd_ops::GateCommand),
+    /// The merge slot: serialize conflict resolution.
+    #[command(subcommand)]
+    MergeSlot(bd_ops::MergeSlotCommand),
+    /// The ledger context for an agent's session start.
+    Prime,
+    /// Where the store is, its schema and size.
+    Info(bd_ops::InfoArgs),
+    /// Check the store's health.
+    Doctor,
+    /// Git worktrees that share this ledger.
+    #[command(subcommand)]
+    Worktree(bd_ops::WorktreeCommand),
+    /// Dolt-server commands, answered for the embedded store.
+    #[command(subcommand)]
+    Dolt(bd_ops::DoltCommand),
+    /// Daemon commands, answered for the embedded store (no daemons).
+    #[command(subcommand)]
+    Daemons(bd_ops::DaemonsCommand),
 }
 
 /// The formula commands report through diagnostics and return an exit code.
@@ -242,5 +271,15 @@ fn run(ctx: &Ctx, cmd: &Command) -> CliResult {
         Command::Mol(c) => bd_mol::run(ctx, c),
         Command::Cook(a) => exit_code(super::formula::cook(a)),
         Command::Formula(c) => exit_code(super::formula::run(c, ctx.json)),
+        Command::Blocked(a) => bd_ops::blocked(ctx, a),
+        Command::Activity(a) => bd_ops::activity(ctx, a),
+        Command::Gate(c) => bd_ops::gate(ctx, c),
+        Command::MergeSlot(c) => bd_ops::merge_slot(ctx, c),
+        Command::Prime => bd_ops::prime(ctx),
+        Command::Info(a) => bd_ops::info(ctx, a),
+        Command::Doctor => bd_ops::doctor(ctx),
+        Command::Worktree(c) => bd_ops::worktree(ctx, c),
+        Command::Dolt(c) => bd_ops::dolt(ctx, c),
+        Command::Daemons(c) => bd_ops::daemons(ctx, c),
     }
 }

@@ -42,8 +42,15 @@ fn split_list(v: &[String]) -> Vec<String> {
 
 #[derive(Args, Debug)]
 pub struct CreateArgs {
-    /// The title.
-    pub title: String,
+    /// The title (or --title).
+    #[arg(required_unless_present = "title_flag")]
+    pub title: Option<String>,
+    /// The title, as a flag (beads spelling).
+    #[arg(long = "title", conflicts_with = "title")]
+    pub title_flag: Option<String>,
+    /// Wisp class (beads' TTL compaction class, e.g. patrol); implies --ephemeral.
+    #[arg(long)]
+    pub wisp_type: Option<String>,
     /// Type: task, bug, feature, epic, chore, molecule, gate, message, convoy, merge-request.
     #[arg(short = 't', long = "type", default_value = "task")]
     pub issue_type: String,
@@ -80,6 +87,17 @@ pub struct CreateArgs {
     pub ephemeral: bool,
 }
 
+/// `--description=-` reads the text from stdin (beads).
+fn read_stdin_dash(s: &str) -> CliResult<String> {
+    if s != "-" {
+        return Ok(s.to_string());
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+        .map_err(|e| CliError::other(format!("cannot read the description from stdin: {e}")))?;
+    Ok(text)
+}
+
 fn parse_json_obj(s: &str) -> CliResult<serde_json::Value> {
     let v: serde_json::Value = serde_json::from_str(s).map_err(|e| {
         CliError::usage(
@@ -99,6 +117,8 @@ fn parse_json_obj(s: &str) -> CliResult<serde_json::Value> {
 pub fn create(ctx: &Ctx, a: &CreateArgs) -> CliResult {
     let issue_type: IssueType = a.issue_type.parse()?;
     let priority = parse_priority(&a.priority)?;
+    let title = a.title.clone().or(a.title_flag.clone()).unwrap_or_default();
+    let description = read_stdin_dash(&a.description)?;
     let mut dep_list = Vec::new();
     for d in split_list(&a.deps) {
         let (t, id) = match d.split_once(':') {
@@ -107,12 +127,16 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> CliResult {
         };
         dep_list.push((t, id));
     }
-    let metadata = a.metadata.as_deref().map(parse_json_obj).transpose()?;
+    let mut metadata = a.metadata.as_deref().map(parse_json_obj).transpose()?;
+    if let Some(w) = &a.wisp_type {
+        let m = metadata.get_or_insert_with(|| serde_json::json!({}));
+        m["wisp_type"] = serde_json::json!(w);
+    }
     let mut store = ctx.open()?;
     let new = NewIssue {
         id: a.id.clone(),
-        title: a.title.clone(),
-        description: a.description.clone(),
+        title,
+        description,
         design: a.design.clone().unwrap_or_default(),
         acceptance_criteria: a.acceptance.clone().unwrap_or_default(),
         notes: a.notes.clone().unwrap_or_default(),
@@ -121,7 +145,7 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> CliResult {
         assignee: a.assignee.clone(),
         labels: split_list(&a.labels),
         metadata,
-        ephemeral: a.ephemeral,
+        ephemeral: a.ephemeral || a.wisp_type.is_some(),
         parent: a.parent.clone(),
         deps: dep_list,
         ..Default::default()
@@ -261,29 +285,97 @@ pub struct ListArgs {
     /// Include wisps.
     #[arg(long)]
     pub all: bool,
+    /// At most N issues (0 = all).
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Created at or after this time (`2026-03-01`, RFC 3339, or an age like `24h`).
+    #[arg(long)]
+    pub created_after: Option<String>,
+    #[arg(long)]
+    pub created_before: Option<String>,
+    #[arg(long)]
+    pub updated_after: Option<String>,
+    #[arg(long)]
+    pub updated_before: Option<String>,
+    /// Only issues whose description contains this text.
+    #[arg(long)]
+    pub desc_contains: Option<String>,
+    /// Only issues whose title contains this text.
+    #[arg(long)]
+    pub title_contains: Option<String>,
+    /// Show the parent/child tree (accepted for beads; `false` gives a flat list, the only layout).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub tree: Option<bool>,
+}
+
+/// A time bound for `--created-after` etc.: a date, a timestamp or an age.
+fn time_bound(flag: &str, v: &Option<String>) -> CliResult<Option<String>> {
+    let now = (crate::store::ids::now_nanos() / 1_000_000_000) as i64;
+    v.as_deref()
+        .map(|t| {
+            crate::coord::feed::parse_since(t, now)
+                .map_err(|e| CliError::usage(format!("--{flag}: {e}"), None))
+        })
+        .transpose()
+}
+
+/// Status filters, where `in_progress` includes hooked work (as beads reports it).
+fn status_filter(v: &[String]) -> CliResult<Vec<Status>> {
+    let mut out = Vec::new();
+    for s in split_list(v) {
+        let st: Status = s.parse()?;
+        out.push(st);
+        if st == Status::InProgress {
+            out.push(Status::Hooked);
+        }
+    }
+    Ok(out)
 }
 
 pub fn list(ctx: &Ctx, a: &ListArgs) -> CliResult {
     let store = ctx.open()?;
+    let bounds = [
+        time_bound("created-after", &a.created_after)?,
+        time_bound("created-before", &a.created_before)?,
+        time_bound("updated-after", &a.updated_after)?,
+        time_bound("updated-before", &a.updated_before)?,
+    ];
+    let filtering = bounds.iter().any(Option::is_some)
+        || a.desc_contains.is_some()
+        || a.title_contains.is_some();
     let mut f = IssueFilter {
         assignee: a.assignee.clone(),
         labels: split_list(&a.labels),
         include_ephemeral: a.all,
-        limit: a.limit,
+        limit: a.limit.filter(|n| *n > 0 && !filtering),
+        status: status_filter(&a.status)?,
         ..Default::default()
     };
-    for s in split_list(&a.status) {
-        f.status.push(s.parse()?);
-    }
     for t in split_list(&a.issue_type) {
         f.issue_type.push(t.parse()?);
     }
     if let Some(p) = &a.parent {
         f.parent = Some(resolve(&store, p)?);
     }
-    let v = issues::list(store.conn(), &f)?;
+    let mut v = issues::list(store.conn(), &f)?;
+    if filtering {
+        let [ca, cb, ua, ub] = &bounds;
+        v.retain(|i| {
+            ca.as_deref().is_none_or(|t| i.created_at.as_str() >= t)
+                && cb.as_deref().is_none_or(|t| i.created_at.as_str() < t)
+                && ua.as_deref().is_none_or(|t| i.updated_at.as_str() >= t)
+                && ub.as_deref().is_none_or(|t| i.updated_at.as_str() < t)
+                && a.desc_contains
+                    .as_deref()
+                    .is_none_or(|d| i.description.contains(d))
+                && a.title_contains
+                    .as_deref()
+                    .is_none_or(|d| i.title.contains(d))
+        });
+        if let Some(n) = a.limit.filter(|n| *n > 0) {
+            v.truncate(n);
+        }
+    }
     ctx.print(&v, || lines(&v));
     Ok(())
 }
@@ -302,6 +394,46 @@ pub struct ReadyArgs {
     /// At most N issues (0 = all).
     #[arg(long, default_value = "100")]
     pub limit: usize,
+    /// Molecules waiting on a gate that has resolved: ready to resume.
+    #[arg(long)]
+    pub gated: bool,
+}
+
+/// Not work an agent picks up: molecule roots (closed by their steps),
+/// convoys, gates, mail and merge requests.
+fn workable(i: &Issue) -> bool {
+    !matches!(
+        i.issue_type,
+        IssueType::Convoy
+            | IssueType::Molecule
+            | IssueType::Gate
+            | IssueType::Message
+            | IssueType::MergeRequest
+    )
+}
+
+/// `bd ready --gated`: molecules with a closed gate step and ready work.
+fn gated_molecules(store: &Store) -> CliResult<Vec<Issue>> {
+    let mut st = store
+        .conn()
+        .prepare(
+            "SELECT DISTINCT p.depends_on FROM issues g
+             JOIN deps p ON p.issue_id = g.id AND p.type = 'parent-child'
+             WHERE g.issue_type = 'gate' AND g.status = 'closed'",
+        )
+        .map_err(|e| CliError::other(e.to_string()))?;
+    let roots: Vec<String> = st
+        .query_map([], |r| r.get(0))
+        .and_then(|r| r.collect())
+        .map_err(|e| CliError::other(e.to_string()))?;
+    let mut out = Vec::new();
+    for r in roots {
+        let i = issues::get(store.conn(), &r)?;
+        if i.status != Status::Closed {
+            out.push(i);
+        }
+    }
+    Ok(out)
 }
 
 pub fn ready(ctx: &Ctx, a: &ReadyArgs) -> CliResult {
@@ -318,9 +450,20 @@ pub fn ready(ctx: &Ctx, a: &ReadyArgs) -> CliResult {
             .as_ref()
             .map(|t| t.parse::<IssueType>().map(|t| t.as_str().to_string()))
             .transpose()?,
-        limit: (a.limit > 0).then_some(a.limit),
+        limit: None,
     };
-    let v = ready::ready(store.conn(), &f)?;
+    if a.gated {
+        let v = gated_molecules(&store)?;
+        ctx.print(&v, || lines(&v));
+        return Ok(());
+    }
+    let mut v: Vec<Issue> = ready::ready(store.conn(), &f)?
+        .into_iter()
+        .filter(workable)
+        .collect();
+    if a.limit > 0 {
+        v.truncate(a.limit);
+    }
     ctx.print(&v, || lines(&v));
     Ok(())
 }
@@ -356,6 +499,32 @@ pub struct UpdateArgs {
     /// JSON object merged into the metadata (null removes a key).
     #[arg(long)]
     pub metadata: Option<String>,
+    /// Replace the labels (comma-separated or repeated).
+    #[arg(long)]
+    pub labels: Vec<String>,
+    #[arg(long)]
+    pub add_label: Vec<String>,
+    #[arg(long)]
+    pub remove_label: Vec<String>,
+    /// Set one metadata key: KEY=VALUE (a JSON value, or else a string).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub set_metadata: Vec<String>,
+}
+
+/// `--set-metadata k=v ...` merged into `--metadata`.
+fn metadata_patch(a: &UpdateArgs) -> CliResult<Option<serde_json::Value>> {
+    let mut m = a.metadata.as_deref().map(parse_json_obj).transpose()?;
+    for kv in &a.set_metadata {
+        let (k, v) = kv.split_once('=').ok_or_else(|| {
+            CliError::usage(
+                format!("--set-metadata `{kv}` is not KEY=VALUE"),
+                Some("e.g. --set-metadata review=approved".into()),
+            )
+        })?;
+        let v = serde_json::from_str(v).unwrap_or_else(|_| serde_json::json!(v));
+        m.get_or_insert_with(|| serde_json::json!({}))[k] = v;
+    }
+    Ok(m)
 }
 
 pub fn update(ctx: &Ctx, a: &UpdateArgs) -> CliResult {
@@ -377,9 +546,11 @@ pub fn update(ctx: &Ctx, a: &UpdateArgs) -> CliResult {
             .as_deref()
             .map(str::parse::<IssueType>)
             .transpose()?,
-        metadata: a.metadata.as_deref().map(parse_json_obj).transpose()?,
+        metadata: metadata_patch(a)?,
     };
-    if u.is_empty() && !a.claim {
+    let labels_change =
+        !a.labels.is_empty() || !a.add_label.is_empty() || !a.remove_label.is_empty();
+    if u.is_empty() && !a.claim && !labels_change {
         return Err(CliError::usage(
             "nothing to update",
             Some("pass a field, e.g. --status in_progress, --claim, --notes TEXT".into()),
@@ -397,6 +568,15 @@ pub fn update(ctx: &Ctx, a: &UpdateArgs) -> CliResult {
             } else {
                 None
             };
+            if !a.labels.is_empty() {
+                super::bd_ops::set_labels(tx, &id, &split_list(&a.labels))?;
+            }
+            for l in split_list(&a.add_label) {
+                tx.add_label(&id, &l)?;
+            }
+            for l in split_list(&a.remove_label) {
+                tx.remove_label(&id, &l)?;
+            }
             let i = if u.is_empty() {
                 issues::get(tx.conn(), &id)?
             } else {

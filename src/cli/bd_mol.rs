@@ -77,6 +77,8 @@ pub struct WispArgs {
 pub enum WispSub {
     /// List wisps.
     List,
+    /// Pour a formula as a wisp (the same as `bd mol wisp FORMULA`).
+    Create(PourArgs),
     /// Delete idle wisps.
     Gc {
         /// Idle longer than this: e.g. 30m, 1h, 2d (default 1h).
@@ -87,6 +89,9 @@ pub enum WispSub {
         closed: bool,
         #[arg(long)]
         dry_run: bool,
+        /// Accepted for beads: gc never asks for confirmation.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -171,7 +176,8 @@ pub fn run(ctx: &Ctx, c: &MolCommand) -> CliResult {
     match c {
         MolCommand::Pour(a) => pour_cmd(ctx, a, false),
         MolCommand::Wisp(w) => match (&w.sub, &w.pour) {
-            (Some(WispSub::List), _) => {
+            (Some(WispSub::Create(p)), _) => pour_cmd(ctx, p, true),
+            (Some(WispSub::List), _) | (None, None) => {
                 let store = ctx.open()?;
                 let v = wisp::list(&store)?;
                 ctx.print(&v, || {
@@ -196,6 +202,7 @@ pub fn run(ctx: &Ctx, c: &MolCommand) -> CliResult {
                     age,
                     closed,
                     dry_run,
+                    ..
                 }),
                 _,
             ) => {
@@ -213,10 +220,6 @@ pub fn run(ctx: &Ctx, c: &MolCommand) -> CliResult {
                 Ok(())
             }
             (None, Some(p)) => pour_cmd(ctx, p, true),
-            (None, None) => Err(CliError::usage(
-                "bd mol wisp needs a formula or PROTO.json, or `list` / `gc`",
-                Some("e.g. `bd mol wisp my-formula --var k=v`".into()),
-            )),
         },
         MolCommand::Bond {
             a,

@@ -29,10 +29,16 @@ pub struct SyncArgs {
     /// Commit message.
     #[arg(short, long)]
     pub message: Option<String>,
+    /// Only report whether the ledger has changes not yet exported.
+    #[arg(long)]
+    pub status: bool,
 }
 
 pub fn sync(ctx: &Ctx, a: &SyncArgs) -> CliResult {
     let mut store = ctx.open()?;
+    if a.status {
+        return super::bd_ops::sync_status(ctx, &store);
+    }
     let r = sync::commit(&mut store, a.message.as_deref())?;
     ctx.print(&r, || match &r.commit {
         Some(c) => format!(

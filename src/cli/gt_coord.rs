@@ -3,9 +3,9 @@
 
 use super::bd::{CliError, CliResult, Ctx};
 use crate::coord::address::Directory;
-use crate::coord::town::Town;
 use crate::coord::{mail, CoordError};
 use crate::store::Store;
+use crate::town::{Town, TownError};
 
 impl From<CoordError> for CliError {
     fn from(e: CoordError) -> Self {
@@ -42,7 +42,11 @@ pub fn ctx(json: bool) -> Ctx {
 }
 
 pub fn town(ctx: &Ctx) -> CliResult<Option<Town>> {
-    Ok(Town::discover(&ctx.cwd()?)?)
+    match Town::find(&ctx.cwd()?) {
+        Ok(t) => Ok(Some(t)),
+        Err(TownError::NoTown { .. }) => Ok(None),
+        Err(e) => Err(CoordError::from(e).into()),
+    }
 }
 
 pub fn directory(ctx: &Ctx, store: &Store) -> CliResult<Directory> {

@@ -4,6 +4,7 @@ use super::bd::{CliError, CliResult, Ctx};
 use super::gt_coord::{finish, town};
 use crate::coord::mq::{self, MergeRequest};
 use crate::coord::refinery::{self, Outcome};
+use crate::coord::CoordError;
 use clap::Subcommand;
 
 #[derive(Subcommand, Debug)]
@@ -243,7 +244,7 @@ fn run_inner(ctx: &Ctx, cmd: &MqCommand) -> CliResult {
             let mut outcomes = Vec::new();
             let mut failure = None;
             for r in &rigs {
-                let cfg = t.rig(r)?;
+                let cfg = t.merge_config(r).map_err(CoordError::from)?;
                 loop {
                     match refinery::process_next_with(&mut store, &cfg) {
                         Ok(Outcome::Idle { .. }) => break,

@@ -2,7 +2,7 @@
 
 use super::gt_run::err_code;
 use crate::runtime::RuntimeError;
-use crate::town::{agents, rigs, AgentConfig, DoneMode, Provider, RoleSettings, Town, TownError};
+use crate::town::{agents, rigs, settings, AgentConfig, DoneMode, Provider, Town, TownError};
 use clap::{Args, Subcommand};
 
 #[derive(Args, Debug)]
@@ -27,6 +27,8 @@ pub enum RigCommand {
     List,
     /// Forget a rig and delete its directory.
     Remove { name: String },
+    /// Fetch the origin and follow its default branch if it changed.
+    Refresh { name: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -54,6 +56,21 @@ pub enum ConfigCommand {
     },
     /// The town's default agent.
     DefaultAgent { agent: String },
+    /// Set a settings key (dotted, e.g. merge_queue.gates.test); VALUE is
+    /// JSON when it parses as JSON, else a string; `null` removes the key.
+    Set {
+        key: String,
+        value: String,
+        /// The rig's settings instead of the town's.
+        #[arg(long)]
+        rig: Option<String>,
+    },
+    /// Print a settings key (or the whole file) as JSON.
+    Get {
+        key: Option<String>,
+        #[arg(long)]
+        rig: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -162,6 +179,15 @@ pub fn rig(c: &RigCommand, json: bool) -> i32 {
                     let r = rigs::remove(&t, name)?;
                     print(json, &r, || format!("Removed rig {}", r.name));
                 }
+                RigCommand::Refresh { name } => {
+                    let r = rigs::refresh(&t, name)?;
+                    print(json, &r, || {
+                        format!(
+                            "Rig {} follows {} branch {}",
+                            r.name, r.url, r.default_branch
+                        )
+                    });
+                }
             }
             Ok(())
         })(),
@@ -214,12 +240,23 @@ fn parse_provider(s: &str) -> Result<Provider, RuntimeError> {
     }
 }
 
+/// The settings file `--rig` names (checked against the registry), else the town's.
+fn settings_file(t: &Town, rig: Option<&str>) -> Result<std::path::PathBuf, RuntimeError> {
+    Ok(match rig {
+        Some(r) => {
+            rigs::get(&t.store()?, r)?;
+            t.rig_dir(r).join(crate::town::SETTINGS)
+        }
+        None => t.settings_path(),
+    })
+}
+
 pub fn config(c: &ConfigCommand, json: bool) -> i32 {
     finish(
         (|| {
             let t = town()?;
             let path = t.settings_path();
-            let mut s = t.settings()?;
+            let s = t.settings()?;
             match c {
                 ConfigCommand::Agent(AgentCommand::Set {
                     name,
@@ -248,8 +285,11 @@ pub fn config(c: &ConfigCommand, json: bool) -> i32 {
                     a.model = model.clone();
                     a.max_attempts = *max_attempts;
                     a.timeout_secs = *timeout_secs;
-                    s.agents.insert(name.clone(), a.clone());
-                    s.save(&path)?;
+                    let v =
+                        serde_json::to_value(&a).map_err(|e| RuntimeError::Io(e.to_string()))?;
+                    settings::edit(&path, |m| {
+                        settings::set_path(m, &format!("agents.{name}"), v)
+                    })?;
                     print(json, &a, || format!("Set agent {name}: {command}"));
                 }
                 ConfigCommand::Agent(AgentCommand::Get { name }) => {
@@ -286,7 +326,7 @@ pub fn config(c: &ConfigCommand, json: bool) -> i32 {
                     });
                 }
                 ConfigCommand::Agent(AgentCommand::Remove { name }) => {
-                    if s.agents.remove(name).is_none() {
+                    if !s.agents.contains_key(name) {
                         if agents::PRESETS.contains(&name.as_str()) {
                             return Err(RuntimeError::usage(
                                 format!("`{name}` is a built-in preset"),
@@ -299,7 +339,9 @@ pub fn config(c: &ConfigCommand, json: bool) -> i32 {
                         }
                         .into());
                     }
-                    s.save(&path)?;
+                    settings::edit(&path, |m| {
+                        settings::set_path(m, &format!("agents.{name}"), serde_json::Value::Null)
+                    })?;
                     print(json, &serde_json::json!({"removed": name}), || {
                         format!("Removed agent {name}")
                     });
@@ -308,30 +350,19 @@ pub fn config(c: &ConfigCommand, json: bool) -> i32 {
                     if !agents::ROLES.contains(&role.as_str()) {
                         return Err(TownError::UnknownRole(role.clone()).into());
                     }
-                    agents::lookup(agent, Some(&s), None)?;
-                    match rig {
-                        Some(r) => {
-                            rigs::get(&t.store()?, r)?;
-                            let rp = t.rig_dir(r).join(crate::town::SETTINGS);
-                            let mut rs = t.rig_settings(r)?;
-                            rs.roles.insert(
-                                role.clone(),
-                                RoleSettings {
-                                    agent: Some(agent.clone()),
-                                },
-                            );
-                            rs.save(&rp)?;
-                        }
-                        None => {
-                            s.roles.insert(
-                                role.clone(),
-                                RoleSettings {
-                                    agent: Some(agent.clone()),
-                                },
-                            );
-                            s.save(&path)?;
-                        }
-                    }
+                    let file = settings_file(&t, rig.as_deref())?;
+                    let rig_s = match rig {
+                        Some(r) => Some(t.rig_settings(r)?),
+                        None => None,
+                    };
+                    agents::lookup(agent, Some(&s), rig_s.as_ref())?;
+                    settings::edit(&file, |m| {
+                        settings::set_path(
+                            m,
+                            &format!("roles.{role}.agent"),
+                            serde_json::Value::String(agent.clone()),
+                        )
+                    })?;
                     print(
                         json,
                         &serde_json::json!({"role": role, "agent": agent, "rig": rig}),
@@ -340,11 +371,48 @@ pub fn config(c: &ConfigCommand, json: bool) -> i32 {
                 }
                 ConfigCommand::DefaultAgent { agent } => {
                     agents::lookup(agent, Some(&s), None)?;
-                    s.default_agent = Some(agent.clone());
-                    s.save(&path)?;
+                    settings::edit(&path, |m| {
+                        settings::set_path(
+                            m,
+                            "default_agent",
+                            serde_json::Value::String(agent.clone()),
+                        )
+                    })?;
                     print(json, &serde_json::json!({"default_agent": agent}), || {
                         format!("Default agent: {agent}")
                     });
+                }
+                ConfigCommand::Set { key, value, rig } => {
+                    let file = settings_file(&t, rig.as_deref())?;
+                    let v = settings::parse_value(value);
+                    settings::edit(&file, |m| settings::set_path(m, key, v.clone())).map_err(
+                        |e| match e {
+                            TownError::BadSettings { message, .. } => RuntimeError::usage(
+                                format!("`{key}` cannot be `{value}`: {message}"),
+                                "see docs/coordination.md for the settings keys and their types",
+                            ),
+                            e => e.into(),
+                        },
+                    )?;
+                    print(
+                        json,
+                        &serde_json::json!({"key": key, "value": v, "rig": rig}),
+                        || format!("{key} = {v}"),
+                    );
+                }
+                ConfigCommand::Get { key, rig } => {
+                    let file = settings_file(&t, rig.as_deref())?;
+                    let raw = settings::load_raw(&file)?;
+                    let v = match key {
+                        None => serde_json::Value::Object(raw),
+                        Some(k) => settings::get_path(&raw, k).cloned().ok_or_else(|| {
+                            RuntimeError::usage(
+                                format!("`{k}` is not set in {}", file.display()),
+                                "`gt config get` prints the whole file",
+                            )
+                        })?,
+                    };
+                    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
                 }
             }
             Ok(())

@@ -3,6 +3,7 @@ pub mod bd;
 pub mod bd_dep;
 pub mod bd_issue;
 pub mod bd_mol;
+pub mod bd_ops;
 pub mod bd_sync;
 pub mod formula;
 pub mod gt;

@@ -2,13 +2,13 @@
 //! `<rig>/refinery`, `<rig>/polecats/<name>`, `<rig>/crew/<name>`, and the
 //! groups `<rig>/polecats` and `<rig>/crew`.
 //!
-//! A rig is valid when the town knows it (see [`super::town::known_rigs`]).
+//! A rig is valid when the town's registry has it (`gt rig add`).
 //! A group expands to the members the town knows: directories under
 //! `<town>/<rig>/polecats/` (or `crew/`) and addresses that appear in the
 //! store (agent generations, mail, assignees).
 
-use super::town::Town;
 use super::{CoordError, Result};
+use crate::town::Town;
 use rusqlite::Connection;
 use std::fmt;
 
@@ -110,7 +110,7 @@ pub struct Directory {
 impl Directory {
     pub fn load(town: Option<&Town>, conn: &Connection) -> Result<Directory> {
         Ok(Directory {
-            rigs: super::town::known_rigs(town, conn)?,
+            rigs: crate::town::rigs::names(conn)?,
             town: town.cloned(),
         })
     }
@@ -119,7 +119,7 @@ impl Directory {
     pub fn valid_forms(&self) -> String {
         let mut v = vec!["mayor".to_string(), "overseer".to_string()];
         if self.rigs.is_empty() {
-            v.push("<rig>/witness, <rig>/refinery, <rig>/polecats/<name>, <rig>/crew/<name>, <rig>/polecats, <rig>/crew (no rigs are known yet: list them in the town's settings/config.json `rigs`)".into());
+            v.push("<rig>/witness, <rig>/refinery, <rig>/polecats/<name>, <rig>/crew/<name>, <rig>/polecats, <rig>/crew (this town has no rigs yet: add one with `gt rig add NAME URL`)".into());
         }
         for r in &self.rigs {
             v.push(format!(

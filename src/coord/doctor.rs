@@ -9,10 +9,10 @@
 //! landed, and the formula library (lint).
 
 use super::feed::{self, Thresholds};
-use super::town::Town;
 use super::{convoy, mq, Result};
 use crate::store::issues::{self, Update};
 use crate::store::{jsonl, ready, schema, Status, Store};
+use crate::town::{health, Town, TownError};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -94,8 +94,9 @@ impl Default for Options {
 /// Run every check from `cwd`.
 pub fn run(cwd: &Path, opts: &Options) -> Report {
     let mut r = Report::default();
-    let town = match Town::discover(cwd) {
-        Ok(t) => t,
+    let town = match Town::find(cwd) {
+        Ok(t) => Some(t),
+        Err(TownError::NoTown { .. }) => None,
         Err(e) => {
             r.push("town.config", Level::Error, e.to_string(), e.help());
             None
@@ -128,24 +129,6 @@ fn check_town(r: &mut Report, town: Option<&Town>) {
         );
         return;
     };
-    let cfg = t.root.join("settings").join("config.json");
-    if !cfg.is_file() {
-        r.push(
-            "town.config",
-            Level::Error,
-            format!("{} is missing", cfg.display()),
-            None,
-        );
-    } else if !t.config.is_object() {
-        r.push(
-            "town.config",
-            Level::Error,
-            format!("{} is not a JSON object", cfg.display()),
-            None,
-        );
-    } else {
-        r.ok("town.config", format!("{} parses", cfg.display()));
-    }
     if !t.root.join(".beads").is_dir() {
         r.push(
             "town.layout",
@@ -154,43 +137,16 @@ fn check_town(r: &mut Report, town: Option<&Town>) {
             None,
         );
     }
-    let rigs = t.configured_rigs().unwrap_or_default();
-    for rig in &rigs {
-        let dir = t.root.join(rig);
-        if !dir.is_dir() {
-            r.push(
-                "town.rigs",
-                Level::Error,
-                format!(
-                    "rig `{rig}` is in the town config but {} does not exist",
-                    dir.display()
-                ),
-                None,
-            );
-            continue;
-        }
-        match t.rig(rig) {
-            Err(e) => r.push("rig.config", Level::Error, e.to_string(), e.help()),
-            Ok(rc) => match git2::Repository::open(&rc.repo) {
-                Ok(_) => r.ok(
-                    "rig.repo",
-                    format!("rig `{rig}`: repo {} opens", rc.repo.display()),
-                ),
-                Err(e) => r.push(
-                    "rig.repo",
-                    Level::Error,
-                    format!(
-                        "rig `{rig}`: cannot open repo {}: {}",
-                        rc.repo.display(),
-                        e.message()
-                    ),
-                    None,
-                ),
-            },
-        }
-    }
-    if rigs.is_empty() {
-        r.ok("town.rigs", "no rigs configured");
+    let checks = health::check_settings(t)
+        .into_iter()
+        .chain(health::check_rigs(t, health::REMOTE_TIMEOUT));
+    for c in checks {
+        let level = match c.health {
+            health::Health::Ok => Level::Ok,
+            health::Health::Warn => Level::Warn,
+            health::Health::Error => Level::Error,
+        };
+        r.push(c.check, level, c.message, c.help);
     }
 }
 
@@ -301,8 +257,8 @@ fn check_worktrees(
     opts: &Options,
 ) -> Result<()> {
     let Some(t) = town else { return Ok(()) };
-    for rig in t.configured_rigs().unwrap_or_default() {
-        let Ok(rc) = t.rig(&rig) else { continue };
+    for rc in crate::town::rigs::list(s)? {
+        let rig = rc.name.clone();
         let Ok(repo) = git2::Repository::open(&rc.repo) else {
             continue;
         };

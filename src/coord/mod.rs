@@ -12,10 +12,11 @@ pub mod convoy;
 pub mod doctor;
 pub mod feed;
 pub mod mail;
+pub mod merge_slot;
 pub mod mq;
 pub mod nudge;
+pub mod pr;
 pub mod refinery;
-pub mod town;
 
 use crate::store::StoreError;
 
@@ -39,6 +40,8 @@ pub enum CoordError {
     },
     #[error("git error: {0}")]
     Git(#[from] git2::Error),
+    #[error(transparent)]
+    Town(#[from] crate::town::TownError),
 }
 
 impl CoordError {
@@ -59,12 +62,14 @@ impl CoordError {
             CoordError::Store(e) => e.help(),
             CoordError::Usage { help, .. } | CoordError::Failed { help, .. } => help.clone(),
             CoordError::Git(_) => None,
+            CoordError::Town(e) => e.help(),
         }
     }
     pub fn is_usage(&self) -> bool {
         match self {
             CoordError::Store(e) => e.is_usage() || matches!(e, StoreError::NotFound { .. }),
             CoordError::Usage { .. } => true,
+            CoordError::Town(e) => e.is_usage(),
             _ => false,
         }
     }
@@ -82,31 +87,15 @@ impl From<serde_json::Error> for CoordError {
     }
 }
 
-/// The session generation of the running process: `$GT_GENERATION`, else
-/// the trailing number of `$GT_LEASE` (`nux@7`, `lease-7`, `7`).
+/// The session generation of the running process: `$GT_GENERATION`, the
+/// generation of its agent identity (set by `runtime::spawn`). A lease's
+/// generation (`GT_LEASE`) is a different counter and never used here.
 pub fn current_generation() -> Option<i64> {
-    generation_from(
-        std::env::var("GT_GENERATION").ok().as_deref(),
-        std::env::var("GT_LEASE").ok().as_deref(),
-    )
+    generation_from(std::env::var("GT_GENERATION").ok().as_deref())
 }
 
-pub fn generation_from(gen: Option<&str>, lease: Option<&str>) -> Option<i64> {
-    if let Some(g) = gen.map(str::trim).filter(|g| !g.is_empty()) {
-        if let Ok(n) = g.parse::<i64>() {
-            return Some(n);
-        }
-    }
-    let l = lease?.trim();
-    let digits: String = l
-        .chars()
-        .rev()
-        .take_while(|c| c.is_ascii_digit())
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    digits.parse().ok()
+pub fn generation_from(gen: Option<&str>) -> Option<i64> {
+    gen.map(str::trim).and_then(|g| g.parse::<i64>().ok())
 }
 
 /// Keep the last `max` bytes of `s` (on a char boundary), with a marker when cut.
@@ -127,11 +116,10 @@ mod tests {
 
     #[test]
     fn generations_from_env_values() {
-        assert_eq!(generation_from(Some("4"), None), Some(4));
-        assert_eq!(generation_from(None, Some("nux@7")), Some(7));
-        assert_eq!(generation_from(Some("x"), Some("12")), Some(12));
-        assert_eq!(generation_from(None, Some("none")), None);
-        assert_eq!(generation_from(None, None), None);
+        assert_eq!(generation_from(Some("4")), Some(4));
+        assert_eq!(generation_from(Some(" 7 ")), Some(7));
+        assert_eq!(generation_from(Some("x")), None);
+        assert_eq!(generation_from(None), None);
     }
 
     #[test]

@@ -154,6 +154,23 @@ pub fn next_open(conn: &Connection, rig: &str) -> Result<Option<Issue>> {
     Ok(st.query_row([rig], issues::from_row).optional()?)
 }
 
+/// Merge requests of `rig` whose branch was pushed as a pull request and
+/// that wait for it to merge (status deferred, oldest first).
+pub fn awaiting_pr(conn: &Connection, rig: &str) -> Result<Vec<MergeRequest>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {} FROM issues WHERE issue_type = 'merge-request' AND status = 'deferred'
+           AND json_extract(metadata, '$.rig') = ?1 AND json_extract(metadata, '$.pr') IS NOT NULL
+         ORDER BY rowid",
+        issues::COLS
+    ))?;
+    let rows = st.query_map([rig], issues::from_row)?;
+    let mut out = Vec::new();
+    for i in rows {
+        out.push(MergeRequest::from_issue(&i?)?);
+    }
+    Ok(out)
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Run {
     pub id: i64,
@@ -467,7 +484,10 @@ pub fn mark_merged(store: &mut Store, input: &str, sha: &str) -> Result<Vec<Stri
             "nothing to do",
         ));
     }
-    let target = mr.target.clone().unwrap_or_else(|| "main".into());
+    let target = match mr.target.clone() {
+        Some(t) => t,
+        None => crate::town::rigs::default_branch(store.conn(), &mr.rig)?,
+    };
     store.write(|tx| merged_tx(tx, &mr, sha, &target))
 }
 

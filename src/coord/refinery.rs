@@ -1,23 +1,28 @@
-//! The refinery: takes the next merge request of a rig, rebases (or merges)
-//! its branch onto the target in the refinery's own worktree with git2, runs
-//! the rig's gates there, and on success fast-forwards the target and, in
-//! ONE store transaction, closes the merge request and the bead as merged
-//! and lands convoys. A conflict or a failed gate rejects: the bead is
-//! reopened with a `MERGE REJECTION` note and the rig's witness gets mail.
+//! The refinery: takes the next merge request of a rig, fetches the origin,
+//! rebases (or merges) the branch onto the freshly fetched target with git2,
+//! runs the rig's gates in the refinery's own worktree, pushes the result to
+//! the origin with the user's `git`, and only then, in ONE store
+//! transaction, closes the merge request and the bead as merged and lands
+//! convoys. A push the origin rejects (someone pushed first) is retried
+//! after a fetch, never reported merged. A conflict or a failed gate
+//! rejects: the bead is reopened with a `MERGE REJECTION` note and the rig's
+//! witness gets mail. The `pr` strategy pushes the branch and opens a pull
+//! request instead; the bead counts as merged when the pull request is.
 //!
 //! Crash safety: the candidate commit is recorded (`mq_runs.candidate`)
-//! before the target moves. A refinery that died after moving the target
-//! but before the store transaction finishes the bookkeeping on its next
-//! call (Gas Town §7: merged beads left open).
+//! before the push. A refinery that died after the push but before the
+//! store transaction finds the candidate on the origin at its next call and
+//! finishes the bookkeeping (Gas Town §7: merged beads left open).
 
 use super::mq::{self, MergeRequest, Rejection, RunEnd};
-use super::town::{Method, RigConfig, Strategy, Town};
 use super::{CoordError, Result};
 use crate::store::issues::{self, Update};
 use crate::store::{Status, Store};
+use crate::town::git::{self, Pushed};
+use crate::town::{MergeConfig, Method, StrategyKind, Town};
 use git2::{Oid, Repository, Signature};
 use serde::Serialize;
-use std::path::Path;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -52,6 +57,8 @@ pub enum Outcome {
         remote: String,
         branch: String,
         sha: String,
+        /// The pull request (`gh pr create`), else the compare page.
+        url: Option<String>,
     },
     /// A merge whose bookkeeping a dead refinery left unfinished.
     Recovered {
@@ -62,12 +69,15 @@ pub enum Outcome {
     },
 }
 
-/// Process the next merge request of `rig`, with the rig config read from
-/// the town (`<town>/<rig>/settings/config.json`).
+/// Process the next merge request of `rig`, with its merge queue read from
+/// the town (the rig record and the `merge_queue` settings).
 pub fn process_next(store: &mut Store, town: &Town, rig: &str) -> Result<Outcome> {
-    let cfg = town.rig(rig)?;
+    let cfg = town.merge_config(rig)?;
     process_next_with(store, &cfg)
 }
+
+/// How many times a merge is rebuilt when the origin's target keeps moving.
+const PUSH_TRIES: usize = 5;
 
 fn refinery_addr(rig: &str) -> String {
     format!("{rig}/refinery")
@@ -78,7 +88,7 @@ fn refinery_addr(rig: &str) -> String {
 struct RigLock(std::fs::File);
 
 impl RigLock {
-    fn take(cfg: &RigConfig) -> Result<RigLock> {
+    fn take(cfg: &MergeConfig) -> Result<RigLock> {
         use fs4::fs_std::FileExt;
         let path = cfg.worktree.with_extension("lock");
         if let Some(parent) = path.parent() {
@@ -107,19 +117,22 @@ impl Drop for RigLock {
     }
 }
 
-/// Process the next merge request of `cfg.name`. Refineries of the same rig
+/// Process the next merge request of `cfg.rig`. Refineries of the same rig
 /// (the supervisor's task, `gt mq process` by hand) queue on a file lock
 /// next to the worktree, so they never share the worktree or mistake a live
 /// run for a dead one.
-pub fn process_next_with(store: &mut Store, cfg: &RigConfig) -> Result<Outcome> {
+pub fn process_next_with(store: &mut Store, cfg: &MergeConfig) -> Result<Outcome> {
     let _lock = RigLock::take(cfg)?;
-    let me = refinery_addr(&cfg.name);
+    let me = refinery_addr(&cfg.rig);
     if let Some(o) = recover(store, cfg, &me)? {
+        return Ok(o);
+    }
+    if let Some(o) = super::pr::poll(store, cfg)? {
         return Ok(o);
     }
     // Claim the next open MR in one transaction (status open -> in_progress).
     let claimed = store.write(|tx| -> Result<Option<(MergeRequest, i64)>> {
-        let Some(i) = mq::next_open(tx.conn(), &cfg.name)? else {
+        let Some(i) = mq::next_open(tx.conn(), &cfg.rig)? else {
             return Ok(None);
         };
         let mr = match MergeRequest::from_issue(&i) {
@@ -131,7 +144,7 @@ pub fn process_next_with(store: &mut Store, cfg: &RigConfig) -> Result<Outcome> 
                     tx,
                     &i.id,
                     "mr.dropped",
-                    serde_json::json!({"reason": e.to_string(), "rig": cfg.name}),
+                    serde_json::json!({"reason": e.to_string(), "rig": cfg.rig}),
                 )?;
                 return Ok(None);
             }
@@ -144,12 +157,12 @@ pub fn process_next_with(store: &mut Store, cfg: &RigConfig) -> Result<Outcome> 
                 ..Default::default()
             },
         )?;
-        let run = mq::start_run_tx(tx, &mr.id, &cfg.name)?;
+        let run = mq::start_run_tx(tx, &mr.id, &cfg.rig)?;
         Ok(Some((mr, run)))
     })?;
     let Some((mr, run)) = claimed else {
         return Ok(Outcome::Idle {
-            rig: cfg.name.clone(),
+            rig: cfg.rig.clone(),
         });
     };
     match attempt(store, cfg, &mr, run) {
@@ -165,7 +178,7 @@ pub fn process_next_with(store: &mut Store, cfg: &RigConfig) -> Result<Outcome> 
 
 /// Run `process_next_with` until the rig's queue is empty. Stops at the
 /// first infrastructure error.
-pub fn drain(store: &mut Store, cfg: &RigConfig) -> Result<Vec<Outcome>> {
+pub fn drain(store: &mut Store, cfg: &MergeConfig) -> Result<Vec<Outcome>> {
     let mut out = Vec::new();
     loop {
         let o = process_next_with(store, cfg)?;
@@ -176,7 +189,7 @@ pub fn drain(store: &mut Store, cfg: &RigConfig) -> Result<Vec<Outcome>> {
     }
 }
 
-fn recover(store: &mut Store, cfg: &RigConfig, me: &str) -> Result<Option<Outcome>> {
+fn recover(store: &mut Store, cfg: &MergeConfig, me: &str) -> Result<Option<Outcome>> {
     let claimed: Vec<(String, i64, Option<String>)> = {
         let mut st = store.conn().prepare(
             "SELECT i.id, r.id, r.candidate FROM issues i JOIN mq_runs r ON r.mr_id = i.id
@@ -186,17 +199,16 @@ fn recover(store: &mut Store, cfg: &RigConfig, me: &str) -> Result<Option<Outcom
         let rows = st.query_map([me], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
+    if !claimed.is_empty() {
+        git::fetch(&cfg.repo, &cfg.url)?;
+    }
     for (id, run, candidate) in claimed {
         let mr = MergeRequest::from_issue(&issues::get(store.conn(), &id)?)?;
         let target = mr.target.clone().unwrap_or_else(|| cfg.target.clone());
-        let landed_in_git = match (&candidate, Repository::open(&cfg.repo)) {
-            (Some(c), Ok(repo)) => match (
-                Oid::from_str(c),
-                repo.refname_to_id(&format!("refs/heads/{target}")),
-            ) {
-                (Ok(c), Ok(tip)) => tip == c || repo.graph_descendant_of(tip, c).unwrap_or(false),
-                _ => false,
-            },
+        let landed_in_git = match (&candidate, Repository::open_bare(&cfg.repo)) {
+            (Some(c), Ok(repo)) => Oid::from_str(c)
+                .map(|c| on_origin(&repo, &target, c))
+                .unwrap_or(false),
             _ => false,
         };
         if landed_in_git {
@@ -278,7 +290,7 @@ fn reject(store: &mut Store, mr: &MergeRequest, run: i64, r: Rejection) -> Resul
     })
 }
 
-fn attempt(store: &mut Store, cfg: &RigConfig, mr: &MergeRequest, run: i64) -> Result<Outcome> {
+fn attempt(store: &mut Store, cfg: &MergeConfig, mr: &MergeRequest, run: i64) -> Result<Outcome> {
     if let Some(reason) = mq::drop_reason(store.conn(), mr)? {
         store.write(|tx| -> Result<()> {
             mq::dropped_tx(tx, mr, &reason)?;
@@ -297,26 +309,13 @@ fn attempt(store: &mut Store, cfg: &RigConfig, mr: &MergeRequest, run: i64) -> R
             reason,
         });
     }
-    let repo = Repository::open(&cfg.repo).map_err(|e| {
-        CoordError::failed(
-            format!(
-                "cannot open the repo of rig {} at {}: {e}",
-                cfg.name,
-                cfg.repo.display()
-            ),
-            Some("set `repo` in the rig's settings/config.json, or create the rig's repo".into()),
-        )
-    })?;
+    let repo = open_rig_repo(cfg)?;
     let target = mr.target.clone().unwrap_or_else(|| cfg.target.clone());
-    let target_ref = format!("refs/heads/{target}");
-    // Two tries: if the target moves under us (another writer), rebuild once.
-    for _ in 0..2 {
-        let base = repo.refname_to_id(&target_ref).map_err(|e| {
-            CoordError::failed(
-                format!("rig {}: no target branch `{target}`: {e}", cfg.name),
-                Some("set merge_queue.target in the rig config".into()),
-            )
-        })?;
+    // Each try: fetch, rebuild on the fresh target, gate, push. A push the
+    // origin rejects (it moved meanwhile) goes round again.
+    for _ in 0..PUSH_TRIES {
+        git::fetch(&cfg.repo, &cfg.url)?;
+        let base = target_tip(&repo, cfg, &target)?;
         let head = match resolve_head(&repo, mr) {
             Ok(h) => h,
             Err(why) => {
@@ -372,54 +371,14 @@ fn attempt(store: &mut Store, cfg: &RigConfig, mr: &MergeRequest, run: i64) -> R
             )?;
             Ok(())
         })?;
-        if let Strategy::Pr { remote } = &cfg.strategy {
-            push_branch(&repo, remote, &mr.branch, candidate)?;
-            store.write(|tx| -> Result<()> {
-                tx.update(
-                    &mr.id,
-                    &Update {
-                        status: Some(Status::Deferred),
-                        metadata: Some(serde_json::json!({"pr": {"remote": remote, "branch": mr.branch, "sha": sha}})),
-                        ..Default::default()
-                    },
-                )?;
-                super::feed::emit(
-                    tx,
-                    &mr.id,
-                    "mr.pushed",
-                    serde_json::json!({"bead": mr.bead, "branch": mr.branch, "remote": remote, "sha": sha, "rig": mr.rig, "agent": mr.polecat}),
-                )?;
-                super::mail::send_tx(
-                    tx,
-                    &[super::address::Address::Witness(mr.rig.clone())],
-                    &super::mail::Outgoing {
-                        from: refinery_addr(&mr.rig),
-                        subject: format!("READY_FOR_REVIEW {}", mr.bead),
-                        body: format!("{} passed the gates and was pushed to {remote} as {} ({sha}). After the pull request merges, run `gt mq merged {}`.", mr.bead, mr.branch, mr.id),
-                        kind: "ready_for_review".into(),
-                        ..Default::default()
-                    },
-                )?;
-                mq::finish_run_tx(tx, run, &RunEnd { outcome: "pushed", ..Default::default() })
-            })?;
-            return Ok(Outcome::Pushed {
-                mr: mr.id.clone(),
-                remote: remote.clone(),
-                branch: mr.branch.clone(),
-                sha,
-            });
+        if cfg.strategy == StrategyKind::Pr {
+            return super::pr::open(store, cfg, mr, run, &target, &sha);
         }
-        // Compare-and-swap: only move the target if it is still at `base`.
-        let moved = repo.reference_matching(
-            &target_ref,
-            candidate,
-            true,
-            base,
-            &format!("gt refinery: merge {} ({})", mr.branch, mr.bead),
-        );
-        if moved.is_err() {
-            continue;
+        match git::push(&cfg.repo, &cfg.remote, &cfg.url, &sha, &target, false)? {
+            Pushed::Rejected(_) => continue,
+            Pushed::Ok => {}
         }
+        follow_push(&repo, &target, candidate, mr);
         let landed = store.write(|tx| -> Result<Vec<String>> {
             let l = mq::merged_tx(tx, mr, &sha, &target)?;
             mq::finish_run_tx(
@@ -441,11 +400,59 @@ fn attempt(store: &mut Store, cfg: &RigConfig, mr: &MergeRequest, run: i64) -> R
     }
     Err(CoordError::failed(
         format!(
-            "the target branch `{target}` kept moving while {} was being merged",
-            mr.id
+            "{}: the origin's `{target}` moved {PUSH_TRIES} times while {} was being merged; nothing was merged",
+            cfg.url, mr.id
         ),
-        Some("run the refinery again".into()),
+        Some("the merge request is queued again; the next refinery pass retries it".into()),
     ))
+}
+
+fn open_rig_repo(cfg: &MergeConfig) -> Result<Repository> {
+    Repository::open_bare(&cfg.repo).map_err(|e| {
+        CoordError::failed(
+            format!(
+                "cannot open the clone of rig {} at {}: {}",
+                cfg.rig,
+                cfg.repo.display(),
+                e.message()
+            ),
+            Some(format!(
+                "re-add the rig: `gt rig remove {0} && gt rig add {0} {1}`",
+                cfg.rig, cfg.url
+            )),
+        )
+    })
+}
+
+/// The freshly fetched tip of the origin's `target`.
+fn target_tip(repo: &Repository, cfg: &MergeConfig, target: &str) -> Result<Oid> {
+    repo.refname_to_id(&git::tracking_ref(target)).map_err(|_| {
+        CoordError::failed(
+            format!(
+                "rig {}: the origin {} has no branch `{target}` to merge into",
+                cfg.rig, cfg.url
+            ),
+            Some(format!(
+                "set the right branch with `gt config set merge_queue.target BRANCH --rig {0}`, or follow the origin with `gt rig refresh {0}`",
+                cfg.rig
+            )),
+        )
+    })
+}
+
+/// Is `c` on the origin's `target` (its tip or an ancestor)?
+fn on_origin(repo: &Repository, target: &str, c: Oid) -> bool {
+    match repo.refname_to_id(&git::tracking_ref(target)) {
+        Ok(tip) => tip == c || repo.graph_descendant_of(tip, c).unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+/// After a push: the clone's view of the origin (and its own branch) follow.
+fn follow_push(repo: &Repository, target: &str, candidate: Oid, mr: &MergeRequest) {
+    let msg = format!("gt refinery: merged {} ({})", mr.branch, mr.bead);
+    let _ = repo.reference(&git::tracking_ref(target), candidate, true, &msg);
+    let _ = repo.reference(&format!("refs/heads/{target}"), candidate, true, &msg);
 }
 
 fn resolve_head(repo: &Repository, mr: &MergeRequest) -> std::result::Result<Oid, String> {
@@ -568,7 +575,7 @@ fn short(o: Oid) -> String {
 
 /// Check `candidate` out (detached) in the refinery's worktree, creating
 /// the worktree from the rig repo when it does not exist.
-fn checkout(repo: &Repository, cfg: &RigConfig, candidate: Oid) -> Result<()> {
+fn checkout(repo: &Repository, cfg: &MergeConfig, candidate: Oid) -> Result<()> {
     let wt = &cfg.worktree;
     if !wt.join(".git").exists() {
         if let Some(parent) = wt.parent() {
@@ -576,14 +583,14 @@ fn checkout(repo: &Repository, cfg: &RigConfig, candidate: Oid) -> Result<()> {
                 CoordError::failed(format!("cannot create {}: {e}", parent.display()), None)
             })?;
         }
-        let name = format!("refinery-{}", cfg.name);
+        let name = format!("refinery-{}", cfg.rig);
         // A stale registration (directory deleted by hand) blocks re-adding.
         if let Ok(old) = repo.find_worktree(&name) {
             let mut opts = git2::WorktreePruneOptions::new();
             opts.valid(true).working_tree(true);
             let _ = old.prune(Some(&mut opts));
         }
-        let branch_name = format!("refinery/{}", cfg.name);
+        let branch_name = format!("refinery/{}", cfg.rig);
         let c = repo.find_commit(candidate)?;
         let branch = repo.branch(&branch_name, &c, true)?;
         let mut opts = git2::WorktreeAddOptions::new();
@@ -609,7 +616,7 @@ fn checkout(repo: &Repository, cfg: &RigConfig, candidate: Oid) -> Result<()> {
 
 /// Run one gate command (`sh -c`) in the refinery worktree. Returns whether
 /// it passed and its combined output.
-fn run_gate(cfg: &RigConfig, command: &str, mr: &MergeRequest) -> Result<(bool, String)> {
+fn run_gate(cfg: &MergeConfig, command: &str, mr: &MergeRequest) -> Result<(bool, String)> {
     let log = std::env::temp_dir().join(format!(
         "gt-gate-{}-{}.log",
         std::process::id(),
@@ -629,7 +636,7 @@ fn run_gate(cfg: &RigConfig, command: &str, mr: &MergeRequest) -> Result<(bool, 
         .arg("-c")
         .arg(command)
         .current_dir(&cfg.worktree)
-        .env("GT_RIG", &cfg.name)
+        .env("GT_RIG", &cfg.rig)
         .env("GT_MR", &mr.id)
         .env("GT_BEAD", &mr.bead)
         .env("GT_BRANCH", &mr.branch)
@@ -676,27 +683,4 @@ fn run_gate(cfg: &RigConfig, command: &str, mr: &MergeRequest) -> Result<(bool, 
             Ok((false, out))
         }
     }
-}
-
-/// `pr` strategy: push `candidate` to `remote` (a configured remote name,
-/// or a URL/path) as `refs/heads/<branch>` (forced: the branch was rebased).
-fn push_branch(repo: &Repository, remote: &str, branch: &str, candidate: Oid) -> Result<()> {
-    let local = format!("refs/gt/pr/{branch}");
-    repo.reference(&local, candidate, true, "gt refinery: pr candidate")?;
-    let mut r = match repo.find_remote(remote) {
-        Ok(r) => r,
-        Err(_) => repo.remote_anonymous(remote)?,
-    };
-    let spec = format!("+{local}:refs/heads/{branch}");
-    r.push(&[spec.as_str()], None).map_err(|e| {
-        CoordError::failed(
-            format!("pushing {branch} to {remote} failed: {e}"),
-            Some(
-                "check merge_queue.remote in the rig config and that the remote accepts pushes"
-                    .into(),
-            ),
-        )
-    })?;
-    let _ = Path::new(remote);
-    Ok(())
 }

@@ -4,7 +4,7 @@ use super::{MolError, Result};
 use crate::formula::api::{cook, CookOptions};
 use crate::formula::proto::{DepKind, Proto};
 use crate::formula::vars;
-use crate::store::{DepType, IssueType, Store, Tx};
+use crate::store::{DepType, IssueType, Store, StoreError, Tx};
 use rusqlite::params;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -172,13 +172,13 @@ fn plan(proto: &Proto, root: &str, opts: &PourOptions) -> Result<Plan> {
     let mut mapping = BTreeMap::new();
     mapping.insert(proto.root.id.clone(), root.to_string());
     for s in &proto.steps {
-        if s.path.is_empty() || s.path.chars().any(|c| c.is_whitespace()) {
+        let id = format!("{root}.{}", s.path);
+        if let Err(e) = crate::ids::validate_bead_id(&id) {
             return Err(MolError::Invalid(format!(
-                "step {} has an invalid path `{}`",
+                "step {} has a path `{}` that makes an invalid bead id: {e}",
                 s.id, s.path
             )));
         }
-        let id = format!("{root}.{}", s.path);
         if mapping.insert(s.id.clone(), id.clone()).is_some() {
             return Err(MolError::Invalid(format!("step id {} appears twice", s.id)));
         }
@@ -414,7 +414,10 @@ fn result(proto: &Proto, plan: Plan, opts: &PourOptions, dry: bool) -> PourResul
 /// Pour inside an open transaction (bond uses this).
 pub fn pour_tx(tx: &Tx<'_>, proto: &Proto, opts: &PourOptions) -> Result<PourResult> {
     let root = match &opts.root_id {
-        Some(r) => r.clone(),
+        Some(r) => {
+            crate::ids::validate_bead_id(r).map_err(StoreError::from)?;
+            r.clone()
+        }
         None => tx.new_id(&proto.formula)?,
     };
     let plan = plan(proto, &root, opts)?;

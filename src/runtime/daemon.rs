@@ -180,22 +180,14 @@ pub fn run(town: &Town, tick: Duration) -> Result<(), RuntimeError> {
 /// Process the next merge request of every rig that has one queued.
 /// Returns what happened, for the log.
 pub fn refinery_pass(town: &Town, store: &mut crate::store::Store) -> Vec<String> {
-    let coord_town = match crate::coord::town::Town::open(&town.root) {
-        Ok(t) => t,
-        Err(e) => return vec![format!("refinery: {e}")],
-    };
-    let rigs: Vec<String> = match crate::coord::mq::list(store.conn(), None, false) {
-        Ok(queue) => {
-            let mut r: Vec<String> = queue.into_iter().map(|m| m.rig).collect();
-            r.sort();
-            r.dedup();
-            r
-        }
+    // Every rig: queued merge requests, and pull requests waiting to merge.
+    let rigs = match crate::town::rigs::names(store.conn()) {
+        Ok(r) => r,
         Err(e) => return vec![format!("refinery: {e}")],
     };
     let mut out = Vec::new();
     for rig in rigs {
-        match crate::coord::refinery::process_next(store, &coord_town, &rig) {
+        match crate::coord::refinery::process_next(store, town, &rig) {
             Ok(crate::coord::refinery::Outcome::Idle { .. }) => {}
             Ok(o) => out.push(format!("refinery {rig}: {o:?}")),
             Err(e) => out.push(format!("refinery {rig}: {e}")),
@@ -214,6 +206,11 @@ pub fn witness_pass(
     let all = agents::list(store.conn())?;
     for a in all {
         if a.role != "polecat" || !matches!(a.state.as_str(), "spawning" | "working") {
+            continue;
+        }
+        // Claimed by a live `gt sling` (spawning it) or `gt run` (its
+        // supervisor): not the witness's to touch.
+        if a.owner_alive() && !a.owned_by_me() {
             continue;
         }
         let Some(bead) = a.hooked_bead.clone() else {
@@ -253,7 +250,11 @@ pub fn witness_pass(
         }
         if a.pid.is_none() {
             // Hooked but never started (sling died in between): start it.
-            if a.state == "spawning" && still_ours(&a, &issue, lease.as_ref()) {
+            // The claimer died before starting it: take the claim over, once.
+            if a.state == "spawning"
+                && still_ours(&a, &issue, lease.as_ref())
+                && store.write(|tx| tx.reclaim_spawn(&a.rig, &a.name, a.generation))?
+            {
                 let (name, cfg) = town.agent_for("polecat", Some(&a.rig), a.agent.as_deref())?;
                 let pid = work::start_polecat(town, store, &a, &name, &cfg)?;
                 actions.push(format!("{}: started session {pid} for {bead}", a.address()));

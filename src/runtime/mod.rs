@@ -7,12 +7,13 @@ pub mod finish;
 pub mod identity;
 pub mod launch;
 pub mod prime;
-pub mod proc;
+pub use crate::proc;
 pub mod progress;
 pub mod roles;
 pub mod run;
 pub mod scheduler;
 pub mod session;
+pub mod spawn;
 pub mod work;
 
 use crate::molecule::MolError;

@@ -11,10 +11,11 @@
 
 use super::identity::singleton;
 use super::session::{self, SessionSpec};
+use super::spawn::{self, SessionIdentity};
 use super::{launch, proc, RuntimeError};
 use crate::store::agents::{self, AgentRow, AgentUpdate};
 use crate::store::Store;
-use crate::town::{AgentConfig, Provider, Town};
+use crate::town::{AgentConfig, Town};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -292,54 +293,32 @@ fn start_session(
     }
     std::fs::write(&pf, &prompt).map_err(|e| RuntimeError::Io(format!("{}: {e}", pf.display())))?;
     let (command, stdin) = launch::command_line(cfg, provider, &prompt, &pf);
+    let beads_dir = town.beads_dir();
+    let id = SessionIdentity {
+        town: Some(&town.root),
+        beads_dir: &beads_dir,
+        rig: &rig,
+        role: &r.role,
+        name: &name,
+        agent_name,
+        generation: gen,
+        lease: None,
+        molecule: None,
+    };
     let mut env = launch::prepare(&rt, cfg, &home)?;
-    env.extend([
-        ("GT_TOWN".to_string(), town.root.display().to_string()),
-        ("GT_ROLE".into(), r.role.clone()),
-        ("GT_RIG".into(), rig.clone()),
-        ("GT_AGENT".into(), agent_name.to_string()),
-        ("GT_GENERATION".into(), gen.to_string()),
-        ("GT_PROMPT_FILE".into(), pf.display().to_string()),
-        ("BEADS_DIR".into(), town.beads_dir().display().to_string()),
-        ("BD_ACTOR".into(), r.address()),
-    ]);
-    if let Some(d) = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(|d| d.to_path_buf()))
-    {
-        let path = std::env::var("PATH").unwrap_or_default();
-        env.push(("PATH".into(), format!("{}:{path}", d.display())));
-    }
-    env.extend(cfg.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    env.extend(id.env(cfg));
+    env.push(("GT_PROMPT_FILE".into(), pf.display().to_string()));
     let spec = SessionSpec {
-        name: label.clone(),
+        name: label,
         command,
         cwd: home,
         env,
         stdin,
-        log: log.clone(),
+        log,
         status_file,
         provider,
     };
-    let pid = session::start_detached(&spec)
-        .map_err(|e| RuntimeError::Io(format!("cannot start the {}: {e}", r.address())))?;
-    let ps = proc::start_time(pid);
-    let tmux = provider == Provider::Tmux;
-    let addr = r.address();
-    store.write(|tx| -> Result<(), RuntimeError> {
-        tx.agent_session(
-            &rig,
-            &name,
-            Some(pid),
-            ps,
-            tmux.then_some(label.as_str()),
-            Some(&log.display().to_string()),
-        )?;
-        tx.agent_state(&rig, &name, "working", false)?;
-        tx.event(&addr, "spawn", Some("agent"), None, Some(agent_name))?;
-        Ok(())
-    })?;
-    Ok(pid)
+    spawn::start_detached(store, &id, &spec)
 }
 
 /// Stop the role's session (or pause the built-in role). Returns whether

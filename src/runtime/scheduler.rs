@@ -176,7 +176,6 @@ pub struct Scheduler<'a> {
     resumed: bool,
     interrupted: bool,
     last_version: i64,
-    exe_dir: Option<PathBuf>,
 }
 
 fn step_file(dir: &Path, kind: &str, step: &str, gen: i64, ext: &str) -> PathBuf {
@@ -190,9 +189,6 @@ impl<'a> Scheduler<'a> {
             .rev()
             .map(crate::town::pool_name)
             .collect();
-        let exe_dir = std::env::current_exe()
-            .ok()
-            .and_then(|p| p.parent().map(|d| d.to_path_buf()));
         Scheduler {
             store,
             root: root.to_string(),
@@ -207,7 +203,6 @@ impl<'a> Scheduler<'a> {
             resumed: false,
             interrupted: false,
             last_version: -1,
-            exe_dir,
         }
     }
 
@@ -501,7 +496,7 @@ impl<'a> Scheduler<'a> {
         rep: &mut dyn Reporter,
     ) -> Result<(), RuntimeError> {
         // 1. One transaction: close containers/no-ops, lease the steps.
-        let mut plan: Vec<(Ready, String, i64)> = Vec::new();
+        let mut plan: Vec<(Ready, String, i64, i64)> = Vec::new();
         let mut polecats: Vec<String> = Vec::new();
         for _ in 0..to_start.len() {
             if let Some(p) = self.free.pop() {
@@ -510,11 +505,15 @@ impl<'a> Scheduler<'a> {
         }
         let rig = self.cfg.rig.clone();
         let agent_name = self.cfg.agent_name.clone();
-        let holders: Vec<String> = polecats.iter().map(|p| self.holder(p)).collect();
         let git = self.cfg.git.is_some();
         let wt_root = self.cfg.git.as_ref().map(|g| g.worktrees.clone());
         let root = self.root.clone();
-        let leased: Vec<Option<(Ready, String, i64)>> =
+        // Names this run holds: a polecat claimed by another live run is
+        // skipped for the next free one (runs never share a worktree).
+        let mut mine: Vec<String> = self.free.clone();
+        mine.extend(self.running.values().map(|r| r.polecat.clone()));
+        mine.extend(polecats.iter().cloned());
+        let leased: Vec<Option<(Ready, String, i64, i64)>> =
             self.store.write(|tx| -> Result<_, RuntimeError> {
                 for (id, why) in &auto_close {
                     if tx.close(id, Some(why))? == issues::CloseOutcome::Closed {
@@ -524,12 +523,17 @@ impl<'a> Scheduler<'a> {
                 close_root_if_done(tx, &root)?;
                 let mut out = Vec::new();
                 for (i, c) in to_start.into_iter().enumerate() {
-                    let polecat = &polecats[i];
+                    let polecat =
+                        crate::runtime::spawn::claim_polecat(tx, &rig, &polecats[i], &mine)?;
+                    if polecat != polecats[i] {
+                        mine.push(polecat.clone());
+                        polecats[i] = polecat.clone();
+                    }
                     let worktree = wt_root
                         .as_ref()
-                        .map(|w| w.join(polecat).display().to_string());
+                        .map(|w| w.join(&polecat).display().to_string());
                     let req = LeaseRequest {
-                        holder: holders[i].clone(),
+                        holder: address(&rig, "polecat", &polecat),
                         agent: agent_name.clone(),
                         worktree: worktree.clone(),
                     };
@@ -537,10 +541,10 @@ impl<'a> Scheduler<'a> {
                         None => out.push(None),
                         Some(l) => {
                             let branch =
-                                git.then(|| crate::town::worktree::polecat_branch(polecat, &c.id));
-                            tx.agent_upsert(&AgentUpdate {
+                                git.then(|| crate::town::worktree::polecat_branch(&polecat, &c.id));
+                            let agent_gen = tx.agent_upsert(&AgentUpdate {
                                 rig: &rig,
-                                name: polecat,
+                                name: &polecat,
                                 role: "polecat",
                                 state: "spawning",
                                 worktree: worktree.as_deref(),
@@ -549,7 +553,7 @@ impl<'a> Scheduler<'a> {
                                 agent: Some(&agent_name),
                                 bump_generation: true,
                             })?;
-                            out.push(Some((c, polecat.clone(), l.generation)));
+                            out.push(Some((c, polecat, l.generation, agent_gen)));
                         }
                     }
                 }
@@ -571,8 +575,8 @@ impl<'a> Scheduler<'a> {
         // 2. Start the sessions.
         let mut recorded = Vec::new();
         let mut failed_start = Vec::new();
-        for (c, polecat, gen) in plan {
-            match self.start_session(&c, &polecat, gen) {
+        for (c, polecat, gen, agent_gen) in plan {
+            match self.start_session(&c, &polecat, gen, agent_gen) {
                 Ok(r) => {
                     rep.event(RunEvent::Started {
                         step: &c.id,
@@ -582,6 +586,7 @@ impl<'a> Scheduler<'a> {
                     recorded.push((
                         c.id.clone(),
                         gen,
+                        agent_gen,
                         polecat,
                         r.pid,
                         r.pid_start,
@@ -594,19 +599,46 @@ impl<'a> Scheduler<'a> {
                 Err(e) => failed_start.push((c, polecat, gen, e.to_string())),
             }
         }
-        // 3. One transaction: record the sessions.
+        // 3. One transaction: record the sessions (each only if its claim
+        // still holds; a session that lost is stopped).
         if !recorded.is_empty() {
             let rig = self.cfg.rig.clone();
-            let holders: Vec<String> = recorded.iter().map(|r| self.holder(&r.2)).collect();
-            self.store.write(|tx| -> Result<(), RuntimeError> {
-                for (i, (step, gen, polecat, pid, ps, sf, log)) in recorded.iter().enumerate() {
-                    let (sf, log) = (sf.display().to_string(), log.display().to_string());
-                    tx.record_session(step, *gen, *pid, *ps, &sf, &log)?;
-                    tx.agent_session(&rig, polecat, *pid, *ps, None, Some(&log))?;
-                    tx.event(step, "spawn", Some("agent"), None, Some(&holders[i]))?;
+            let holders: Vec<String> = recorded.iter().map(|r| self.holder(&r.3)).collect();
+            let lost = self
+                .store
+                .write(|tx| -> Result<Vec<String>, RuntimeError> {
+                    let mut lost = Vec::new();
+                    for (i, (step, gen, agent_gen, polecat, pid, ps, sf, log)) in
+                        recorded.iter().enumerate()
+                    {
+                        let (sf, log) = (sf.display().to_string(), log.display().to_string());
+                        let won = tx.record_spawn(&crate::store::agents::SpawnRecord {
+                            rig: &rig,
+                            name: polecat,
+                            generation: *agent_gen,
+                            lease: Some((step, *gen)),
+                            pid: *pid,
+                            pid_start: *ps,
+                            session: None,
+                            status_file: &sf,
+                            log_path: &log,
+                        })?;
+                        if won {
+                            tx.event(step, "spawn", Some("agent"), None, Some(&holders[i]))?;
+                        } else {
+                            lost.push(step.clone());
+                        }
+                    }
+                    Ok(lost)
+                })?;
+            for step in lost {
+                if let Some(r) = self.running.get_mut(&step) {
+                    r.killed = Some("claim lost");
+                    if let Some(pid) = r.pid {
+                        proc::kill_group(pid, proc::SIGKILL);
+                    }
                 }
-                Ok(())
-            })?;
+            }
         }
         for (c, polecat, gen, err) in failed_start {
             self.free.push(polecat.clone());
@@ -639,6 +671,7 @@ impl<'a> Scheduler<'a> {
         c: &Ready,
         polecat: &str,
         gen: i64,
+        agent_gen: i64,
     ) -> Result<Running, RuntimeError> {
         let cwd = match &self.cfg.git {
             Some(g) => {
@@ -666,7 +699,18 @@ impl<'a> Scheduler<'a> {
         let lease = format!("{}:{gen}", c.id);
         let agent = &self.cfg.agent;
         let mut stdin = None;
-        let mut env: Vec<(String, String)> = Vec::new();
+        let id = crate::runtime::spawn::SessionIdentity {
+            town: self.cfg.town.as_deref(),
+            beads_dir: self.store.dir(),
+            rig: &self.cfg.rig,
+            role: "polecat",
+            name: polecat,
+            agent_name: &self.cfg.agent_name,
+            generation: agent_gen,
+            lease: Some((&c.id, gen)),
+            molecule: Some(&self.root),
+        };
+        let mut env = id.env(agent);
         let command = if agent.is_shell() {
             c.run.clone().unwrap_or_default()
         } else {
@@ -678,32 +722,6 @@ impl<'a> Scheduler<'a> {
             stdin = feed;
             cmd
         };
-        if let Some(t) = &self.cfg.town {
-            env.push(("GT_TOWN".into(), t.display().to_string()));
-        }
-        let beads_dir = self
-            .store
-            .dir()
-            .canonicalize()
-            .unwrap_or_else(|_| self.store.dir().to_path_buf());
-        env.extend([
-            ("GT_RIG".into(), self.cfg.rig.clone()),
-            ("GT_ROLE".into(), "polecat".into()),
-            ("GT_AGENT".into(), self.cfg.agent_name.clone()),
-            ("GT_POLECAT".into(), polecat.to_string()),
-            ("GT_STEP".into(), c.id.clone()),
-            ("GT_MOLECULE".into(), self.root.clone()),
-            ("GT_LEASE".into(), lease),
-            ("BEADS_DIR".into(), beads_dir.display().to_string()),
-            ("BD_ACTOR".into(), self.holder(polecat)),
-        ]);
-        if let Some(d) = &self.exe_dir {
-            let path = std::env::var("PATH").unwrap_or_default();
-            env.push(("PATH".into(), format!("{}:{path}", d.display())));
-        }
-        for (k, v) in &agent.env {
-            env.push((k.clone(), v.clone()));
-        }
         let spec = SessionSpec {
             name: format!("gt-{polecat}"),
             command,

@@ -79,41 +79,14 @@ fn base_env(spec: &SessionSpec) -> Vec<(String, String)> {
     env
 }
 
-/// Start a session under tokio (exec: a child; tmux: detached).
-pub fn start(spec: &SessionSpec) -> std::io::Result<Started> {
-    match spec.provider.resolved() {
-        Provider::Exec | Provider::Auto => {
-            let log = prepare_files(spec)?;
-            let err = log.try_clone()?;
-            let mut cmd = tokio::process::Command::new("/bin/sh");
-            cmd.arg("-c")
-                .arg(WRAPPER)
-                .arg("gt-session")
-                .arg(&spec.status_file)
-                .current_dir(&spec.cwd)
-                .envs(base_env(spec))
-                .stdin(Stdio::null())
-                .stdout(Stdio::from(log))
-                .stderr(Stdio::from(err))
-                .process_group(0)
-                .kill_on_drop(false);
-            Ok(Started::Child(cmd.spawn()?))
-        }
-        Provider::Tmux => start_tmux(spec).map(|pid| Started::Detached { pid }),
-    }
-}
-
-/// Start an exec session that outlives this process (used by `gt sling`
-/// when no supervisor runs). Returns its pid.
-pub fn start_detached(spec: &SessionSpec) -> std::io::Result<i64> {
-    if spec.provider.resolved() == Provider::Tmux {
-        return start_tmux(spec);
-    }
+/// The wrapper process of an exec session: its own process group (so
+/// stopping the session stops everything it started), output to the log.
+fn wrapper_command(spec: &SessionSpec) -> std::io::Result<std::process::Command> {
     use std::os::unix::process::CommandExt;
     let log = prepare_files(spec)?;
     let err = log.try_clone()?;
-    let child = std::process::Command::new("/bin/sh")
-        .arg("-c")
+    let mut cmd = std::process::Command::new("/bin/sh");
+    cmd.arg("-c")
         .arg(WRAPPER)
         .arg("gt-session")
         .arg(&spec.status_file)
@@ -122,9 +95,43 @@ pub fn start_detached(spec: &SessionSpec) -> std::io::Result<i64> {
         .stdin(Stdio::null())
         .stdout(Stdio::from(log))
         .stderr(Stdio::from(err))
-        .process_group(0)
-        .spawn()?;
-    Ok(child.id() as i64)
+        .process_group(0);
+    Ok(cmd)
+}
+
+/// Start a session under tokio (exec: a child; tmux: detached).
+pub fn start(spec: &SessionSpec) -> std::io::Result<Started> {
+    match spec.provider.resolved() {
+        Provider::Exec | Provider::Auto => {
+            let mut cmd = tokio::process::Command::from(wrapper_command(spec)?);
+            cmd.kill_on_drop(false);
+            Ok(Started::Child(cmd.spawn()?))
+        }
+        Provider::Tmux => start_tmux(spec).map(|pid| Started::Detached { pid }),
+    }
+}
+
+/// Start a session that outlives this process (used by `gt sling` and the
+/// witness). Returns its pid.
+pub fn start_detached(spec: &SessionSpec) -> std::io::Result<i64> {
+    if spec.provider.resolved() == Provider::Tmux {
+        return start_tmux(spec);
+    }
+    let mut child = wrapper_command(spec)?.spawn()?;
+    let pid = child.id() as i64;
+    // Reap it when it ends (a long-lived supervisor must not collect zombies).
+    std::thread::spawn(move || child.wait());
+    Ok(pid)
+}
+
+/// Kill the tmux session of `spec` (its pane's process group is killed
+/// separately).
+pub fn tmux_kill(spec: &SessionSpec) {
+    if tmux_available() {
+        let _ = tmux(&socket_of(spec))
+            .args(["kill-session", "-t", &spec.name])
+            .output();
+    }
 }
 
 /// The tmux socket of the town (or run) whose runtime directory is

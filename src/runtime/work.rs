@@ -2,8 +2,8 @@
 //! `gt done`, `gt heartbeat`.
 
 use super::prime;
-use super::proc;
-use super::session::{self, SessionSpec};
+use super::session::SessionSpec;
+use super::spawn::{self, SessionIdentity};
 use super::RuntimeError;
 use crate::molecule::{self, PourOptions};
 use crate::store::agents::{self, address, AgentRow, AgentUpdate};
@@ -48,7 +48,7 @@ pub fn sling(town: &Town, req: &SlingRequest) -> Result<SlingResult, RuntimeErro
     let rig = rigs::get(&store, &req.rig)?;
     // A rig whose repository is gone fails here, before anything changes.
     let repo = rigs::open_repo(&rig)?;
-    let base = rigs::base_commit(&repo, &rig)?;
+    let base = rigs::fetch_base(&repo, &rig)?;
     let (agent_name, agent) = town.agent_for("polecat", Some(&rig.name), req.agent.as_deref())?;
     super::run::check_program(&agent_name, &agent)?;
 
@@ -97,11 +97,9 @@ pub fn sling(town: &Town, req: &SlingRequest) -> Result<SlingResult, RuntimeErro
         ));
     }
 
-    // Per-rig (else town) cap on working polecats.
-    let cap = town
-        .rig_settings(&rig.name)?
-        .max_polecats
-        .or(town.settings()?.max_polecats);
+    // Caps on working polecats: the rig's counts the rig, the town's the town.
+    let rig_cap = town.rig_settings(&rig.name)?.max_polecats;
+    let town_cap = town.settings()?.max_polecats;
     // One transaction: pick a polecat, hook the bead, lease it, auto-convoy.
     let actor = store.actor().to_string();
     let rig_name = rig.name.clone();
@@ -119,21 +117,12 @@ pub fn sling(town: &Town, req: &SlingRequest) -> Result<SlingResult, RuntimeErro
             ));
         }
         let all = agents::list(tx.conn())?;
-        if let Some(cap) = cap {
-            let busy = all
-                .iter()
-                .filter(|a| a.rig == rig_name && matches!(a.state.as_str(), "spawning" | "working"))
-                .count();
-            if busy >= cap {
-                return Err(RuntimeError::usage(
-                    format!("rig `{rig_name}` already has {busy} working polecat(s), its cap (max_polecats = {cap})"),
-                    "wait for one to finish (`gt agents`), or raise max_polecats in the rig's settings/config.json",
-                ));
-            }
-        }
+        check_caps(&all, &rig_name, rig_cap, town_cap)?;
         let polecat = all
             .iter()
-            .find(|a| a.rig == rig_name && a.role == "polecat" && a.state == "idle")
+            .find(|a| {
+                a.rig == rig_name && a.role == "polecat" && a.state == "idle" && a.claimable()
+            })
             .map(|a| a.name.clone())
             .unwrap_or_else(|| {
                 (0..)
@@ -245,6 +234,37 @@ pub fn sling(town: &Town, req: &SlingRequest) -> Result<SlingResult, RuntimeErro
     })
 }
 
+/// Refuse a sling that would exceed `max_polecats` of the rig (its working
+/// polecats) or of the town (every rig's working polecats).
+fn check_caps(
+    all: &[AgentRow],
+    rig: &str,
+    rig_cap: Option<usize>,
+    town_cap: Option<usize>,
+) -> Result<(), RuntimeError> {
+    let busy =
+        |a: &&AgentRow| a.role == "polecat" && matches!(a.state.as_str(), "spawning" | "working");
+    if let Some(cap) = rig_cap {
+        let n = all.iter().filter(busy).filter(|a| a.rig == rig).count();
+        if n >= cap {
+            return Err(RuntimeError::usage(
+                format!("rig `{rig}` already has {n} working polecat(s), its cap (max_polecats = {cap})"),
+                "wait for one to finish (`gt agents`), or raise max_polecats in the rig's settings/config.json",
+            ));
+        }
+    }
+    if let Some(cap) = town_cap {
+        let n = all.iter().filter(busy).count();
+        if n >= cap {
+            return Err(RuntimeError::usage(
+                format!("the town already has {n} working polecat(s) across its rigs, its cap (max_polecats = {cap})"),
+                "wait for one to finish (`gt agents`), or raise max_polecats in the town's settings/config.json",
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn step_run(i: &Issue) -> Option<String> {
     i.metadata
         .get("step")
@@ -277,14 +297,9 @@ fn unhook(
     })
 }
 
-fn exe_path_env() -> Option<(String, String)> {
-    let d = std::env::current_exe().ok()?.parent()?.to_path_buf();
-    let path = std::env::var("PATH").unwrap_or_default();
-    Some(("PATH".into(), format!("{}:{path}", d.display())))
-}
-
 /// Start (or restart) the session of a polecat on its hooked bead, in its
-/// worktree. Returns the session's pid.
+/// worktree. The caller holds the claim on `row` (see [`super::spawn`]).
+/// Returns the session's pid.
 pub fn start_polecat(
     town: &Town,
     store: &mut Store,
@@ -300,35 +315,21 @@ pub fn start_polecat(
     let lease = leases::get(store.conn(), &bead)?
         .ok_or_else(|| RuntimeError::Io(format!("{bead} has no lease")))?;
     let rt = town.runtime_dir();
-    let status_file = rt
-        .join("status")
-        .join(format!("{bead}.{}", lease.generation));
-    let log = rt
-        .join("logs")
-        .join(format!("{}-{}.log", row.rig, row.name));
-    let lease_s = format!("{bead}:{}", lease.generation);
-    let mut env: Vec<(String, String)> = vec![
-        ("GT_TOWN".into(), town.root.display().to_string()),
-        ("GT_RIG".into(), row.rig.clone()),
-        ("GT_ROLE".into(), row.role.clone()),
-        ("GT_AGENT".into(), agent_name.to_string()),
-        ("GT_POLECAT".into(), row.name.clone()),
-        ("GT_STEP".into(), bead.clone()),
-        ("GT_LEASE".into(), lease_s),
-        ("BEADS_DIR".into(), town.beads_dir().display().to_string()),
-        ("BD_ACTOR".into(), row.address()),
-    ];
     let root = issues::root_of(store.conn(), &bead)?;
-    let mol = if issues::get(store.conn(), &root)?.issue_type == IssueType::Molecule {
-        env.push(("GT_MOLECULE".into(), root.clone()));
-        molecule::current(store, Some(&root), &row.address()).ok()
-    } else {
-        None
+    let is_mol = issues::get(store.conn(), &root)?.issue_type == IssueType::Molecule;
+    let beads_dir = town.beads_dir();
+    let id = SessionIdentity {
+        town: Some(&town.root),
+        beads_dir: &beads_dir,
+        rig: &row.rig,
+        role: &row.role,
+        name: &row.name,
+        agent_name,
+        generation: row.generation,
+        lease: Some((&bead, lease.generation)),
+        molecule: is_mol.then_some(root.as_str()),
     };
-    env.extend(exe_path_env());
-    for (k, v) in &agent.env {
-        env.push((k.clone(), v.clone()));
-    }
+    let mut env = id.env(agent);
     let cwd = row
         .worktree
         .clone()
@@ -340,8 +341,14 @@ pub fn start_polecat(
     } else {
         env.extend(super::launch::prepare(&rt, agent, &cwd)?);
         let text = if agent.cli.has_hooks() {
+            // Its SessionStart hook primes it; the first prompt says go.
             prime::polecat_beacon(&row.address(), &bead)
         } else {
+            let mol = if is_mol {
+                molecule::current(store, Some(&root), &row.address()).ok()
+            } else {
+                None
+            };
             prime::prime_text(&row.role, &row.address(), Some(&issue), mol.as_ref())
         };
         let pf = rt
@@ -357,28 +364,15 @@ pub fn start_polecat(
         cwd,
         env,
         stdin,
-        log: log.clone(),
-        status_file: status_file.clone(),
+        log: rt
+            .join("logs")
+            .join(format!("{}-{}.log", row.rig, row.name)),
+        status_file: rt
+            .join("status")
+            .join(format!("{bead}.{}", lease.generation)),
         provider: agent.provider.resolved(),
     };
-    let pid = session::start_detached(&spec).map_err(|e| {
-        RuntimeError::Io(format!(
-            "cannot start the session of {}: {e}",
-            row.address()
-        ))
-    })?;
-    let ps = proc::start_time(pid);
-    let (rig, name, sess) = (row.rig.clone(), row.name.clone(), spec.name.clone());
-    let (sf, lg) = (status_file.display().to_string(), log.display().to_string());
-    let gen = lease.generation;
-    let addr = row.address();
-    store.write(|tx| -> Result<(), RuntimeError> {
-        tx.record_session(&bead, gen, Some(pid), ps, &sf, &lg)?;
-        tx.agent_session(&rig, &name, Some(pid), ps, Some(&sess), Some(&lg))?;
-        tx.event(&bead, "spawn", Some("agent"), None, Some(&addr))?;
-        Ok(())
-    })?;
-    Ok(pid)
+    spawn::start_detached(store, &id, &spec)
 }
 
 /// Who am I, as an agent with a row (see [`super::identity`]).

@@ -53,6 +53,8 @@ pub enum StoreError {
         line: usize,
         message: String,
     },
+    #[error("{0}")]
+    BadId(#[from] crate::ids::IdError),
     #[error("invalid prefix `{0}`")]
     BadPrefix(String),
     #[error("database error: {0}")]
@@ -126,7 +128,10 @@ impl StoreError {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            StoreError::InvalidValue { .. } | StoreError::Invalid(_) | StoreError::BadPrefix(_)
+            StoreError::InvalidValue { .. }
+                | StoreError::Invalid(_)
+                | StoreError::BadPrefix(_)
+                | StoreError::BadId(_)
         )
     }
 }

@@ -370,6 +370,7 @@ impl Tx<'_> {
         }
         let id = match &n.id {
             Some(id) => {
+                crate::ids::validate_bead_id(id)?;
                 if exists(&self.tx, id)? {
                     return Err(StoreError::Invalid(format!("issue {id} already exists")));
                 }

@@ -214,6 +214,12 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Record>> {
             check_priority(i.priority as i64).map_err(|e| bad(e.to_string()))?;
             Record::Issue(Box::new(i))
         };
+        crate::ids::validate_bead_id(rec.id()).map_err(|e| bad(e.to_string()))?;
+        if let Record::Issue(i) = &rec {
+            for d in &i.dependencies {
+                crate::ids::validate_bead_id(&d.depends_on).map_err(|e| bad(e.to_string()))?;
+            }
+        }
         if !seen.insert(rec.id().to_string()) {
             return Err(bad(format!(
                 "id {} appears twice; keep one of the two lines",

@@ -221,6 +221,13 @@ CREATE INDEX mq_runs_mr ON mq_runs (mr_id, id);
 CREATE INDEX mq_runs_rig ON mq_runs (rig, id);
 CREATE INDEX events_kind ON events (kind, id);
 "#,
+    // 4: supervisor: who owns an agent identity (the process that claimed it
+    // in the transaction that leased its work), and typed event payloads.
+    r#"
+ALTER TABLE agents ADD COLUMN owner_pid INTEGER;
+ALTER TABLE agents ADD COLUMN owner_start INTEGER;
+ALTER TABLE events ADD COLUMN payload TEXT;
+"#,
 ];
 
 pub fn latest() -> i64 {

@@ -14,15 +14,19 @@
 //! ```
 
 pub mod agents;
+pub mod git;
+pub mod health;
+pub mod merge;
 pub mod rigs;
+pub mod settings;
 pub mod worktree;
 
 use crate::store::{Store, StoreError};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use agents::{AgentConfig, DoneMode, Provider};
+pub use merge::{Gate, MergeConfig};
+pub use settings::{Method, RoleSettings, Settings, StrategyKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TownError {
@@ -49,6 +53,12 @@ pub enum TownError {
     },
     #[error("git: {0}")]
     Git(#[from] git2::Error),
+    #[error("git {op} {url} failed: {message}")]
+    Remote {
+        op: String,
+        url: String,
+        message: String,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -83,63 +93,32 @@ impl TownError {
             TownError::BadSettings { .. } => {
                 "fix the JSON by hand, or remove the file to get defaults back".into()
             }
+            TownError::Remote { url, .. } => format!(
+                "git's own message is above; check that `git ls-remote {url}` works in this shell (URL, credentials, ssh-agent, network)"
+            ),
             TownError::Store(e) => return e.help(),
             _ => return None,
         })
     }
 }
 
+impl TownError {
+    /// The input's fault (a name, a value, a settings file), not the system's.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            TownError::UnknownAgent { .. }
+                | TownError::UnknownRig { .. }
+                | TownError::UnknownRole(_)
+                | TownError::RigExists(_)
+                | TownError::Invalid(_)
+                | TownError::BadSettings { .. }
+                | TownError::Exists(_)
+        )
+    }
+}
+
 pub type Result<T, E = TownError> = std::result::Result<T, E>;
-
-/// Per-role settings.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct RoleSettings {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub agent: Option<String>,
-}
-
-/// `settings/config.json` of a town or a rig (a rig's override the town's).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Settings {
-    #[serde(default, rename = "type", skip_serializing_if = "String::is_empty")]
-    pub kind: String,
-    #[serde(default)]
-    pub version: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default_agent: Option<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub agents: BTreeMap<String, AgentConfig>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub roles: BTreeMap<String, RoleSettings>,
-    /// Cap on working polecats (town: all rigs; rig: that rig).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_polecats: Option<usize>,
-}
-
-impl Settings {
-    pub fn load(path: &Path) -> Result<Settings> {
-        match std::fs::read_to_string(path) {
-            Ok(t) => serde_json::from_str(&t).map_err(|e| TownError::BadSettings {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
-            Err(e) => Err(TownError::io(path, e)),
-        }
-    }
-
-    pub fn save(&self, path: &Path) -> Result<()> {
-        if let Some(p) = path.parent() {
-            std::fs::create_dir_all(p).map_err(|e| TownError::io(p, e))?;
-        }
-        let text = serde_json::to_string_pretty(self)
-            .map_err(|e| TownError::Invalid(e.to_string()))?
-            + "\n";
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, text).map_err(|e| TownError::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| TownError::io(path, e))
-    }
-}
 
 /// A town on disk.
 #[derive(Debug, Clone)]
@@ -162,7 +141,7 @@ impl Town {
         }
         let mut cur = Some(cwd);
         while let Some(d) = cur {
-            if is_town(d) {
+            if is_town(d)? {
                 return Ok(Town {
                     root: d.to_path_buf(),
                 });
@@ -178,7 +157,7 @@ impl Town {
     pub fn install(dir: &Path, git: bool) -> Result<Town> {
         std::fs::create_dir_all(dir).map_err(|e| TownError::io(dir, e))?;
         let root = dir.canonicalize().map_err(|e| TownError::io(dir, e))?;
-        if is_town(&root) {
+        if root.join(SETTINGS).exists() && root.join(".beads").exists() {
             return Err(TownError::Exists(root));
         }
         let settings = Settings {
@@ -203,11 +182,14 @@ impl Town {
         if !root.join(".beads").join(crate::store::CONFIG_FILE).exists() {
             Store::init(&root, "hq")?;
         }
-        if git && git_open_or_init(&root).is_err() {
-            return Err(TownError::Invalid(format!(
-                "cannot create a git repository in {}",
-                root.display()
-            )));
+        if git {
+            first_commit(&root).map_err(|e| {
+                TownError::Invalid(format!(
+                    "cannot make {} a git repository with a first commit: {}",
+                    root.display(),
+                    e.message()
+                ))
+            })?;
         }
         Ok(Town { root })
     }
@@ -257,19 +239,74 @@ impl Town {
     }
 }
 
-fn is_town(d: &Path) -> bool {
+/// A town's settings say `town-settings`. Settings that do not parse next
+/// to a `.beads/` are that town's error, not a reason to look further up.
+fn is_town(d: &Path) -> Result<bool> {
     let p = d.join(SETTINGS);
-    p.is_file()
-        && Settings::load(&p)
-            .map(|s| s.kind == "town-settings")
-            .unwrap_or(false)
+    if !p.is_file() {
+        return Ok(false);
+    }
+    match Settings::load(&p) {
+        Ok(s) => Ok(s.kind == "town-settings"),
+        Err(e) if d.join(".beads").is_dir() => Err(e),
+        Err(_) => Ok(false),
+    }
 }
 
-fn git_open_or_init(root: &Path) -> std::result::Result<(), git2::Error> {
-    match git2::Repository::open(root) {
-        Ok(_) => Ok(()),
-        Err(_) => git2::Repository::init(root).map(|_| ()),
+/// What a town's git repository keeps out: databases, runtime state, logs,
+/// and the rigs' clones and worktrees (repositories of their own). The
+/// ledger (`.beads/issues.jsonl`) and the settings are committed.
+pub const GITIGNORE: &str = "\
+# Gas Town: commit the ledger (.beads/issues.jsonl) and settings, nothing local
+*.db
+*.db-*
+*.sqlite*
+*.lock
+*.log
+*.tmp
+.beads/runtime/
+/*/.repo.git/
+/*/polecats/
+/*/crew/
+/*/refinery/
+!.beads/issues.jsonl
+";
+
+/// `gt install --git`: a repository (new, or the one already there) with a
+/// `.gitignore` and a first commit of the town's own files.
+fn first_commit(root: &Path) -> std::result::Result<(), git2::Error> {
+    let repo = match git2::Repository::open(root) {
+        Ok(r) => r,
+        Err(_) => git2::Repository::init(root)?,
+    };
+    let ignore = root.join(".gitignore");
+    if !ignore.exists() {
+        std::fs::write(&ignore, GITIGNORE).map_err(|e| {
+            git2::Error::from_str(&format!("cannot write {}: {e}", ignore.display()))
+        })?;
     }
+    let mut index = repo.index()?;
+    index.add_all(
+        [".gitignore", SETTINGS, "town.json", ".beads"].iter(),
+        git2::IndexAddOption::DEFAULT,
+        None,
+    )?;
+    index.write()?;
+    let tree = repo.find_tree(index.write_tree()?)?;
+    let sig = repo
+        .signature()
+        .or_else(|_| git2::Signature::now("Gas Town", "gt@localhost"))?;
+    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+    let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+    repo.commit(
+        Some("HEAD"),
+        &sig,
+        &sig,
+        "Gas Town: new town",
+        &tree,
+        &parents,
+    )?;
+    Ok(())
 }
 
 /// `<beads dir>/runtime`, with a `.gitignore` that keeps it out of git.

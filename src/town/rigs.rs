@@ -1,6 +1,6 @@
 //! Rigs (projects cloned as bare repositories) and crew worktrees.
 
-use super::{Result, Town, TownError};
+use super::{git, Result, Town, TownError};
 use crate::store::Store;
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -53,6 +53,34 @@ pub fn list(store: &Store) -> Result<Vec<Rig>> {
         .map_err(crate::store::StoreError::from)?)
 }
 
+/// The names of every rig (the town's one registry), sorted.
+pub fn names(conn: &rusqlite::Connection) -> Result<Vec<String>> {
+    let mut st = conn
+        .prepare_cached("SELECT name FROM rigs ORDER BY name")
+        .map_err(crate::store::StoreError::from)?;
+    let rows = st
+        .query_map([], |r| r.get(0))
+        .map_err(crate::store::StoreError::from)?;
+    Ok(rows
+        .collect::<rusqlite::Result<_>>()
+        .map_err(crate::store::StoreError::from)?)
+}
+
+/// The branch merges of `rig` land on: its origin's default branch.
+pub fn default_branch(conn: &rusqlite::Connection, rig: &str) -> Result<String> {
+    conn.query_row(
+        "SELECT default_branch FROM rigs WHERE name = ?1",
+        [rig],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(crate::store::StoreError::from)?
+    .ok_or_else(|| TownError::UnknownRig {
+        name: rig.to_string(),
+        valid: names(conn).unwrap_or_default(),
+    })
+}
+
 /// A rig by name, or an error that lists the valid ones.
 pub fn get(store: &Store, name: &str) -> Result<Rig> {
     let all = list(store)?;
@@ -65,21 +93,10 @@ pub fn get(store: &Store, name: &str) -> Result<Rig> {
         })
 }
 
-/// Turn `URL|PATH` into something libgit2 clones: local paths become absolute.
-fn clone_source(url: &str, cwd: &Path) -> String {
-    if url.contains("://") || url.contains('@') {
-        return url.to_string();
-    }
-    let p = Path::new(url);
-    let abs = if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        cwd.join(p)
-    };
-    abs.canonicalize().unwrap_or(abs).display().to_string()
-}
-
-/// `gt rig add NAME URL|PATH [--prefix P]`: bare clone with git2.
+/// `gt rig add NAME URL|PATH [--prefix P]`: a bare clone made by the
+/// user's `git` (https, ssh, `git@host:owner/repo`, `file://`, local paths),
+/// tracking the origin's branches; the rig records the origin URL and its
+/// default branch.
 pub fn add(town: &Town, name: &str, url: &str, prefix: Option<&str>, cwd: &Path) -> Result<Rig> {
     if !valid_name(name) {
         return Err(TownError::Invalid(format!(
@@ -101,7 +118,7 @@ pub fn add(town: &Town, name: &str, url: &str, prefix: Option<&str>, cwd: &Path)
             "`{prefix}` is not a valid prefix; use letters, digits and `_`, starting with a letter (--prefix P)"
         )));
     }
-    let src = clone_source(url, cwd);
+    let src = git::clone_source(url, cwd);
     let dir = town.rig_dir(name);
     let repo_path = dir.join(".repo.git");
     if repo_path.exists() {
@@ -110,18 +127,19 @@ pub fn add(town: &Town, name: &str, url: &str, prefix: Option<&str>, cwd: &Path)
             repo_path.display()
         )));
     }
-    let repo = git2::build::RepoBuilder::new()
-        .bare(true)
-        .clone(&src, &repo_path)
-        .map_err(|e| {
-            let _ = std::fs::remove_dir_all(&dir);
-            TownError::Invalid(format!("cannot clone `{url}`: {}", e.message()))
-        })?;
-    let default_branch = repo
-        .head()
-        .ok()
-        .and_then(|h| h.shorthand().map(|s| s.to_string()))
-        .unwrap_or_else(|| "main".into());
+    let default_branch = match git::clone_bare(&src, &repo_path) {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            forget_clone(&dir, &repo_path);
+            return Err(TownError::Invalid(format!(
+                "`{src}` has no commits (or no default branch); push a first commit to it, then add the rig"
+            )));
+        }
+        Err(e) => {
+            forget_clone(&dir, &repo_path);
+            return Err(e);
+        }
+    };
     let rig = Rig {
         name: name.to_string(),
         url: src,
@@ -130,11 +148,7 @@ pub fn add(town: &Town, name: &str, url: &str, prefix: Option<&str>, cwd: &Path)
         default_branch,
         created_at: crate::store::ids::now(),
     };
-    std::fs::write(
-        dir.join("config.json"),
-        serde_json::to_string_pretty(&rig).unwrap_or_default() + "\n",
-    )
-    .map_err(|e| TownError::io(&dir, e))?;
+    write_record(town, &rig)?;
     let settings = dir.join(super::SETTINGS);
     if !settings.exists() {
         super::Settings {
@@ -206,20 +220,80 @@ pub fn open_repo(rig: &Rig) -> Result<git2::Repository> {
     })
 }
 
-/// The commit polecats and crew start from: the rig's default branch.
-pub fn base_commit(repo: &git2::Repository, rig: &Rig) -> Result<git2::Oid> {
-    let r = repo
-        .find_reference(&format!("refs/heads/{}", rig.default_branch))
-        .or_else(|_| repo.head())
-        .map_err(|e| {
-            TownError::Invalid(format!(
-                "rig `{}` has no branch `{}` ({}); is the repository empty?",
-                rig.name,
-                rig.default_branch,
-                e.message()
-            ))
-        })?;
-    Ok(r.peel_to_commit()?.id())
+/// The commit polecats and crew start from: the origin's default branch,
+/// freshly fetched.
+pub fn fetch_base(repo: &git2::Repository, rig: &Rig) -> Result<git2::Oid> {
+    git::fetch(repo.path(), &rig.url)?;
+    let tracking = git::tracking_ref(&rig.default_branch);
+    let r = repo.find_reference(&tracking).map_err(|e| {
+        TownError::Invalid(format!(
+            "rig `{}`: the origin {} has no branch `{}` ({}); run `gt rig refresh {}` if its default branch changed",
+            rig.name,
+            rig.url,
+            rig.default_branch,
+            e.message(),
+            rig.name
+        ))
+    })?;
+    let oid = r.peel_to_commit()?.id();
+    // Keep the clone's own branch in step, for people browsing it.
+    let _ = repo.reference(
+        &format!("refs/heads/{}", rig.default_branch),
+        oid,
+        true,
+        "gt: follow origin",
+    );
+    Ok(oid)
+}
+
+/// `gt rig refresh NAME`: fetch, and follow the origin's default branch if
+/// it moved (e.g. `master` renamed to `main`).
+pub fn refresh(town: &Town, name: &str) -> Result<Rig> {
+    let mut store = town.store()?;
+    let mut rig = get(&store, name)?;
+    let repo = open_repo(&rig)?;
+    git::fetch(repo.path(), &rig.url)?;
+    let now =
+        git::remote_default_branch(Some(repo.path()), &rig.url, super::health::REMOTE_TIMEOUT)?;
+    let Some(branch) = now.filter(|b| *b != rig.default_branch) else {
+        return Ok(rig);
+    };
+    let old = std::mem::replace(&mut rig.default_branch, branch);
+    let _ = repo.set_head(&format!("refs/heads/{}", rig.default_branch));
+    write_record(town, &rig)?;
+    let r = rig.clone();
+    store.write(|tx| -> Result<()> {
+        tx.conn()
+            .execute(
+                "UPDATE rigs SET default_branch = ?2 WHERE name = ?1",
+                params![r.name, r.default_branch],
+            )
+            .map_err(crate::store::StoreError::from)?;
+        tx.event(
+            &format!("rig:{}", r.name),
+            "rig.branch",
+            Some("default_branch"),
+            Some(&old),
+            Some(&r.default_branch),
+        )?;
+        Ok(())
+    })?;
+    Ok(rig)
+}
+
+/// Undo a failed clone: the clone, and the rig directory if it is now empty.
+fn forget_clone(dir: &Path, repo_path: &Path) {
+    let _ = std::fs::remove_dir_all(repo_path);
+    let _ = std::fs::remove_dir(dir);
+}
+
+fn write_record(town: &Town, rig: &Rig) -> Result<()> {
+    let dir = town.rig_dir(&rig.name);
+    std::fs::write(
+        dir.join("config.json"),
+        serde_json::to_string_pretty(rig).unwrap_or_default() + "\n",
+    )
+    .map_err(|e| TownError::io(&dir, e))
 }
 
 /// `gt crew add NAME --rig R`: a worktree for a person on `crew/<name>`.
@@ -232,7 +306,7 @@ pub fn crew_add(town: &Town, rig_name: &str, name: &str) -> Result<PathBuf> {
     let store = town.store()?;
     let rig = get(&store, rig_name)?;
     let repo = open_repo(&rig)?;
-    let base = base_commit(&repo, &rig)?;
+    let base = fetch_base(&repo, &rig)?;
     let path = town.rig_dir(rig_name).join("crew").join(name);
     if path.exists() {
         return Err(TownError::Invalid(format!(

@@ -39,52 +39,72 @@ pub fn ok(o: Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null)
 }
 
-pub fn source_repo(dir: &Path) -> PathBuf {
-    let src = dir.join("src-repo");
-    std::fs::create_dir_all(&src).unwrap();
-    for args in [
-        &["init", "-q", "-b", "main"][..],
+/// `git args` in `dir` (real git, a fixed identity); panics with git's
+/// message on failure. Returns stdout.
+pub fn git_in(dir: &Path, args: &[&str]) -> String {
+    let o = Command::new("git")
+        .args(["-c", "user.email=t@t", "-c", "user.name=t"])
+        .args(args)
+        .current_dir(dir)
+        .env_remove("GIT_DIR")
+        .output()
+        .expect("run git");
+    assert!(
+        o.status.success(),
+        "git {args:?} in {}: {}",
+        dir.display(),
+        text(&o)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A bare origin `<dir>/<name>.git` whose default branch is `branch`, with
+/// one commit holding `README` and `base.txt`, made with real git.
+pub fn origin_repo(dir: &Path, name: &str, branch: &str) -> PathBuf {
+    let seed = dir.join(format!("{name}-seed"));
+    std::fs::create_dir_all(&seed).unwrap();
+    git_in(&seed, &["init", "-q", "-b", branch]);
+    std::fs::write(seed.join("README"), "app\n").unwrap();
+    std::fs::write(seed.join("base.txt"), "base\n").unwrap();
+    git_in(&seed, &["add", "."]);
+    git_in(&seed, &["commit", "-qm", "initial"]);
+    let origin = dir.join(format!("{name}.git"));
+    git_in(
+        dir,
         &[
-            "-c",
-            "user.email=t@t",
-            "-c",
-            "user.name=t",
-            "commit",
+            "clone",
             "-q",
-            "--allow-empty",
-            "-m",
-            "init",
-        ][..],
-    ] {
-        let o = Command::new("git")
-            .args(args)
-            .current_dir(&src)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", text(&o));
+            "--bare",
+            seed.to_str().unwrap(),
+            origin.to_str().unwrap(),
+        ],
+    );
+    std::fs::remove_dir_all(&seed).unwrap();
+    origin
+}
+
+/// `gt install <dir>/town`, then `gt rig add NAME URL` for each rig.
+pub fn install_town(dir: &Path, rigs: &[(&str, &str)]) -> PathBuf {
+    let town = dir.join("town");
+    ok(run(
+        GT,
+        dir,
+        &town,
+        &["--json", "install", town.to_str().unwrap()],
+    ));
+    for (name, url) in rigs {
+        ok(run(GT, &town, &town, &["--json", "rig", "add", name, url]));
     }
-    std::fs::write(src.join("README"), "app\n").unwrap();
-    let o = Command::new("git")
-        .args(["add", "."])
-        .current_dir(&src)
-        .output()
-        .unwrap();
-    assert!(o.status.success());
-    let o = Command::new("git")
-        .args([
-            "-c",
-            "user.email=t@t",
-            "-c",
-            "user.name=t",
-            "commit",
-            "-qm",
-            "readme",
-        ])
-        .current_dir(&src)
-        .output()
-        .unwrap();
-    assert!(o.status.success());
-    src
+    town
+}
+
+/// `gt config set KEY VALUE [--rig R]`.
+pub fn config_set(town: &Path, key: &str, value: &str, rig: Option<&str>) {
+    let mut args = vec!["--json", "config", "set", key, value];
+    if let Some(r) = rig {
+        args.extend(["--rig", r]);
+    }
+    ok(run(GT, town, town, &args));
 }
 
 pub struct TownT {
@@ -94,20 +114,8 @@ pub struct TownT {
 
 pub fn setup() -> TownT {
     let t = tempfile::tempdir().unwrap();
-    let town = t.path().join("town");
-    let src = source_repo(t.path());
-    ok(run(
-        GT,
-        t.path(),
-        &town,
-        &["--json", "install", town.to_str().unwrap()],
-    ));
-    ok(run(
-        GT,
-        &town,
-        &town,
-        &["--json", "rig", "add", "app", src.to_str().unwrap()],
-    ));
+    let origin = origin_repo(t.path(), "app", "main");
+    let town = install_town(t.path(), &[("app", origin.to_str().unwrap())]);
     TownT { _t: t, town }
 }
 

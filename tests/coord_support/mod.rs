@@ -1,45 +1,57 @@
-//! A town in a temp dir for coordination tests: `settings/config.json`
-//! listing the rig, the town store (`.beads`, prefix `hq`), and the rig's
-//! bare repo with `main` holding `base.txt`, built with git2.
+//! A town for coordination tests, built the way a user builds one: a bare
+//! origin made with real `git`, `gt install`, `gt rig add rig ORIGIN`, and
+//! gates set with `gt config set merge_queue.gates ... --rig rig`. Polecat
+//! branches are made in the rig's clone (where `gt done` leaves them); the
+//! truth about what merged is the origin's default branch.
 #![allow(dead_code)]
 
-use gastown::coord::town::{Gate, RigConfig};
+#[path = "../common/town.rs"]
+pub mod cmd;
+
 use gastown::store::Store;
+use gastown::town::{Gate, MergeConfig, Town};
 use git2::{Oid, Repository, Signature};
 use std::path::{Path, PathBuf};
 
 pub struct TownFixture {
     pub dir: tempfile::TempDir,
+    root: PathBuf,
     pub rig: String,
+    /// The origin's default branch.
+    pub branch: String,
 }
 
 impl TownFixture {
-    /// A town with one rig `rig` whose settings list `gates`.
+    /// A town with rig `rig` (origin default branch `main`) gated by `gates`.
     pub fn new(gates: serde_json::Value) -> TownFixture {
+        TownFixture::on_branch("main", gates)
+    }
+
+    /// The same, with an origin whose default branch is `branch`.
+    pub fn on_branch(branch: &str, gates: serde_json::Value) -> TownFixture {
         let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        std::fs::create_dir_all(root.join("settings")).unwrap();
-        std::fs::write(root.join("settings/config.json"), r#"{"rigs": ["rig"]}"#).unwrap();
-        Store::init(root, "hq").unwrap();
-        let rig = root.join("rig");
-        std::fs::create_dir_all(rig.join("settings")).unwrap();
-        std::fs::write(
-            rig.join("settings/config.json"),
-            serde_json::json!({"merge_queue": {"target": "main", "gates": gates}}).to_string(),
-        )
-        .unwrap();
-        let repo = Repository::init_bare(rig.join(".repo.git")).unwrap();
-        let c = commit(&repo, None, &[("base.txt", "base\n")], "initial");
-        repo.reference("refs/heads/main", c, true, "init").unwrap();
-        repo.set_head("refs/heads/main").unwrap();
+        let origin = cmd::origin_repo(dir.path(), "origin", branch);
+        let town = cmd::install_town(dir.path(), &[("rig", origin.to_str().unwrap())]);
+        if gates.as_object().is_some_and(|g| !g.is_empty()) {
+            cmd::config_set(&town, "merge_queue.gates", &gates.to_string(), Some("rig"));
+        }
         TownFixture {
             dir,
+            root: town,
             rig: "rig".into(),
+            branch: branch.into(),
         }
     }
 
+    /// The town directory.
     pub fn root(&self) -> &Path {
-        self.dir.path()
+        &self.root
+    }
+
+    pub fn town(&self) -> Town {
+        Town {
+            root: self.root.clone(),
+        }
     }
 
     pub fn store(&self) -> Store {
@@ -48,18 +60,25 @@ impl TownFixture {
         s
     }
 
+    /// The bare origin the rig was cloned from.
+    pub fn origin_path(&self) -> PathBuf {
+        self.dir.path().join("origin.git")
+    }
+
+    pub fn origin(&self) -> Repository {
+        Repository::open_bare(self.origin_path()).unwrap()
+    }
+
+    /// The rig's clone (`<town>/rig/.repo.git`).
     pub fn repo(&self) -> Repository {
-        Repository::open(self.root().join("rig/.repo.git")).unwrap()
+        Repository::open_bare(self.root().join("rig/.repo.git")).unwrap()
     }
 
-    pub fn rig_config(&self) -> RigConfig {
-        gastown::coord::town::Town::open(self.root())
-            .unwrap()
-            .rig("rig")
-            .unwrap()
+    pub fn rig_config(&self) -> MergeConfig {
+        self.town().merge_config(&self.rig).unwrap()
     }
 
-    pub fn rig_config_with(&self, gates: &[(&str, &str)]) -> RigConfig {
+    pub fn rig_config_with(&self, gates: &[(&str, &str)]) -> MergeConfig {
         let mut rc = self.rig_config();
         rc.gates = gates
             .iter()
@@ -71,13 +90,25 @@ impl TownFixture {
         rc
     }
 
+    /// The tip of the origin's default branch.
     pub fn main_tip(&self) -> Oid {
-        self.repo().refname_to_id("refs/heads/main").unwrap()
+        self.origin()
+            .refname_to_id(&format!("refs/heads/{}", self.branch))
+            .unwrap()
     }
 
-    /// Create `branch` from `main` (or from `from`) with one commit that
-    /// writes `files`. Returns the head sha.
+    /// A polecat branch in the rig's clone: from the origin's tip (or from
+    /// `from`), one commit that writes `files`. Returns the head sha.
     pub fn branch(&self, branch: &str, files: &[(&str, &str)], from: Option<Oid>) -> Oid {
+        cmd::git_in(
+            &self.root().join("rig/.repo.git"),
+            &[
+                "fetch",
+                "-q",
+                "origin",
+                "+refs/heads/*:refs/remotes/origin/*",
+            ],
+        );
         let repo = self.repo();
         let parent = from.unwrap_or_else(|| self.main_tip());
         let c = commit(&repo, Some(parent), files, &format!("work on {branch}"));
@@ -86,9 +117,20 @@ impl TownFixture {
         c
     }
 
-    /// The content of `path` at the tip of `main`.
+    /// Someone else pushes a commit writing `files` to the origin's default
+    /// branch.
+    pub fn push_to_origin(&self, files: &[(&str, &str)], msg: &str) -> Oid {
+        let origin = self.origin();
+        let c = commit(&origin, Some(self.main_tip()), files, msg);
+        origin
+            .reference(&format!("refs/heads/{}", self.branch), c, true, msg)
+            .unwrap();
+        c
+    }
+
+    /// The content of `path` at the tip of the origin's default branch.
     pub fn main_file(&self, path: &str) -> Option<String> {
-        let repo = self.repo();
+        let repo = self.origin();
         let c = repo.find_commit(self.main_tip()).unwrap();
         let tree = c.tree().unwrap();
         let e = tree.get_path(Path::new(path)).ok()?;

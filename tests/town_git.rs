@@ -1,0 +1,196 @@
+//! The town model and git as users run them: settings that round-trip
+//! through every `gt config` command, rigs added from remotes with the
+//! user's `git` (default branch from the origin's HEAD), clear errors that
+//! name the URL, and `gt install --git`.
+
+mod common;
+
+use common::town::*;
+use std::path::Path;
+
+fn gt(town: &Path, args: &[&str]) -> std::process::Output {
+    run(GT, town, town, args)
+}
+
+#[test]
+fn config_commands_keep_every_section_and_key() {
+    let t = tempfile::tempdir().unwrap();
+    let origin = origin_repo(t.path(), "app", "master");
+    let town = install_town(t.path(), &[("app", origin.to_str().unwrap())]);
+    let rigs = ok(gt(&town, &["--json", "rig", "list"]));
+    assert_eq!(rigs[0]["default_branch"], "master", "{rigs:#}");
+    config_set(
+        &town,
+        "merge_queue.gates",
+        r#"{"test": "test -f README"}"#,
+        Some("app"),
+    );
+    config_set(&town, "merge_queue.on_conflict", "reject", Some("app"));
+    config_set(&town, "theme.colour", "teal", None);
+    ok(gt(
+        &town,
+        &[
+            "--json", "config", "role", "polecat", "shell", "--rig", "app",
+        ],
+    ));
+    ok(gt(&town, &["--json", "config", "default-agent", "shell"]));
+    ok(gt(
+        &town,
+        &["--json", "config", "agent", "set", "fast", "claude -p"],
+    ));
+    ok(gt(&town, &["--json", "config", "role", "crew", "fast"]));
+    ok(gt(&town, &["--json", "config", "agent", "remove", "fast"]));
+    let rig = ok(gt(&town, &["config", "get", "--rig", "app"]));
+    assert_eq!(rig["merge_queue"]["gates"]["test"], "test -f README");
+    assert_eq!(rig["merge_queue"]["on_conflict"], "reject");
+    assert_eq!(rig["roles"]["polecat"]["agent"], "shell");
+    let all = ok(gt(&town, &["config", "get"]));
+    assert_eq!(all["theme"]["colour"], "teal", "{all:#}");
+    assert_eq!(all["default_agent"], "shell");
+    assert_eq!(all["type"], "town-settings");
+    // A wrong type is refused and changes nothing.
+    let o = gt(&town, &["config", "set", "max_polecats", "many"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("max_polecats"), "{}", text(&o));
+    assert_eq!(ok(gt(&town, &["config", "get"])), all);
+    // The refinery reads the gates and the origin's branch.
+    let cfg = gastown::town::Town { root: town }
+        .merge_config("app")
+        .unwrap();
+    assert_eq!(cfg.target, "master");
+    assert_eq!(cfg.gates.len(), 1);
+}
+
+#[test]
+fn rig_add_names_the_url_and_gits_message_and_leaves_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let town = install_town(t.path(), &[]);
+    for url in [
+        "file:///nonexistent/repo.git",
+        "ssh://git@127.0.0.1:1/owner/repo.git",
+        "/nonexistent/local/path",
+    ] {
+        let o = gt(&town, &["rig", "add", "app", url]);
+        assert_ne!(o.status.code(), Some(0), "{url}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(url), "{url}: {err}");
+        assert!(err.contains("git clone"), "{url}: {err}");
+        assert!(
+            !town.join("app").exists(),
+            "{url}: a failed add leaves no rig"
+        );
+    }
+    let listed = ok(gt(&town, &["--json", "rig", "list"]));
+    assert_eq!(listed, serde_json::json!([]));
+}
+
+#[test]
+fn rig_add_takes_file_urls_and_relative_paths() {
+    let t = tempfile::tempdir().unwrap();
+    let origin = origin_repo(t.path(), "trunky", "trunk");
+    let town = install_town(t.path(), &[]);
+    let url = format!("file://{}", origin.display());
+    let r = ok(gt(&town, &["--json", "rig", "add", "one", &url]));
+    assert_eq!(r["default_branch"], "trunk");
+    assert_eq!(r["url"], url.as_str());
+    let r = ok(run(
+        GT,
+        t.path(),
+        &town,
+        &["--json", "rig", "add", "two", "trunky.git"],
+    ));
+    assert_eq!(r["url"], origin.canonicalize().unwrap().to_str().unwrap());
+    // Mail addressing and the doctor read the same registry.
+    let o = gt(
+        &town,
+        &["mail", "send", "two/witness", "-s", "hi", "-m", "x"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let d = ok(gt(&town, &["--json", "doctor"]));
+    let rig_checks: Vec<&serde_json::Value> = d["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "rig.origin")
+        .collect();
+    assert_eq!(rig_checks.len(), 2, "{d:#}");
+    assert!(rig_checks.iter().all(|f| f["level"] == "ok"), "{d:#}");
+}
+
+#[test]
+fn doctor_sees_moved_branches_unreachable_origins_and_unknown_agents() {
+    let t = tempfile::tempdir().unwrap();
+    let origin = origin_repo(t.path(), "app", "master");
+    let gone = origin_repo(t.path(), "gone", "main");
+    let town = install_town(
+        t.path(),
+        &[
+            ("app", origin.to_str().unwrap()),
+            ("gone", gone.to_str().unwrap()),
+        ],
+    );
+    git_in(&origin, &["branch", "-m", "master", "main"]);
+    std::fs::remove_dir_all(&gone).unwrap();
+    config_set(&town, "roles.witness.agent", "ghost", Some("app"));
+    let o = gt(&town, &["--json", "doctor"]);
+    assert_eq!(o.status.code(), Some(1), "errors found: {}", text(&o));
+    let d: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let find = |check: &str| -> Vec<String> {
+        d["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["check"] == check && f["level"] != "ok")
+            .map(|f| f["message"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let moved = find("rig.branch");
+    assert!(moved.len() == 1 && moved[0].contains("now `main`"), "{d:#}");
+    let unreachable = find("rig.origin");
+    assert!(
+        unreachable.len() == 1 && unreachable[0].contains("rig `gone`"),
+        "{d:#}"
+    );
+    let agents = find("settings.agents");
+    assert!(agents.len() == 1 && agents[0].contains("ghost"), "{d:#}");
+    // `gt rig refresh` follows the renamed branch.
+    let r = ok(gt(&town, &["--json", "rig", "refresh", "app"]));
+    assert_eq!(r["default_branch"], "main");
+}
+
+#[test]
+fn install_git_makes_a_first_commit_that_keeps_state_out() {
+    let t = tempfile::tempdir().unwrap();
+    let town = t.path().join("gt");
+    ok(run(
+        GT,
+        t.path(),
+        &town,
+        &["--json", "install", town.to_str().unwrap(), "--git"],
+    ));
+    ok(run(BD, &town, &town, &["--json", "create", "first bead"]));
+    let files = git_in(&town, &["ls-files"]);
+    for f in [".gitignore", "settings/config.json", ".beads/config.json"] {
+        assert!(files.lines().any(|l| l == f), "{f} not in:\n{files}");
+    }
+    assert_eq!(git_in(&town, &["rev-list", "--count", "HEAD"]).trim(), "1");
+    let ignored = |p: &str| {
+        std::process::Command::new("git")
+            .args(["check-ignore", "-q", p])
+            .current_dir(&town)
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(!ignored(".beads/issues.jsonl"), "the ledger is committed");
+    for p in [
+        ".beads/beads.db",
+        ".beads/beads.db-wal",
+        ".beads/runtime/daemon.log",
+        "app/.repo.git/HEAD",
+        "app/polecats/nux/src.rs",
+        "app/refinery/rig/src.rs",
+    ] {
+        assert!(ignored(p), "{p} is not ignored");
+    }
+}
