@@ -9,6 +9,7 @@ pub mod coord;
 pub mod formula;
 pub mod ids;
 pub mod molecule;
+pub mod packages;
 pub mod proc;
 pub mod runtime;
 pub mod store;

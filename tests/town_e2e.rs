@@ -1,5 +1,5 @@
 //! The coordination scenario end to end, the way agents live it:
-//! install a town, add a rig from a local repo, create 3 beads and a
+//! install a town, add a rig from a bare origin, create 3 beads and a
 //! convoy, sling them to 3 polecats run by a fake agent that commits a
 //! change and runs `gt done`; one change conflicts, is rejected, reworked
 //! and merged; main ends with all 3 changes, every bead is closed as
@@ -39,11 +39,12 @@ fn wait_handed_in(town: &Path, bead: &str) {
     assert!(handed, "{bead} was never handed in");
 }
 
-fn main_file(town: &Path, path: &str) -> Option<String> {
+/// A file on the origin's `main` (where merged work lands).
+fn main_file(origin: &Path, path: &str) -> Option<String> {
     let out = Command::new("git")
         .args([
             "--git-dir",
-            town.join("app/.repo.git").to_str().unwrap(),
+            origin.to_str().unwrap(),
             "show",
             &format!("main:{path}"),
         ])
@@ -121,12 +122,12 @@ fn sling_conflict_rework_merge_and_land() {
         &["--json", "mq", "process", "--rig", "app"],
     ));
 
-    // 4. Main has all three changes; every bead is closed as merged; the
+    // 4. The origin's main has all three changes; every bead is closed as merged; the
     // convoy landed and mailed its owner and the notify address.
-    let shared = main_file(town, "shared.txt").expect("shared.txt on main");
+    let shared = main_file(&tt.origin, "shared.txt").expect("shared.txt on main");
     assert!(shared.contains(&a) && shared.contains(&c), "{shared}");
     assert_eq!(
-        main_file(town, &format!("{b}.txt")).as_deref(),
+        main_file(&tt.origin, &format!("{b}.txt")).as_deref(),
         Some(format!("{b}\n").as_str())
     );
     let s = store(town);

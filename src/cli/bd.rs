@@ -13,6 +13,10 @@ pub struct Cli {
     /// Print machine-readable JSON.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Use installed package formulas even where they no longer match
+    /// `.beads/formulas.lock` (cook, pour, sling, run).
+    #[arg(long, global = true)]
+    pub allow_modified: bool,
     /// Who is acting (default: $BD_ACTOR, $GT_ROLE, $USER).
     #[arg(long, global = true)]
     pub actor: Option<String>,
@@ -220,6 +224,7 @@ pub fn main() -> i32 {
             };
         }
     };
+    super::export_allow_modified(cli.allow_modified);
     let ctx = Ctx {
         json: cli.json,
         actor: cli.actor.clone(),

@@ -105,9 +105,51 @@ pub enum FormulaCommand {
     Lint(LintArgs),
     /// List the formulas on the search path, with their source and what they shadow.
     List {
+        /// List installed packages instead: name, version, source, tier,
+        /// and which of their formulas shadow or are shadowed.
+        #[arg(long)]
+        installed: bool,
         #[command(flatten)]
         search: SearchArgs,
     },
+    /// Install a formula package (git URL[@ref], folder or .tar.gz) and lock it.
+    Install(super::formula_pkg::InstallArgs),
+    /// Move installed packages to their newest matching version.
+    Update {
+        /// One package (default: all of the tier's).
+        package: Option<String>,
+        #[command(flatten)]
+        scope: super::formula_pkg::ScopeArgs,
+    },
+    /// Remove an installed package.
+    Remove {
+        package: String,
+        #[command(flatten)]
+        scope: super::formula_pkg::ScopeArgs,
+    },
+    /// Re-hash installed package files against the lock; name every change.
+    Verify {
+        #[command(flatten)]
+        scope: super::formula_pkg::ScopeArgs,
+    },
+    /// Scaffold a new formula with vars and steps.
+    New {
+        name: String,
+        /// Where to write it (default: the project's `.beads/formulas`).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Format formula files canonically (comments kept).
+    Fmt {
+        /// Files or directories (default: the project's `.beads/formulas`).
+        paths: Vec<PathBuf>,
+        /// Report files that would change, and exit 1 if any (for CI).
+        #[arg(long)]
+        check: bool,
+    },
+    /// Formula packages: write a manifest.
+    #[command(subcommand)]
+    Package(super::formula_pkg::PackageCommand),
     /// Show one formula, resolved (extends applied).
     Show {
         name: String,
@@ -196,6 +238,10 @@ pub fn cook(args: &CookArgs) -> i32 {
     let Some(proto) = &compiled.proto else {
         return EXIT_FINDINGS;
     };
+    if let Err(e) = crate::packages::lock::enforce(&proto.sources) {
+        eprintln!("error: {e}");
+        return EXIT_FINDINGS;
+    }
     if let Some(step) = &args.explain {
         return explain(proto, step, &compiled);
     }
@@ -276,7 +322,21 @@ fn explain(proto: &crate::formula::proto::Proto, step: &str, compiled: &Compiled
 pub fn run(cmd: &FormulaCommand, json: bool) -> i32 {
     match cmd {
         FormulaCommand::Lint(args) => lint_cmd(args),
-        FormulaCommand::List { search } => list(json, search),
+        FormulaCommand::List {
+            installed: true, ..
+        } => super::formula_pkg::list_installed(json),
+        FormulaCommand::List { search, .. } => list(json, search),
+        FormulaCommand::Install(a) => super::formula_pkg::install(a, json),
+        FormulaCommand::Update { package, scope } => {
+            super::formula_pkg::update(package.as_deref(), scope, json)
+        }
+        FormulaCommand::Remove { package, scope } => {
+            super::formula_pkg::remove(package, scope, json)
+        }
+        FormulaCommand::Verify { scope } => super::formula_pkg::verify(scope, json),
+        FormulaCommand::New { name, dir } => super::formula_pkg::new_formula(name, dir.as_ref()),
+        FormulaCommand::Fmt { paths, check } => super::formula_pkg::fmt(paths, *check),
+        FormulaCommand::Package(c) => super::formula_pkg::package(c),
         FormulaCommand::Show { name, search } => show(name, json, search),
     }
 }

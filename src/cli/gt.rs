@@ -12,6 +12,10 @@ pub struct Cli {
     /// Print machine-readable JSON where a command supports it.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Use installed package formulas even where they no longer match
+    /// `.beads/formulas.lock` (cook, pour, sling, run).
+    #[arg(long, global = true)]
+    pub allow_modified: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -112,6 +116,7 @@ pub enum Command {
 pub fn main() -> i32 {
     super::run_guarded(|| {
         let cli = Cli::parse();
+        super::export_allow_modified(cli.allow_modified);
         match &cli.command {
             Command::Cook(args) => formula::cook(args),
             Command::Formula(cmd) => formula::run(cmd, cli.json),

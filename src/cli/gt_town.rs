@@ -267,12 +267,12 @@ pub fn config(c: &ConfigCommand, json: bool) -> i32 {
                     max_attempts,
                     timeout_secs,
                 }) => {
-                    if name.trim().is_empty() || name.contains(char::is_whitespace) {
-                        return Err(RuntimeError::usage(
-                            format!("invalid agent name `{name}`"),
-                            "use one word, e.g. my-claude",
-                        ));
-                    }
+                    crate::ids::validate_name("agent name", name).map_err(|e| {
+                        RuntimeError::usage(
+                            e.to_string(),
+                            "e.g. gt config agent set my-claude \"claude -p\"",
+                        )
+                    })?;
                     if command.trim().is_empty() && name != "shell" {
                         return Err(RuntimeError::usage(
                             "the command is empty",

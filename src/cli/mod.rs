@@ -6,6 +6,7 @@ pub mod bd_mol;
 pub mod bd_ops;
 pub mod bd_sync;
 pub mod formula;
+pub mod formula_pkg;
 pub mod gt;
 pub mod gt_convoy;
 pub mod gt_coord;
@@ -22,6 +23,15 @@ pub mod gt_work;
 
 /// Run a command; a panic becomes exit code 3 with a request to report it,
 /// never a raw backtrace dump as the only output.
+/// `--allow-modified` reaches every cook in this process and its children
+/// through the environment (see `packages::lock::allow_modified`).
+pub fn export_allow_modified(allow: bool) {
+    if allow {
+        // SAFETY: called right after parsing arguments, before any thread.
+        std::env::set_var(crate::packages::lock::ALLOW_MODIFIED_ENV, "1");
+    }
+}
+
 pub fn run_guarded(f: impl FnOnce() -> i32 + std::panic::UnwindSafe) -> i32 {
     match std::panic::catch_unwind(f) {
         Ok(code) => code,

@@ -26,6 +26,9 @@ impl Compiled {
 
 /// Is this argument a path rather than a formula name?
 pub fn looks_like_path(target: &str) -> bool {
+    if super::library::split_qualified(target).is_some() && !Path::new(target).exists() {
+        return false; // `pkg/formula`: an installed package's formula
+    }
     target.contains('/')
         || target.contains('\\')
         || target.ends_with(".toml")

@@ -211,22 +211,38 @@ impl SearchPath {
     }
 
     /// Every file that defines `name`, in search order (the first wins).
+    /// A qualified `pkg/formula` names only that installed package's
+    /// formula; a bare name also finds formulas of installed packages, after
+    /// the directory's own files (see [`PACKAGES_DIR`]).
     pub fn find_all(&self, name: &str) -> Vec<Candidate> {
         let mut out = Vec::new();
+        let qualified = split_qualified(name);
         for d in &self.dirs {
             match &d.path {
                 Some(dir) => {
-                    for ext in ["toml", "json"] {
-                        let p = dir.join(format!("{name}.formula.{ext}"));
-                        if p.is_file() {
-                            out.push(Candidate {
-                                name: name.to_string(),
-                                tier: d.tier,
-                                location: Location::Disk(p),
-                            });
+                    let mut dirs = Vec::new();
+                    match qualified {
+                        Some((pkg, _)) => dirs.push(dir.join(PACKAGES_DIR).join(pkg)),
+                        None => {
+                            dirs.push(dir.clone());
+                            dirs.extend(package_dirs(dir));
+                        }
+                    }
+                    let stem = qualified.map_or(name, |(_, f)| f);
+                    for dir in &dirs {
+                        for ext in ["toml", "json"] {
+                            let p = dir.join(format!("{stem}.formula.{ext}"));
+                            if p.is_file() {
+                                out.push(Candidate {
+                                    name: name.to_string(),
+                                    tier: d.tier,
+                                    location: Location::Disk(p),
+                                });
+                            }
                         }
                     }
                 }
+                None if qualified.is_some() => {}
                 None => {
                     for ext in ["toml", "json"] {
                         let file = format!("{name}.formula.{ext}");
@@ -255,10 +271,14 @@ impl SearchPath {
         for d in &self.dirs {
             match &d.path {
                 Some(dir) => {
-                    if let Ok(rd) = std::fs::read_dir(dir) {
-                        for entry in rd.flatten() {
-                            if let Some(stem) = formula_stem(&entry.file_name().to_string_lossy()) {
-                                names.push(stem.to_string());
+                    for d in std::iter::once(dir.clone()).chain(package_dirs(dir)) {
+                        if let Ok(rd) = std::fs::read_dir(&d) {
+                            for entry in rd.flatten() {
+                                if let Some(stem) =
+                                    formula_stem(&entry.file_name().to_string_lossy())
+                                {
+                                    names.push(stem.to_string());
+                                }
                             }
                         }
                     }
@@ -287,6 +307,40 @@ impl SearchPath {
     pub fn all_names(&self) -> Vec<String> {
         self.list().into_iter().map(|(c, _)| c.name).collect()
     }
+}
+
+/// Installed formula packages live in `<formula dir>/packages/<name>/`.
+pub const PACKAGES_DIR: &str = "packages";
+
+/// The installed package directories under a formula directory, sorted.
+pub fn package_dirs(formula_dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(formula_dir.join(PACKAGES_DIR))
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| {
+                    e.path().is_dir() && validate_name(&e.file_name().to_string_lossy()).is_ok()
+                })
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// `pkg/formula` as its two plain names; `None` for a bare name.
+pub fn split_qualified(name: &str) -> Option<(&str, &str)> {
+    let (pkg, formula) = name.split_once('/')?;
+    (validate_name(pkg).is_ok() && validate_name(formula).is_ok()).then_some((pkg, formula))
+}
+
+/// A formula reference: a plain name, or `pkg/formula` for an installed
+/// package's formula.
+pub fn validate_reference(name: &str) -> Result<(), String> {
+    if split_qualified(name).is_some() {
+        return Ok(());
+    }
+    validate_name(name)
 }
 
 pub fn formula_stem(file_name: &str) -> Option<&str> {
@@ -431,7 +485,7 @@ impl Session {
     /// Load a formula by name from the search path. `from` is the span of
     /// the reference (an `extends` entry, a `compose.aspects` name ...).
     pub fn load_name(&mut self, name: &str, from: Option<Span>) -> Option<(FileId, Rc<Formula>)> {
-        if let Err(why) = validate_name(name) {
+        if let Err(why) = validate_reference(name) {
             let mut d = Diagnostic::new(
                 Code::F0014,
                 format!("`{name}` is not a valid formula name: {why}"),

@@ -101,7 +101,9 @@ pub fn load_proto(target: &str, cwd: &Path, vars: &BTreeMap<String, String>) -> 
         bind_vars: true,
         ..Default::default()
     };
-    cook(&opts).map_err(|e| MolError::Cook(e.rendered))
+    let proto = cook(&opts).map_err(|e| MolError::Cook(e.rendered))?;
+    crate::packages::lock::enforce(&proto.sources).map_err(|e| MolError::Cook(e.to_string()))?;
+    Ok(proto)
 }
 
 /// sha256 of the proto's canonical JSON.

@@ -16,17 +16,20 @@ pub struct Rig {
     pub created_at: String,
 }
 
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-        && !matches!(name, "settings" | "mayor" | "deacon" | "daemon")
+/// Names a rig cannot take: they are town directories or roles.
+const RESERVED: &[&str] = &["settings", "mayor", "deacon", "daemon", "overseer"];
+
+/// A rig or crew name: the crate's name grammar (`src/ids.rs`), and for a
+/// rig not one of the town's own directories.
+fn check_name(kind: &'static str, name: &str) -> Result<()> {
+    crate::ids::validate_name(kind, name).map_err(|e| TownError::Invalid(e.to_string()))?;
+    if kind == "rig name" && RESERVED.contains(&name) {
+        return Err(TownError::Invalid(format!(
+            "`{name}` is reserved in a town ({}); pick another rig name",
+            RESERVED.join(", ")
+        )));
+    }
+    Ok(())
 }
 
 pub fn list(store: &Store) -> Result<Vec<Rig>> {
@@ -98,11 +101,7 @@ pub fn get(store: &Store, name: &str) -> Result<Rig> {
 /// tracking the origin's branches; the rig records the origin URL and its
 /// default branch.
 pub fn add(town: &Town, name: &str, url: &str, prefix: Option<&str>, cwd: &Path) -> Result<Rig> {
-    if !valid_name(name) {
-        return Err(TownError::Invalid(format!(
-            "`{name}` is not a valid rig name; use letters, digits, `-` and `_` (and not settings/mayor/deacon/daemon)"
-        )));
-    }
+    check_name("rig name", name)?;
     let mut store = town.store()?;
     if list(&store)?.iter().any(|r| r.name == name) {
         return Err(TownError::RigExists(name.to_string()));
@@ -298,11 +297,7 @@ fn write_record(town: &Town, rig: &Rig) -> Result<()> {
 
 /// `gt crew add NAME --rig R`: a worktree for a person on `crew/<name>`.
 pub fn crew_add(town: &Town, rig_name: &str, name: &str) -> Result<PathBuf> {
-    if !valid_name(name) {
-        return Err(TownError::Invalid(format!(
-            "`{name}` is not a valid crew name; use letters, digits, `-` and `_`"
-        )));
-    }
+    check_name("crew name", name)?;
     let store = town.store()?;
     let rig = get(&store, rig_name)?;
     let repo = open_repo(&rig)?;

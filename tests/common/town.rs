@@ -58,6 +58,18 @@ pub fn git_in(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// A working repository `<dir>/src-repo` with one commit (for `gt run`,
+/// which works in the repository it stands in).
+pub fn source_repo(dir: &Path) -> PathBuf {
+    let src = dir.join("src-repo");
+    std::fs::create_dir_all(&src).unwrap();
+    git_in(&src, &["init", "-q", "-b", "main"]);
+    std::fs::write(src.join("README"), "app\n").unwrap();
+    git_in(&src, &["add", "."]);
+    git_in(&src, &["commit", "-qm", "initial"]);
+    src
+}
+
 /// A bare origin `<dir>/<name>.git` whose default branch is `branch`, with
 /// one commit holding `README` and `base.txt`, made with real git.
 pub fn origin_repo(dir: &Path, name: &str, branch: &str) -> PathBuf {
@@ -110,13 +122,19 @@ pub fn config_set(town: &Path, key: &str, value: &str, rig: Option<&str>) {
 pub struct TownT {
     pub _t: tempfile::TempDir,
     pub town: PathBuf,
+    /// The bare origin of rig `app` (default branch `main`).
+    pub origin: PathBuf,
 }
 
 pub fn setup() -> TownT {
     let t = tempfile::tempdir().unwrap();
     let origin = origin_repo(t.path(), "app", "main");
     let town = install_town(t.path(), &[("app", origin.to_str().unwrap())]);
-    TownT { _t: t, town }
+    TownT {
+        _t: t,
+        town,
+        origin,
+    }
 }
 
 pub fn create(town: &Path, title: &str) -> String {
