@@ -94,7 +94,7 @@ fn claude_preflight(name: &str, agent: &AgentConfig, line: &str) -> Result<(), R
     let has_key = ["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"]
         .iter()
         .any(|k| session_env(agent, k).is_some());
-    if !has_key && user_credentials().is_none() && agent.env.get("CLAUDE_CONFIG_DIR").is_none() {
+    if !has_key && user_credentials().is_none() && !agent.env.contains_key("CLAUDE_CONFIG_DIR") {
         return Err(RuntimeError::usage(
             "Claude Code has no login for the town's sessions (no ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN, and no ~/.claude/.credentials.json); its login screen would block every session",
             "set ANTHROPIC_API_KEY, or run `claude` once yourself and log in with /login",
