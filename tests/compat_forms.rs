@@ -13,7 +13,7 @@
 mod common;
 mod compat_support;
 
-use common::town::{install_fake_polecat_agent, ok, source_repo, BD, GT};
+use common::town::{install_fake_polecat_agent, ok, origin_repo, BD, GT};
 use compat_support::forms::{self, Form};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,16 +21,18 @@ use std::process::{Command, Stdio};
 
 /// Failures that are about the town's state, not about the command: the
 /// form's key prefix and a fragment its error must contain.
-const STATE_FAILURES: &[(&str, &str)] = &[];
+const STATE_FAILURES: &[(&str, &str)] = &[
+    // The town has no agent bead with this literal id.
+    ("bd show hq-deacon", "no issue `hq-deacon`"),
+    // The polecat it runs as has open work on its hook: nuke refuses.
+    ("gt polecat nuke", "on its hook"),
+];
 
 /// Forms not supported yet (issue 12 is open): they are run and reported,
 /// and the test fails when one starts working so that this list only shrinks.
 const PENDING: &[&str] = &[
     "bd create --label --type",
     "bd mol step respawn --target",
-    "bd mol wisp",
-    "bd show hq-deacon",
-    "bd worktree create",
     "gt agent state --set",
     "gt agent state hq-deacon --set",
     "gt compact --dry-run --json",
@@ -64,11 +66,6 @@ const PENDING: &[&str] = &[
     "gt dog status",
     "gt dog status --json",
     "gt dogs list --json",
-    "gt dolt cleanup",
-    "gt dolt kill-imposters",
-    "gt dolt start",
-    "gt dolt status",
-    "gt dolt stop",
     "gt done --cleanup-status",
     "gt done --no-merge",
     "gt done --phase-complete",
@@ -76,16 +73,10 @@ const PENDING: &[&str] = &[
     "gt done --pre-verified --target",
     "gt done --status",
     "gt done --target",
-    "gt escalate",
-    "gt escalate --severity",
-    "gt escalate -m -s",
-    "gt escalate -s",
     "gt feed --plain --since",
     "gt formula run design",
     "gt formula run mol-prd-review",
     "gt handoff -m -s",
-    "gt health --json",
-    "gt info --whats-new",
     "gt mail archive",
     "gt mail clear --archive",
     "gt mail clear mayor --archive",
@@ -102,7 +93,6 @@ const PENDING: &[&str] = &[
     "gt mol step await-signal --agent-bead --backoff-base --backoff-max --backoff-mult",
     "gt mol step context-check",
     "gt mol step emit-event --channel --payload --type",
-    "gt mol wisp create --var",
     "gt nudge",
     "gt nudge --mode",
     "gt nudge deacon",
@@ -114,13 +104,7 @@ const PENDING: &[&str] = &[
     "gt patrol scan --notify",
     "gt peek",
     "gt peek deacon --lines",
-    "gt polecat list",
-    "gt polecat nuke",
-    "gt polecats",
-    "gt polecats --all --status",
-    "gt reaper",
     "gt reaper auto-close --db --json --port --stale-age",
-    "gt reaper databases --json --port",
     "gt reaper purge --db --json --mail-age --port --purge-age",
     "gt reaper reap --db --json --max-age --port",
     "gt reaper scan --db --json --mail-age --max-age --port --purge-age --stale-age",
@@ -131,26 +115,19 @@ const PENDING: &[&str] = &[
     "gt refinery status",
     "gt rig status",
     "gt rig undock",
-    "gt rigs",
-    "gt session kill",
     "gt session restart",
     "gt session start",
-    "gt session status",
-    "gt session status --json",
     "gt shutdown preflight",
     "gt sling --formula --var",
     "gt sling --mail-back",
     "gt sling mol-orphan-scan --var",
     "gt sling mol-session-gc --var",
     "gt sling mol-town-shutdown mayor",
-    "gt stop --all --preserve-sandbox",
-    "gt version",
     "gt warrant file --reason",
     "gt witness restart",
     "gt witness start beads",
     "gt witness start gastown",
     "gt witness status",
-    "gt worktree list",
 ];
 
 /// The world the forms run in.
@@ -191,7 +168,7 @@ impl World {
     fn build(corpus: &Path) -> World {
         let tmp = tempfile::tempdir().unwrap();
         let town = tmp.path().join("town");
-        let src = source_repo(tmp.path());
+        let src = origin_repo(tmp.path(), "app", "main");
         gt(
             tmp.path(),
             tmp.path(),
@@ -219,6 +196,14 @@ impl World {
         vars.insert("port".into(), "3307".into());
         vars.insert("prefix".into(), "hq".into());
         vars.insert("version".into(), "0.1.0".into());
+        for (k, v) in [
+            ("max_age", "24h"),
+            ("purge_age", "7d"),
+            ("mail_age", "7d"),
+            ("stale_age", "3d"),
+        ] {
+            vars.insert(k.into(), v.into());
+        }
         vars.insert(
             "WORKTREE_PATH".into(),
             tmp.path().join("wt-compat").display().to_string(),
@@ -262,7 +247,8 @@ impl World {
             }
             // Fresh each time: an earlier form may close and collect it.
             "wisp-id" => return new_issue(&self.town, "A wisp", &["--ephemeral"]),
-            "name" | "db" | "db_name" => "alpha".into(),
+            "name" | "worker" => self.polecat.1.clone(),
+            "db" | "db_name" => "hq".into(),
             "rig" | "coordinator" => "gastown".into(),
             n if n.contains("id")
                 || n.contains("issue")
@@ -314,7 +300,23 @@ struct Outcome {
     args: Vec<String>,
 }
 
+/// Placeholders whose meaning depends on the command: (form key prefix,
+/// placeholder, value).
+const FORM_VARS: &[(&str, &str, &str)] = &[("gt reaper", "name", "hq")];
+
 fn run_form(w: &mut World, f: &Form) -> Outcome {
+    let saved = w.vars.clone();
+    for (k, name, v) in FORM_VARS {
+        if f.key.starts_with(k) {
+            w.vars.insert(name.to_string(), v.to_string());
+        }
+    }
+    let o = run_form_in(w, f);
+    w.vars = saved;
+    o
+}
+
+fn run_form_in(w: &mut World, f: &Form) -> Outcome {
     if f.key.starts_with("gt mail read") || f.key.starts_with("gt mail archive") {
         // Here `<id>` names a message: one in the polecat's inbox.
         let (rig, name, _) = &w.polecat;
@@ -386,8 +388,18 @@ fn follow(mut cmd: Command) -> std::process::Output {
     o
 }
 
+/// A form with no arguments at all (`gt escalate`, `bd worktree create`)
+/// is a command named in prose, not an invocation: it passes when the only
+/// complaint is that the arguments are missing.
+fn bare_mention(f: &Form, o: &Outcome) -> bool {
+    let path_len = f.key.split(' ').filter(|w| !w.starts_with('-')).count();
+    f.words.len() == path_len
+        && o.code == 2
+        && o.stderr.contains("required arguments were not provided")
+}
+
 fn accepted(f: &Form, o: &Outcome) -> bool {
-    if o.code == 0 {
+    if o.code == 0 || bare_mention(f, o) {
         return true;
     }
     o.code == 1
@@ -431,20 +443,17 @@ fn every_corpus_command_form_parses_and_works() {
     for f in forms.values() {
         let o = run_form(&mut w, f);
         let good = accepted(f, &o);
+        if report {
+            let first = o.stderr.lines().next().unwrap_or("");
+            let mark = if good { "ok  " } else { "FAIL" };
+            eprintln!("{mark} {:<55} | {first}", f.key);
+        }
         if PENDING.contains(&f.key.as_str()) {
             pending_n += usize::from(!good);
             if good {
                 pending_ok.push(f.key.clone());
             }
             continue;
-        }
-        if report {
-            let first = o.stderr.lines().next().unwrap_or("");
-            eprintln!(
-                "{} {:<55} {first}",
-                if good { "ok  " } else { "FAIL" },
-                f.key
-            );
         }
         if !good {
             failed.push(format!(

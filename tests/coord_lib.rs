@@ -647,7 +647,7 @@ fn nudges_queue_drain_and_tmux_delivery() {
         confirm_timeout: std::time::Duration::from_secs(5),
     };
     if !tmux.available() {
-        eprintln!("tmux not installed: live delivery not tested");
+        eprintln!("skipped: live tmux delivery (tmux is not installed)");
         return;
     }
     let started = std::process::Command::new("tmux")
@@ -656,7 +656,7 @@ fn nudges_queue_drain_and_tmux_delivery() {
         .map(|s| s.success())
         .unwrap_or(false);
     if !started {
-        eprintln!("cannot start a tmux server here: live delivery not tested");
+        eprintln!("skipped: live tmux delivery (cannot start a tmux server here)");
         return;
     }
     let n2 = nudge::queue(&mut s, "rig/polecats/nux", "mayor", "second nudge", None).unwrap();
@@ -952,4 +952,30 @@ fn doctor_accepts_polecat_worktrees_and_flags_stray_directories() {
         },
     );
     assert!(t.path("rig/polecats/stray").is_dir());
+}
+
+#[test]
+fn wrong_target_branch_is_one_clear_error_and_leaves_the_queue_alone() {
+    let t = TownFixture::on_branch("master", json!({}));
+    coord_support::cmd::config_set(t.root(), "merge_queue.target", "main", Some("rig"));
+    let mut s = t.store();
+    let b = bead(&mut s, "targets a branch the origin lacks");
+    let sha = t.branch("p/w", &[("w.txt", "w\n")], None);
+    let mr = enqueue(&mut s, &b, "p/w", sha, "nux");
+    for _ in 0..3 {
+        let e = refinery::process_next(&mut s, &t.town(), "rig").unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("no branch `main`"), "{msg}");
+        assert!(e.help().unwrap().contains("gt rig refresh rig"), "{e:?}");
+    }
+    assert!(
+        mq::runs(s.conn(), &mr).unwrap().is_empty(),
+        "nothing claimed"
+    );
+    assert_eq!(issues::get(s.conn(), &mr).unwrap().status, Status::Open);
+    // Back to the origin's own default branch (`master`): it merges there.
+    coord_support::cmd::config_set(t.root(), "merge_queue.target", "null", Some("rig"));
+    let out = refinery::process_next(&mut s, &t.town(), "rig").unwrap();
+    assert!(matches!(out, Outcome::Merged { .. }), "{out:?}");
+    assert_eq!(t.main_file("w.txt").as_deref(), Some("w\n"));
 }

@@ -165,6 +165,15 @@ fn install_lock_verify_tamper_update_and_reproduce() {
     // Both names work; pour makes beads from the package's formula.
     ok(w.gt(&proj, &["cook", "review-kit/review"]));
     ok(w.gt(&proj, &["cook", "review"]));
+    // A project formula extends the package's formula by its qualified name.
+    std::fs::write(
+        proj.join(".beads/formulas/strict.formula.toml"),
+        "formula = \"strict\"\ndescription = \"Review, then sign off\"\nversion = 1\nextends = [\"review-kit/review\"]\n\n[[steps]]\nid = \"sign-off\"\ntitle = \"Sign off\"\nneeds = [\"fix\"]\n",
+    )
+    .unwrap();
+    let tree = ok(w.gt(&proj, &["cook", "strict", "--format", "tree"]));
+    assert!(tree.contains("look") && tree.contains("sign-off"), "{tree}");
+    std::fs::remove_file(proj.join(".beads/formulas/strict.formula.toml")).unwrap();
     let poured = ok(w.cmd(BD, &proj, &["mol", "pour", "review-kit/review", "--json"]));
     assert!(poured.contains("\"created\": 3"), "{poured}");
     let issues = ok(w.cmd(BD, &proj, &["list"]));
@@ -461,4 +470,56 @@ fn scaffold_package_init_and_fmt() {
     let other = w.project("other");
     ok(w.gt(&other, &["formula", "install", pkg_dir.to_str().unwrap()]));
     ok(w.gt(&other, &["cook", "mine/triage-flow", "--var", "target=x"]));
+}
+
+mod common;
+
+/// A town installs a package into its tier, and `gt sling pkg/formula RIG`
+/// pours the package's formula onto a polecat's hook.
+#[test]
+fn sling_pours_a_package_formula_in_a_town() {
+    use common::town::{install_fake_polecat_agent, install_town, ok as ok_json, origin_repo, run};
+    let w = World::new();
+    let origin = origin_repo(&w.root, "app", "main");
+    let town = install_town(&w.root, &[("app", origin.to_str().unwrap())]);
+    install_fake_polecat_agent(&town, "#!/bin/sh\nexit 0\n");
+    let repo = package_repo(&w, "review-kit");
+    let o = run(
+        GT,
+        &town,
+        &town,
+        &["formula", "install", "--town", repo.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(town.join(".beads/formulas.lock").is_file());
+    let v = ok_json(run(
+        GT,
+        &town,
+        &town,
+        &["--json", "sling", "review-kit/review", "app", "--no-start"],
+    ));
+    assert_eq!(v["poured"], true, "{v}");
+    let bead = v["bead"].as_str().unwrap();
+    let shown = run(BD, &town, &town, &["show", &format!("{bead}.look")]);
+    assert!(
+        String::from_utf8_lossy(&shown.stdout).contains("Read everything"),
+        "{}",
+        text(&shown)
+    );
+    // Tampering is refused at sling too.
+    let f = town.join(".beads/formulas/packages/review-kit/review.formula.toml");
+    let t = std::fs::read_to_string(&f).unwrap();
+    std::fs::write(&f, t.replace("Read", "Leak")).unwrap();
+    let o = run(
+        GT,
+        &town,
+        &town,
+        &["sling", "review-kit/review", "app", "--no-start"],
+    );
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no longer matches"),
+        "{}",
+        text(&o)
+    );
 }

@@ -87,10 +87,32 @@ fn logging_formula(dir: &Path, name: &str, n: usize, log: &Path) -> std::path::P
     p
 }
 
+/// A user's checkout with one commit.
+fn checkout(dir: &Path) -> std::path::PathBuf {
+    let repo = dir.join("checkout");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(repo.join("README"), "app\n").unwrap();
+    git_in(&repo, &["init", "-q"]);
+    git_in(&repo, &["add", "."]);
+    git_in(
+        &repo,
+        &[
+            "-c",
+            "user.email=t@t",
+            "-c",
+            "user.name=t",
+            "commit",
+            "-qm",
+            "readme",
+        ],
+    );
+    repo
+}
+
 #[test]
 fn two_concurrent_runs_in_one_repo_share_no_worktree() {
     let t = tempfile::tempdir().unwrap();
-    let repo = source_repo(t.path());
+    let repo = checkout(t.path());
     let log = t.path().join("steps.log");
     let fa = logging_formula(t.path(), "left", 12, &log);
     let fb = logging_formula(t.path(), "right", 12, &log);

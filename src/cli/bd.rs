@@ -253,6 +253,12 @@ pub fn main() -> i32 {
     }
 }
 
+/// `gt mol ...`: the molecule commands, run like `bd mol ...`.
+pub fn run_mol(c: &bd_mol::MolCommand, json: bool) -> i32 {
+    let ctx = Ctx { json, actor: None };
+    super::gt_coord::finish(json, bd_mol::run(&ctx, c))
+}
+
 fn run(ctx: &Ctx, cmd: &Command) -> CliResult {
     match cmd {
         Command::Init(a) => bd_sync::init(ctx, a),

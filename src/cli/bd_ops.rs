@@ -493,14 +493,14 @@ pub fn info(ctx: &Ctx, a: &InfoArgs) -> CliResult {
 }
 
 #[derive(Serialize)]
-struct Check {
-    name: &'static str,
-    ok: bool,
-    detail: String,
+pub struct Check {
+    pub name: &'static str,
+    pub ok: bool,
+    pub detail: String,
 }
 
 /// The store's health: integrity, schema, dangling edges, the JSONL.
-fn health(store: &Store) -> CliResult<Vec<Check>> {
+pub fn health(store: &Store) -> CliResult<Vec<Check>> {
     let q = |sql: &str| -> CliResult<String> {
         store
             .conn()
@@ -693,26 +693,11 @@ pub enum DaemonsCommand {
     Health,
 }
 
-const NO_SERVER: &str = "bd uses an embedded SQLite store; no server or daemon is needed";
+pub const NO_SERVER: &str = "bd uses an embedded SQLite store; no server or daemon is needed";
 
 pub fn dolt(ctx: &Ctx, c: &DoltCommand) -> CliResult {
     match c {
-        DoltCommand::Status => {
-            let store = ctx.open()?;
-            let i = info_of(&store)?;
-            let checks = health(&store)?;
-            let healthy = checks.iter().all(|c| c.ok);
-            let v = json!({"running": false, "server": null, "embedded": true, "path": i.database_path,
-                "schema_version": i.schema_version, "healthy": healthy, "checks": checks});
-            ctx.print(&v, || {
-                format!(
-                    "No server: the store is embedded.\n  path: {}\n  schema: version {}\n  health: {}",
-                    i.database_path,
-                    i.schema_version,
-                    if healthy { "ok" } else { "problems (run `bd doctor`)" }
-                )
-            });
-        }
+        DoltCommand::Status => return store_status(ctx, &ctx.open()?),
         DoltCommand::Start | DoltCommand::Stop | DoltCommand::Killall => {
             ctx.print(
                 &json!({"ok": true, "server": null, "message": NO_SERVER}),
@@ -801,4 +786,65 @@ pub fn sync_status(ctx: &Ctx, store: &Store) -> CliResult {
         )
     });
     Ok(())
+}
+
+/// `dolt status` (bd and gt): the embedded store's path, schema and health.
+pub fn store_status(ctx: &Ctx, store: &Store) -> CliResult {
+    let i = info_of(store)?;
+    let checks = health(store)?;
+    let healthy = checks.iter().all(|c| c.ok);
+    let v = json!({"running": false, "server": null, "embedded": true, "path": i.database_path,
+        "schema_version": i.schema_version, "healthy": healthy, "checks": checks});
+    ctx.print(&v, || {
+        format!(
+            "No server: the store is embedded.\n  path: {}\n  schema: version {}\n  health: {}",
+            i.database_path,
+            i.schema_version,
+            if healthy {
+                "ok"
+            } else {
+                "problems (run `bd doctor`)"
+            }
+        )
+    });
+    Ok(())
+}
+
+/// The reaper's ages as given on the command line.
+pub struct ReapAges<'a> {
+    pub max_age: &'a str,
+    pub purge_age: &'a str,
+    pub mail_age: &'a str,
+    pub stale_age: &'a str,
+    pub dry_run: bool,
+}
+
+fn age(flag: &str, s: &str) -> CliResult<i64> {
+    crate::formula::expr::duration::parse_duration(s)
+        .map(|n| n as i64)
+        .map_err(|e| {
+            CliError::usage(
+                format!("--{flag} `{s}`: {e}"),
+                Some("e.g. 30m, 24h, 7d".into()),
+            )
+        })
+}
+
+/// `gt reaper CMD`: run it, or list the databases.
+pub fn reap(store: &mut Store, cmd: &str, a: &ReapAges<'_>) -> CliResult<serde_json::Value> {
+    if cmd == "databases" {
+        let i = info_of(store)?;
+        return Ok(
+            json!({"databases": [{"name": i.prefix, "path": i.database_path,
+            "backend": "sqlite", "issues": i.issue_count}]}),
+        );
+    }
+    let ages = crate::coord::reaper::Ages {
+        max_age: age("max-age", a.max_age)?,
+        purge_age: age("purge-age", a.purge_age)?,
+        mail_age: age("mail-age", a.mail_age)?,
+        stale_age: age("stale-age", a.stale_age)?,
+    };
+    let r = crate::coord::reaper::run(store, cmd, ages, a.dry_run || cmd == "scan")?;
+    Ok(serde_json::to_value(r).unwrap_or_default())
 }

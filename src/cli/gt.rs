@@ -111,6 +111,37 @@ pub enum Command {
     Doctor(super::gt_doctor::DoctorArgs),
     /// Print a shell completion script.
     Completion(super::gt_doctor::CompletionArgs),
+    /// The gt version.
+    Version,
+    /// The town's rigs.
+    Rigs,
+    /// The town and this build.
+    Info(super::gt_ops::InfoArgs),
+    /// File an escalation bead and mail the mayor and the overseer.
+    Escalate(super::gt_ops::EscalateArgs),
+    /// Polecats: list, status, nuke.
+    #[command(subcommand)]
+    Polecat(super::gt_ops::PolecatCommand),
+    /// The polecats of a rig (or of every rig).
+    Polecats(super::gt_ops::PolecatsArgs),
+    /// Agent sessions: status, kill.
+    #[command(subcommand)]
+    Session(super::gt_ops::SessionCommand),
+    /// Supervisor, store, agents and problems in one answer.
+    Health,
+    /// Stop sessions (and with --all the supervisor); worktrees stay.
+    Stop(super::gt_ops::StopArgs),
+    /// Agents' worktrees.
+    #[command(subcommand)]
+    Worktree(super::gt_ops::WorktreeCommand),
+    /// Dolt-server commands, answered for the embedded store.
+    #[command(subcommand)]
+    Dolt(super::gt_ops::DoltCommand),
+    /// Reap idle wisps, purge closed wisps and old mail.
+    Reaper(super::gt_ops::ReaperArgs),
+    /// Molecules (the same commands as `bd mol`).
+    #[command(subcommand)]
+    Mol(super::bd_mol::MolCommand),
 }
 
 pub fn main() -> i32 {
@@ -150,6 +181,19 @@ pub fn main() -> i32 {
             Command::Feed(a) => super::gt_feed::run(a, cli.json),
             Command::Doctor(a) => super::gt_doctor::run(a, cli.json),
             Command::Completion(a) => super::gt_doctor::completion(a),
+            Command::Version => super::gt_ops::version(cli.json),
+            Command::Rigs => super::gt_ops::rigs(cli.json),
+            Command::Info(a) => super::gt_ops::info(a, cli.json),
+            Command::Escalate(a) => super::gt_ops::escalate(a, cli.json),
+            Command::Polecat(c) => super::gt_ops::polecat(c, cli.json),
+            Command::Polecats(a) => super::gt_ops::polecats(a, cli.json),
+            Command::Session(c) => super::gt_ops::session(c, cli.json),
+            Command::Health => super::gt_ops::health(cli.json),
+            Command::Stop(a) => super::gt_ops::stop(a, cli.json),
+            Command::Worktree(c) => super::gt_ops::worktree(c, cli.json),
+            Command::Dolt(c) => super::gt_ops::dolt(c, cli.json),
+            Command::Reaper(a) => super::gt_ops::reaper(a, cli.json),
+            Command::Mol(c) => super::bd::run_mol(c, cli.json),
         }
     })
 }

@@ -1,7 +1,7 @@
 //! `gt run FORMULA|MOLECULE`: the foreground supervisor.
 
 use crate::runtime::progress::{render_summary, Progress};
-use crate::runtime::run::{prepare, run_prepared, RunRequest};
+use crate::runtime::run::{prepare, run_prepared, Isolation, RunRequest};
 use crate::runtime::scheduler::Outcome;
 use crate::runtime::RuntimeError;
 use clap::Args;
@@ -33,6 +33,10 @@ pub struct RunArgs {
     /// No progress display.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Where steps run: `auto` (a worktree per step inside a git repository),
+    /// `worktree` (require one), or `none` (the current directory, no worktrees).
+    #[arg(long, value_enum, default_value_t = Isolation::Auto)]
+    pub isolation: Isolation,
     /// How often the supervisor looks at the store and adopted sessions (ms).
     #[arg(long, default_value_t = 50, hide = true)]
     pub tick_ms: u64,
@@ -94,6 +98,7 @@ fn run_inner(a: &RunArgs, json: bool) -> Result<i32, RuntimeError> {
         step_timeout,
         cwd,
         tick: Duration::from_millis(a.tick_ms.clamp(5, 5_000)),
+        isolation: a.isolation,
     };
     let mut p = prepare(&req)?;
     let quiet = a.quiet || json;

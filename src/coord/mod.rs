@@ -16,6 +16,7 @@ pub mod merge_slot;
 pub mod mq;
 pub mod nudge;
 pub mod pr;
+pub mod reaper;
 pub mod refinery;
 
 use crate::store::StoreError;

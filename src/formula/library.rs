@@ -123,14 +123,7 @@ impl SearchPath {
                 path: Some(p.join(".beads").join("formulas")),
             });
         }
-        let town = env.town.clone().or_else(|| {
-            cwd.ancestors()
-                .find(|d| {
-                    d.join("settings").join("config.json").is_file() && d.join(".beads").is_dir()
-                })
-                .map(Path::to_path_buf)
-        });
-        if let Some(t) = town {
+        if let Some(t) = town_root(cwd, env) {
             dirs.push(SearchDir {
                 tier: Tier::Town,
                 path: Some(t.join(".beads").join("formulas")),
@@ -307,6 +300,16 @@ impl SearchPath {
     pub fn all_names(&self) -> Vec<String> {
         self.list().into_iter().map(|(c, _)| c.name).collect()
     }
+}
+
+/// The town whose formulas are on the path: `GT_TOWN`, else the nearest
+/// ancestor holding `settings/config.json` and `.beads/`.
+pub fn town_root(cwd: &Path, env: &Env) -> Option<PathBuf> {
+    env.town.clone().or_else(|| {
+        cwd.ancestors()
+            .find(|d| d.join("settings").join("config.json").is_file() && d.join(".beads").is_dir())
+            .map(Path::to_path_buf)
+    })
 }
 
 /// Installed formula packages live in `<formula dir>/packages/<name>/`.

@@ -134,7 +134,7 @@ fn not_installed(name: &str, home: &Home) -> PackageError {
     ))
 }
 
-fn is_package_file(name: &str) -> bool {
+pub(super) fn is_package_file(name: &str) -> bool {
     name == super::MANIFEST || crate::formula::library::formula_stem(name).is_some()
 }
 
@@ -279,7 +279,7 @@ fn commit(home: &Home, opts: &InstallOptions, r: Resolver, locked: bool) -> Resu
         let dst = staged_root.join(name);
         std::fs::create_dir_all(&dst)
             .map_err(|e| PackageError::io(dst.display().to_string(), e))?;
-        copy_package_files(&res.fetched.dir, &dst)?;
+        super::source::copy_package_files(&res.fetched.dir, &dst)?;
         notes.extend(res.fetched.note.iter().map(|n| format!("{name}: {n}")));
     }
     lint_staged(staging.path(), &r, opts)?;
@@ -342,18 +342,6 @@ fn check_installed_requirements(lock: &Lock, r: &Resolver) -> Result<()> {
                     p.name, new.manifest.version, p.name
                 )));
             }
-        }
-    }
-    Ok(())
-}
-
-fn copy_package_files(src: &Path, dst: &Path) -> Result<()> {
-    let rd = std::fs::read_dir(src).map_err(|e| PackageError::io(src.display().to_string(), e))?;
-    for e in rd.flatten() {
-        let name = e.file_name().to_string_lossy().to_string();
-        if is_package_file(&name) && e.path().is_file() {
-            std::fs::copy(e.path(), dst.join(&name))
-                .map_err(|err| PackageError::io(e.path().display().to_string(), err))?;
         }
     }
     Ok(())

@@ -185,10 +185,9 @@ pub fn formula_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Every exported formula exists; with no list, every file is exported.
-fn check_files(dir: &Path, m: &Manifest) -> std::result::Result<(), String> {
-    let files = formula_files(dir).map_err(|e| e.to_string())?;
-    let stems: Vec<String> = files
+/// The names of the formulas at the package's top level, sorted.
+pub fn formula_names(dir: &Path) -> Result<Vec<String>> {
+    Ok(formula_files(dir)?
         .iter()
         .filter_map(|p| {
             p.file_name()?
@@ -196,7 +195,12 @@ fn check_files(dir: &Path, m: &Manifest) -> std::result::Result<(), String> {
                 .and_then(formula_stem)
                 .map(str::to_string)
         })
-        .collect();
+        .collect())
+}
+
+/// Every exported formula exists; with no list, every file is exported.
+fn check_files(dir: &Path, m: &Manifest) -> std::result::Result<(), String> {
+    let stems = formula_names(dir).map_err(|e| e.to_string())?;
     if stems.is_empty() {
         return Err(format!(
             "the package has no `*.formula.toml` files beside its `{MANIFEST}`"
@@ -221,16 +225,7 @@ impl Manifest {
         if !self.formulas.is_empty() {
             return self.formulas.clone();
         }
-        formula_files(dir)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|p| {
-                p.file_name()?
-                    .to_str()
-                    .and_then(formula_stem)
-                    .map(str::to_string)
-            })
-            .collect()
+        formula_names(dir).unwrap_or_default()
     }
 
     /// Render a manifest (for `gt formula package init`).

@@ -91,6 +91,16 @@ pub struct Home {
 impl Home {
     /// The tier's formula directory as the search path sees it from `cwd`.
     pub fn locate(scope: Scope, cwd: &Path, env: &Env) -> Result<Home> {
+        // The search path drops a tier that is the same directory as an
+        // earlier one (a town root is also a project), so ask for the town.
+        if scope == Scope::Town {
+            if let Some(t) = crate::formula::library::town_root(cwd, env) {
+                return Ok(Home {
+                    scope,
+                    formulas: t.join(".beads").join("formulas"),
+                });
+            }
+        }
         SearchPath::discover(cwd, env)
             .dirs
             .into_iter()

@@ -78,13 +78,7 @@ pub fn package_init(dir: &Path, name: Option<&str>, version: &str) -> Result<Pat
             "`{version}` is not a semantic version ({e}); e.g. 0.1.0"
         ))
     })?;
-    let formulas: Vec<String> = manifest::formula_files(dir)?
-        .iter()
-        .filter_map(|p| {
-            let f = p.file_name()?.to_str()?;
-            crate::formula::library::formula_stem(f).map(str::to_string)
-        })
-        .collect();
+    let formulas = manifest::formula_names(dir)?;
     if formulas.is_empty() {
         return Err(PackageError::Usage(format!(
             "{} holds no `*.formula.toml` files; a package exports formulas (write one with `gt formula new NAME`)",

@@ -112,7 +112,7 @@ impl Source {
             .map_err(|e| PackageError::io(dir.display().to_string(), e))?;
         let (commit, note) = match self {
             Source::Folder(src) => {
-                copy_top_level(src, &dir)?;
+                copy_package_files(src, &dir)?;
                 (None, None)
             }
             Source::Tarball(file) => {
@@ -207,14 +207,13 @@ fn is_tarball(s: &str) -> bool {
     s.ends_with(".tar.gz") || s.ends_with(".tgz")
 }
 
-/// A folder's manifest and top-level formula files (what gets installed).
-fn copy_top_level(src: &Path, dst: &Path) -> Result<()> {
+/// Copy a package's manifest and top-level formula files (what gets
+/// installed and locked; READMEs and the rest stay behind).
+pub(super) fn copy_package_files(src: &Path, dst: &Path) -> Result<()> {
     let rd = std::fs::read_dir(src).map_err(|e| PackageError::io(src.display().to_string(), e))?;
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().to_string();
-        let wanted =
-            name == super::MANIFEST || crate::formula::library::formula_stem(&name).is_some();
-        if wanted && e.path().is_file() {
+        if super::install::is_package_file(&name) && e.path().is_file() {
             std::fs::copy(e.path(), dst.join(&name))
                 .map_err(|err| PackageError::io(e.path().display().to_string(), err))?;
         }

@@ -22,6 +22,22 @@ pub struct RunRequest {
     pub step_timeout: Option<Duration>,
     pub cwd: PathBuf,
     pub tick: Duration,
+    pub isolation: Isolation,
+}
+
+/// Where a run's steps execute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Isolation {
+    /// A polecat worktree per step inside a git repository; the current
+    /// directory elsewhere.
+    #[default]
+    Auto,
+    /// A polecat worktree per step; refused outside a git repository.
+    Worktree,
+    /// Every step in the current directory: no worktrees (steps that need
+    /// no sandbox start fastest). A step can ask for this alone with
+    /// `metadata = { isolation = "none" }` in its formula.
+    None,
 }
 
 /// The store `bd` would find from `cwd`, or a new `.beads/` in `cwd`.
@@ -158,6 +174,15 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared, RuntimeError> {
             "e.g. --jobs 4",
         ));
     }
+    if req.isolation == Isolation::Worktree && git_sandbox(&req.cwd, &req.cwd).is_none() {
+        return Err(RuntimeError::usage(
+            format!(
+                "--isolation worktree needs a git repository with a commit, and {} is not in one",
+                req.cwd.display()
+            ),
+            "run inside a git repository, or use --isolation none",
+        ));
+    }
     let town = Town::find(&req.cwd).ok();
     // Check the agent before touching the store: a bad agent changes nothing.
     let (agent_name, agent) = resolve_agent(req.agent.as_deref(), town.as_ref())?;
@@ -166,7 +191,10 @@ pub fn prepare(req: &RunRequest) -> Result<Prepared, RuntimeError> {
     let (root, poured) = resolve_target(&mut store, req)?;
     let runtime_dir = town::runtime_dir(store.dir());
     let lock = lock_molecule(&runtime_dir, &root)?;
-    let git = git_sandbox(&req.cwd, &runtime_dir);
+    let git = match req.isolation {
+        Isolation::None => None,
+        Isolation::Auto | Isolation::Worktree => git_sandbox(&req.cwd, &runtime_dir),
+    };
     let max_attempts = req.max_attempts.or(agent.max_attempts).unwrap_or(3).max(1);
     let step_timeout = req
         .step_timeout

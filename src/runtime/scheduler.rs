@@ -160,6 +160,8 @@ struct Ready {
     run: Option<String>,
     has_children: bool,
     children_open: i64,
+    /// The step's own `metadata.isolation` (`"none"`: no worktree).
+    isolation: Option<String>,
 }
 
 pub struct Scheduler<'a> {
@@ -423,8 +425,9 @@ impl<'a> Scheduler<'a> {
             .conn()
             .prepare_cached(
                 "SELECT i.id, i.title, i.issue_type, json_extract(i.metadata, '$.step.run'),
-                    i.children_open + i.children_closed, i.children_open
-             FROM issues i LEFT JOIN leases l ON l.step_id = i.id
+                    i.children_open + i.children_closed, i.children_open,
+                    json_extract(i.metadata, '$.isolation')
+             FROM issues i INDEXED BY issues_open_unblocked LEFT JOIN leases l ON l.step_id = i.id
              WHERE i.id >= ?1 AND i.id < ?2 AND i.status = 'open' AND i.blocked = 0
                AND (l.not_before IS NULL OR l.not_before <= ?3)
              ORDER BY i.priority, i.created_at, i.id LIMIT ?4",
@@ -439,6 +442,7 @@ impl<'a> Scheduler<'a> {
                     run: r.get(3)?,
                     has_children: r.get::<_, i64>(4)? > 0,
                     children_open: r.get(5)?,
+                    isolation: r.get(6).ok().flatten(),
                 })
             })
             .map_err(crate::store::StoreError::from)?;
@@ -505,7 +509,6 @@ impl<'a> Scheduler<'a> {
         }
         let rig = self.cfg.rig.clone();
         let agent_name = self.cfg.agent_name.clone();
-        let git = self.cfg.git.is_some();
         let wt_root = self.cfg.git.as_ref().map(|g| g.worktrees.clone());
         let root = self.root.clone();
         // Names this run holds: a polecat claimed by another live run is
@@ -531,6 +534,7 @@ impl<'a> Scheduler<'a> {
                     }
                     let worktree = wt_root
                         .as_ref()
+                        .filter(|_| c.isolation.as_deref() != Some("none"))
                         .map(|w| w.join(&polecat).display().to_string());
                     let req = LeaseRequest {
                         holder: address(&rig, "polecat", &polecat),
@@ -540,8 +544,9 @@ impl<'a> Scheduler<'a> {
                     match tx.lease_step(&c.id, &req)? {
                         None => out.push(None),
                         Some(l) => {
-                            let branch =
-                                git.then(|| crate::town::worktree::polecat_branch(&polecat, &c.id));
+                            let branch = worktree
+                                .is_some()
+                                .then(|| crate::town::worktree::polecat_branch(&polecat, &c.id));
                             let agent_gen = tx.agent_upsert(&AgentUpdate {
                                 rig: &rig,
                                 name: &polecat,
@@ -673,7 +678,12 @@ impl<'a> Scheduler<'a> {
         gen: i64,
         agent_gen: i64,
     ) -> Result<Running, RuntimeError> {
-        let cwd = match &self.cfg.git {
+        let sandbox = self
+            .cfg
+            .git
+            .as_ref()
+            .filter(|_| c.isolation.as_deref() != Some("none"));
+        let cwd = match sandbox {
             Some(g) => {
                 let repo = git2::Repository::open(&g.repo)?;
                 let path = g.worktrees.join(polecat);
@@ -959,8 +969,14 @@ impl<'a> Scheduler<'a> {
             }
         }
         // Someone else changed the store: a person closed a running step, or
-        // its lease moved on. Stop those sessions.
-        let v = self.store.data_version()?;
+        // its lease moved on. Stop those sessions. SQLite's `data_version`
+        // moves only on other connections' commits, so the supervisor's own
+        // writes do not make it re-read every running step.
+        let v: i64 = self
+            .store
+            .conn()
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map_err(crate::store::StoreError::from)?;
         if v != self.last_version {
             self.last_version = v;
             let steps: Vec<(String, i64)> = self
@@ -1030,7 +1046,7 @@ impl<'a> Scheduler<'a> {
             .store
             .conn()
             .query_row(
-                "SELECT min(l.not_before) FROM issues i JOIN leases l ON l.step_id = i.id
+                "SELECT min(l.not_before) FROM issues i INDEXED BY issues_open_unblocked JOIN leases l ON l.step_id = i.id
                  WHERE i.id >= ?1 AND i.id < ?2 AND i.status = 'open' AND i.blocked = 0 AND l.not_before IS NOT NULL",
                 params![lo, hi],
                 |r| r.get(0),

@@ -13,12 +13,15 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 /// The wrapper. `$1` is the status file; the command is `$GT_CMD`, its
-/// stdin `$GT_STDIN` (or nothing).
+/// stdin `$GT_STDIN` (or nothing). The command is `eval`ed in the wrapper
+/// itself (no second shell: a step is the wrapper plus its command), with
+/// no positional parameters; the exit trap records its status, also when it
+/// ends with `exit` or `set -e`.
 const WRAPPER: &str = r#"echo $$ > "$1.pid"
-if [ -n "$GT_STDIN" ]; then /bin/sh -c "$GT_CMD" < "$GT_STDIN"; else /bin/sh -c "$GT_CMD" < /dev/null; fi
-rc=$?
-echo $rc > "$1"
-exit $rc"#;
+__gt_status_file=$1
+shift
+trap 'echo $? > "$__gt_status_file"' EXIT
+if [ -n "$GT_STDIN" ]; then eval "$GT_CMD" < "$GT_STDIN"; else eval "$GT_CMD" < /dev/null; fi"#;
 
 /// What to start.
 #[derive(Debug, Clone)]

@@ -83,32 +83,63 @@ pub(crate) fn child_left(conn: &Connection, parent: &str, closed: bool) -> Resul
 }
 
 /// Keep counters and readiness right after `id` went from `old` to `new`.
+///
+/// Opening or closing `id` moves each dependent's `open_blockers` by one
+/// instead of recounting its blockers: a fan-in of n steps costs O(n), not
+/// O(n^2).
 pub(crate) fn status_changed(conn: &Connection, id: &str, old: Status, new: Status) -> Result<()> {
-    let mut seeds = vec![id.to_string()];
+    let mut seeds = vec![(id.to_string(), Recount::All)];
     let (was, is) = (old == Status::Closed, new == Status::Closed);
     if was != is {
         if let Some(p) = parent_of(conn, id)? {
             child_counts(conn, &p, was, -1)?;
             child_counts(conn, &p, is, 1)?;
-            seeds.extend(waiters_of(conn, &p)?);
+            seeds.extend(waiters_of(conn, &p)?.into_iter().map(|w| (w, Recount::All)));
         }
-        seeds.extend(dependents_of(conn, id)?);
+        let delta = if is { -1 } else { 1 };
+        let mut bump = conn
+            .prepare_cached("UPDATE issues SET open_blockers = open_blockers + ?2 WHERE id = ?1")?;
+        for d in dependents_of(conn, id)? {
+            bump.execute(params![d, delta])?;
+            seeds.push((d, Recount::KeepBlockers));
+        }
     }
-    settle(conn, seeds)
+    settle_seeds(conn, seeds)
 }
 
 fn compute_blocked(status: &str, ob: i64, wu: i64, ab: bool) -> bool {
     status != "closed" && (ob > 0 || wu > 0 || ab || status == "blocked" || status == "deferred")
 }
 
+/// What [`settle_seeds`] recounts for a seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Recount {
+    /// Every materialised column.
+    All,
+    /// All but `open_blockers`, which the caller already adjusted.
+    KeepBlockers,
+}
+
 /// Re-evaluate the materialised readiness of `seeds`, and of the children of
 /// every issue whose `blocked` flag flips, transitively.
 pub(crate) fn settle(conn: &Connection, seeds: impl IntoIterator<Item = String>) -> Result<()> {
-    let mut queue: VecDeque<String> = VecDeque::new();
+    settle_seeds(conn, seeds.into_iter().map(|s| (s, Recount::All)))
+}
+
+fn settle_seeds(
+    conn: &Connection,
+    seeds: impl IntoIterator<Item = (String, Recount)>,
+) -> Result<()> {
+    let mut queue: VecDeque<(String, Recount)> = VecDeque::new();
     let mut queued: HashSet<String> = HashSet::new();
-    for s in seeds {
+    for (s, how) in seeds {
         if queued.insert(s.clone()) {
-            queue.push_back(s);
+            queue.push_back((s, how));
+        } else if how == Recount::All {
+            // Seeded twice: the stronger recount wins.
+            if let Some(q) = queue.iter_mut().find(|(q, _)| *q == s) {
+                q.1 = Recount::All;
+            }
         }
     }
     let mut load = conn.prepare_cached(
@@ -132,7 +163,7 @@ pub(crate) fn settle(conn: &Connection, seeds: impl IntoIterator<Item = String>)
     let mut store = conn.prepare_cached(
         "UPDATE issues SET open_blockers = ?2, waits_unsat = ?3, anc_blocked = ?4, blocked = ?5 WHERE id = ?1",
     )?;
-    while let Some(id) = queue.pop_front() {
+    while let Some((id, how)) = queue.pop_front() {
         queued.remove(&id);
         let Some((status, ob0, wu0, ab0, b0)) = load
             .query_row([&id], |r| {
@@ -148,7 +179,10 @@ pub(crate) fn settle(conn: &Connection, seeds: impl IntoIterator<Item = String>)
         else {
             continue;
         };
-        let ob: i64 = count_blockers.query_row([&id], |r| r.get(0))?;
+        let ob: i64 = match how {
+            Recount::All => count_blockers.query_row([&id], |r| r.get(0))?,
+            Recount::KeepBlockers => ob0,
+        };
         let wu: i64 = count_waits.query_row([&id], |r| r.get(0))?;
         let ab: bool = parent_blocked
             .query_row([&id], |r| r.get(0))
@@ -161,7 +195,7 @@ pub(crate) fn settle(conn: &Connection, seeds: impl IntoIterator<Item = String>)
         if b != b0 {
             for c in children_of(conn, &id)? {
                 if queued.insert(c.clone()) {
-                    queue.push_back(c);
+                    queue.push_back((c, Recount::All));
                 }
             }
         }

@@ -228,6 +228,11 @@ ALTER TABLE agents ADD COLUMN owner_pid INTEGER;
 ALTER TABLE agents ADD COLUMN owner_start INTEGER;
 ALTER TABLE events ADD COLUMN payload TEXT;
 "#,
+    // 5: a molecule's ready steps by id range (the scheduler's query), so a
+    // run costs O(ready steps) whatever else the store holds.
+    r#"
+CREATE INDEX issues_open_unblocked ON issues (id) WHERE status = 'open' AND blocked = 0;
+"#,
 ];
 
 pub fn latest() -> i64 {

@@ -26,6 +26,10 @@ pub fn polecat_branch(polecat: &str, bead: &str) -> String {
 /// Put the worktree at `path` (created from `repo` if missing, reused
 /// otherwise) on a fresh branch `branch` at `base`, clean: tracked files
 /// reset and untracked files removed.
+///
+/// A reused worktree costs what changed since its last use: one forced
+/// checkout of `base` (removing untracked files) compares the files with the
+/// index's stat cache and rewrites only the paths that differ.
 pub fn prepare(
     repo: &Repository,
     path: &Path,
@@ -33,27 +37,13 @@ pub fn prepare(
     branch: &str,
     base: Oid,
 ) -> Result<PathBuf, git2::Error> {
-    let commit = repo.find_commit(base)?;
     if path.join(".git").exists() {
         if let Ok(wt) = Repository::open(path) {
-            let on_branch = wt
-                .head()
-                .ok()
-                .and_then(|h| h.shorthand().map(|s| s == branch))
-                .unwrap_or(false);
-            if !on_branch {
-                let c = wt.find_commit(base)?;
-                wt.branch(branch, &c, true)?;
-                wt.set_head(&format!("refs/heads/{branch}"))?;
-            }
-            let obj = wt.find_object(base, None)?;
-            wt.reset(&obj, git2::ResetType::Hard, None)?;
-            let mut co = CheckoutBuilder::new();
-            co.force().remove_untracked(true);
-            wt.checkout_head(Some(&mut co))?;
+            reuse(&wt, branch, base)?;
             return Ok(path.to_path_buf());
         }
     }
+    let commit = repo.find_commit(base)?;
     // A stale registration (directory removed) blocks the name: prune it.
     if let Ok(old) = repo.find_worktree(wt_name) {
         let mut po = git2::WorktreePruneOptions::new();
@@ -77,6 +67,17 @@ pub fn prepare(
     opts.reference(Some(b.get()));
     repo.worktree(wt_name, path, Some(&opts))?;
     Ok(path.to_path_buf())
+}
+
+/// Move the worktree `wt` onto `branch` at `base` and clean it, in one pass.
+fn reuse(wt: &Repository, branch: &str, base: Oid) -> Result<(), git2::Error> {
+    let commit = wt.find_commit(base)?;
+    let mut co = CheckoutBuilder::new();
+    co.force().remove_untracked(true);
+    wt.checkout_tree(commit.as_object(), Some(&mut co))?;
+    let refname = format!("refs/heads/{branch}");
+    wt.reference(&refname, base, true, "gt: polecat worktree at its base")?;
+    wt.set_head(&refname)
 }
 
 /// Commit everything in the worktree (new, changed, deleted files) on its
@@ -107,4 +108,78 @@ pub fn head_sha(path: &Path) -> Result<String, git2::Error> {
     let repo = Repository::open(path)?;
     let h = repo.head()?.peel_to_commit()?;
     Ok(h.id().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn git(dir: &Path, args: &[&str]) {
+        let o = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@localhost"])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("git runs");
+        assert!(
+            o.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
+    /// A reused worktree comes back clean on the new branch at `base`:
+    /// edits, deletions, staged and untracked files are all gone.
+    #[test]
+    fn reused_worktree_is_reset_in_one_pass() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path().join("repo");
+        std::fs::create_dir_all(r.join("src")).unwrap();
+        for i in 0..20 {
+            std::fs::write(r.join("src").join(format!("f{i}.txt")), format!("{i}\n")).unwrap();
+        }
+        git(&r, &["init", "-q", "-b", "main"]);
+        git(&r, &["add", "-A"]);
+        git(&r, &["commit", "-qm", "base"]);
+        let repo = Repository::open(&r).unwrap();
+        let base = repo.head().unwrap().peel_to_commit().unwrap().id();
+        let wt = t.path().join("wt");
+        prepare(&repo, &wt, "gt-p1", "polecat/p1/a", base).unwrap();
+        // The step's work: an edit, a deletion, a staged new file, an
+        // untracked file, and a commit on the polecat branch.
+        std::fs::write(wt.join("src/f1.txt"), "changed\n").unwrap();
+        git(&wt, &["commit", "-qam", "step a"]);
+        std::fs::write(wt.join("src/f2.txt"), "dirty\n").unwrap();
+        std::fs::remove_file(wt.join("src/f3.txt")).unwrap();
+        std::fs::write(wt.join("staged.txt"), "s\n").unwrap();
+        git(&wt, &["add", "staged.txt"]);
+        std::fs::write(wt.join("src/untracked.txt"), "u\n").unwrap();
+
+        prepare(&repo, &wt, "gt-p1", "polecat/p1/b", base).unwrap();
+        let w = Repository::open(&wt).unwrap();
+        let head = w.head().unwrap();
+        assert_eq!(head.shorthand(), Some("polecat/p1/b"));
+        assert_eq!(head.peel_to_commit().unwrap().id(), base);
+        for i in 0..20 {
+            let text = std::fs::read_to_string(wt.join("src").join(format!("f{i}.txt"))).unwrap();
+            assert_eq!(text, format!("{i}\n"));
+        }
+        assert!(!wt.join("staged.txt").exists());
+        assert!(!wt.join("src/untracked.txt").exists());
+        let mut so = git2::StatusOptions::new();
+        so.include_untracked(true);
+        assert!(w.statuses(Some(&mut so)).unwrap().is_empty());
+        // The branch of step a still holds its commit.
+        let a = repo.find_branch("polecat/p1/a", BranchType::Local).unwrap();
+        assert_ne!(a.get().peel_to_commit().unwrap().id(), base);
+
+        // Reusing it on the branch it is already on works too.
+        std::fs::write(wt.join("src/f4.txt"), "again\n").unwrap();
+        prepare(&repo, &wt, "gt-p1", "polecat/p1/b", base).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(wt.join("src/f4.txt")).unwrap(),
+            "4\n"
+        );
+    }
 }
