@@ -669,8 +669,19 @@ fn run_gate(cfg: &MergeConfig, command: &str, mr: &MergeRequest) -> Result<(bool
         .stderr(Stdio::from(f2))
         .spawn()
         .map_err(|e| CoordError::failed(format!("cannot run `sh -c {command}`: {e}"), None))?;
+    // A supervisor that stops kills the gate's group (crate::proc::stop_tracked).
+    let _tracked = crate::proc::track_group(child.id() as i64);
     let start = Instant::now();
     let status = loop {
+        if crate::proc::stopping() {
+            crate::proc::kill_group(child.id() as i64, crate::proc::SIGKILL);
+            let _ = child.wait();
+            let _ = std::fs::remove_file(&log);
+            return Err(CoordError::failed(
+                format!("the refinery stopped while `{command}` ran; the merge request goes back to the queue"),
+                None,
+            ));
+        }
         match child.try_wait() {
             Ok(Some(s)) => break Some(s),
             Ok(None) if start.elapsed() >= cfg.gate_timeout => {

@@ -14,6 +14,8 @@ pub mod run;
 pub mod scheduler;
 pub mod session;
 pub mod spawn;
+pub mod supervise;
+pub mod witness;
 pub mod work;
 
 use crate::molecule::MolError;

@@ -808,6 +808,10 @@ impl<'a> Scheduler<'a> {
                 continue;
             };
             self.free.push(r.polecat.clone());
+            // Whatever the step started in the background ends with it.
+            if let Some(pid) = r.pid {
+                proc::kill_leftovers(pid);
+            }
             // Prefer the status file: it is what an adopted session leaves.
             let code = session::read_status(&r.status_file).or(e.code);
             let status = issues::get(self.store.conn(), &e.step)?.status;
