@@ -49,6 +49,10 @@ pub fn pass(
         if a.owner_alive() && !a.owned_by_me() {
             continue;
         }
+        // `gt witness stop --rig R` pauses the built-in witness of that rig.
+        if super::roles::paused(town, "witness", Some(&a.rig)) {
+            continue;
+        }
         let key = a.address();
         if !backoff.ready(&key) {
             continue;
