@@ -344,7 +344,7 @@ pub fn polecat(c: &PolecatCommand, json: bool) -> i32 {
                         )?;
                     }
                 }
-                tx.agent_state(&a.rig, &a.name, "nuked", true)
+                tx.agent_state(&a.rig, &a.name, "idle", true)
             })?;
             ctx.exported(&mut store)?;
             let v = json!({"address": a.address(), "nuked": true, "session_stopped": stopped});
@@ -383,7 +383,7 @@ pub fn session(c: &SessionCommand, json: bool) -> i32 {
                 let a = agent_named(&t, &store, Some(address))?;
                 let stopped = stop_session(&t, &a);
                 if stopped {
-                    store.write(|tx| tx.agent_state(&a.rig, &a.name, "stopped", false))?;
+                    store.write(|tx| tx.agent_state(&a.rig, &a.name, "idle", false))?;
                 }
                 let v = json!({"address": a.address(), "stopped": stopped});
                 ctx.print(&v, || {
@@ -472,7 +472,7 @@ pub fn stop(a: &StopArgs, json: bool) -> i32 {
                 continue;
             }
             if stop_session(&t, &ag) {
-                store.write(|tx| tx.agent_state(&ag.rig, &ag.name, "stopped", false))?;
+                store.write(|tx| tx.agent_state(&ag.rig, &ag.name, "idle", false))?;
                 stopped.push(ag.address());
             }
         }
@@ -649,58 +649,6 @@ pub fn reaper(a: &ReaperArgs, json: bool) -> i32 {
                         .join("\n")
                 })
                 .unwrap_or_default()
-        });
-        Ok(())
-    })
-}
-
-#[derive(Args, Debug)]
-pub struct DoneArgs {
-    /// COMPLETED (default: to the merge queue), DEFERRED or ESCALATED.
-    #[arg(long)]
-    pub status: Option<String>,
-    /// The branch the refinery merges into (default: the rig's target).
-    #[arg(long)]
-    pub target: Option<String>,
-    /// The gates already passed on a branch rebased onto the target.
-    #[arg(long)]
-    pub pre_verified: bool,
-    /// Hand in without a merge request; the bead is closed.
-    #[arg(long)]
-    pub no_merge: bool,
-    /// The worktree's state as the polecat leaves it (clean, dirty, ...).
-    #[arg(long)]
-    pub cleanup_status: Option<String>,
-    /// This ends a phase of a longer molecule.
-    #[arg(long)]
-    pub phase_complete: bool,
-}
-
-/// `gt done [flags]`: hand in the hooked work (see `runtime::handin`).
-pub fn done(a: &DoneArgs, json: bool) -> i32 {
-    run(json, |ctx| {
-        let t = town(ctx)?;
-        let o = crate::runtime::handin::DoneOptions {
-            status: a.status.clone(),
-            target: a.target.clone(),
-            pre_verified: a.pre_verified,
-            no_merge: a.no_merge,
-            cleanup_status: a.cleanup_status.clone(),
-            phase_complete: a.phase_complete,
-        };
-        let v = crate::runtime::handin::done(&t, &ctx.cwd()?, &o)?;
-        ctx.print(&v, || match v["merge_request"].as_str() {
-            Some(mr) => format!(
-                "Done with {}: {} is ready to merge ({mr})",
-                v["bead"].as_str().unwrap_or(""),
-                v["branch"].as_str().unwrap_or("")
-            ),
-            None => format!(
-                "Handed in {} as {} (no merge request); the bead is {}",
-                v["bead"].as_str().unwrap_or(""),
-                v["exit"].as_str().unwrap_or(""),
-                v["status"].as_str().unwrap_or("")
-            ),
         });
         Ok(())
     })
