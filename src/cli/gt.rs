@@ -100,6 +100,8 @@ pub enum Command {
     Doctor(super::gt_doctor::DoctorArgs),
     /// Print a shell completion script.
     Completion(super::gt_doctor::CompletionArgs),
+    /// A live web dashboard of the town (agents, convoys, molecules, queue, mail, feed).
+    Dashboard(super::gt_dashboard::DashboardArgs),
     /// The gt version.
     Version,
     /// The town's rigs.
@@ -167,6 +169,7 @@ pub fn main() -> i32 {
             Command::Feed(a) => super::gt_feed::run(a, cli.json),
             Command::Doctor(a) => super::gt_doctor::run(a, cli.json),
             Command::Completion(a) => super::gt_doctor::completion(a),
+            Command::Dashboard(a) => super::gt_dashboard::run(a, cli.json),
             Command::Version => super::gt_ops::version(cli.json),
             Command::Rigs => super::gt_ops::rigs(cli.json),
             Command::Info(a) => super::gt_ops::info(a, cli.json),

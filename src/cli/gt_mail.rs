@@ -246,16 +246,10 @@ fn nudge_inner(ctx: &Ctx, a: &NudgeArgs) -> CliResult {
     let mut store = ctx.open()?;
     let from = me(&store, a.who.identity.as_deref())?;
     let dir = directory(ctx, &store)?;
-    let target = dir.parse(&a.agent)?;
-    if target.is_group() {
-        return Err(CliError::usage(
-            format!("`{target}` is a group; nudge one agent"),
-            Some(format!("e.g. {target}/<name>")),
-        ));
-    }
-    let n = nudge::queue(
+    let n = nudge::send(
         &mut store,
-        &target.to_string(),
+        &dir,
+        &a.agent,
         &from,
         &a.message,
         current_generation(),

@@ -11,6 +11,7 @@ pub mod gt;
 pub mod gt_convoy;
 pub mod gt_coord;
 pub mod gt_daemon;
+pub mod gt_dashboard;
 pub mod gt_doctor;
 pub mod gt_feed;
 pub mod gt_mail;

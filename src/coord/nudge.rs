@@ -86,6 +86,26 @@ pub fn queue(
     get(store.conn(), id)
 }
 
+/// `gt nudge AGENT MESSAGE` (and the dashboard's nudge): validate the
+/// address against the town (one agent, not a group) and queue the nudge.
+pub fn send(
+    store: &mut Store,
+    dir: &super::address::Directory,
+    agent: &str,
+    sender: &str,
+    message: &str,
+    sender_gen: Option<i64>,
+) -> Result<Nudge> {
+    let target = dir.parse(agent)?;
+    if target.is_group() {
+        return Err(CoordError::usage(
+            format!("`{target}` is a group; nudge one agent"),
+            format!("e.g. {target}/<name>"),
+        ));
+    }
+    queue(store, &target.to_string(), sender, message, sender_gen)
+}
+
 pub fn get(conn: &Connection, id: i64) -> Result<Nudge> {
     Ok(conn
         .prepare_cached(&format!("SELECT {COLS} FROM nudges WHERE id = ?1"))?
