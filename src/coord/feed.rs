@@ -143,6 +143,14 @@ pub fn read(conn: &Connection, q: &FeedQuery) -> Result<Vec<FeedEvent>> {
     Ok(out)
 }
 
+/// The newest `n` story events, oldest first (the dashboard's feed).
+pub fn recent(conn: &Connection, n: usize) -> Result<Vec<FeedEvent>> {
+    events::story_last(conn, n)?
+        .into_iter()
+        .map(from_story)
+        .collect()
+}
+
 pub fn last_event_id(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("SELECT coalesce(max(id), 0) FROM events", [], |r| r.get(0))?)
 }

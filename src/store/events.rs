@@ -431,6 +431,24 @@ pub fn story(conn: &Connection, after: i64, since: &str) -> Result<Vec<StoryEven
     Ok(out)
 }
 
+/// The newest `n` story events, oldest first.
+pub fn story_last(conn: &Connection, n: usize) -> Result<Vec<StoryEvent>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let kinds: Vec<String> = STORY_KINDS.iter().map(|k| format!("'{k}'")).collect();
+    let first: Option<i64> = conn
+        .prepare_cached(&format!(
+            "SELECT min(id) FROM (SELECT id FROM events WHERE kind IN ({}) ORDER BY id DESC LIMIT ?1)",
+            kinds.join(",")
+        ))?
+        .query_row([n as i64], |r| r.get(0))?;
+    match first {
+        Some(id) => story(conn, id - 1, ""),
+        None => Ok(Vec::new()),
+    }
+}
+
 impl super::Tx<'_> {
     /// Append a story event about `subject` (in this transaction).
     pub fn emit(&self, subject: &str, event: &TownEvent) -> Result<()> {
