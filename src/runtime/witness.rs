@@ -9,7 +9,8 @@
 //! - a live session past its agent's `timeout_secs` is killed (process
 //!   group) and judged as a `timeout`;
 //! - a dead session is judged by its status file. Exit 0 under the `exit`
-//!   done mode hands the work in (`gt done`). Otherwise the witness
+//!   done mode hands the work in (`gt done`) when no step of its molecule
+//!   is open; exit 0 with open steps is a failure, never success. Otherwise the witness
 //!   re-validates that the bead is still open and leased to this polecat,
 //!   and restarts the session in the same worktree under a new lease and
 //!   agent generation, up to the attempt limit; then the polecat is `stuck`,
@@ -24,6 +25,7 @@ use super::supervise::Backoff;
 use super::work;
 use super::RuntimeError;
 use crate::store::agents::{self, AgentRow, AgentUpdate};
+use crate::store::events::TownEvent;
 use crate::store::leases::{self, Failure, LeaseRequest};
 use crate::store::{issues, Status, Store};
 use crate::town::{DoneMode, Town};
@@ -46,6 +48,10 @@ pub fn pass(
             continue;
         }
         if a.owner_alive() && !a.owned_by_me() {
+            continue;
+        }
+        // `gt witness stop --rig R` pauses the built-in witness of that rig.
+        if super::roles::paused(town, "witness", Some(&a.rig)) {
             continue;
         }
         let key = a.address();
@@ -97,7 +103,11 @@ fn one(
             }
             None if first => {
                 let pid = a.pid.unwrap_or(0).to_string();
-                store.write(|tx| tx.event(&bead, "adopt", Some("pid"), None, Some(&pid)))?;
+                let ev = TownEvent::Adopt {
+                    agent: Some(a.address()),
+                    pid: a.pid.unwrap_or(0),
+                };
+                store.write(|tx| tx.emit(&bead, &ev))?;
                 return Ok(Some(format!("{}: adopted live session {pid}", a.address())));
             }
             None => return Ok(None),
@@ -137,7 +147,9 @@ fn one(
         .join(format!("{bead}.{}", lease.generation));
     let code = session::read_status(&status_file);
     let (agent_name, cfg) = town.agent_for("polecat", Some(&a.rig), a.agent.as_deref())?;
-    if timed_out.is_none() && code == Some(0) && cfg.done == DoneMode::Exit {
+    // Exit 0 hands the work in only when it is done: no open steps.
+    let open = super::finish::open_steps(store, &bead)?.len();
+    if timed_out.is_none() && code == Some(0) && cfg.done == DoneMode::Exit && open == 0 {
         return Ok(Some(match work::done_as(town, a) {
             Ok(d) => format!(
                 "{}: exited 0; handed in {} as {}",
@@ -152,6 +164,10 @@ fn one(
         (Some(secs), _) => (
             "timeout",
             format!("timed out after {secs} s (timeout_secs)"),
+        ),
+        (None, Some(0)) if open > 0 => (
+            "failed",
+            format!("exited 0 without `gt done`; {open} step(s) still open"),
         ),
         (None, Some(0)) => (
             "failed",
@@ -221,7 +237,12 @@ fn fail_and_release(
                         agent: Some(agent_name),
                         bump_generation: true,
                     })?;
-                    tx.event(bead, "restart", Some("agent"), None, Some(&addr))?;
+                    let ev = TownEvent::Restart {
+                        agent: Some(addr.clone()),
+                        lease: None,
+                        supervisor: None,
+                    };
+                    tx.emit(bead, &ev)?;
                 }
             }
             leases::FailOutcome::Blocked { .. } => {
