@@ -54,6 +54,9 @@ const PENDING: &[&str] = &[
     "gt deacon redispatch",
     "gt deacon zombie-scan",
     "gt deacon zombie-scan --dry-run",
+    "gt doctor",
+    "gt doctor --fix",
+    "gt doctor -v",
     "gt dog add",
     "gt dog clear --force",
     "gt dog dispatch --formula",
@@ -92,6 +95,26 @@ const PENDING: &[&str] = &[
     "gt patrol scan --notify",
     "gt peek",
     "gt peek deacon --lines",
+    "gt refinery ready --all --json",
+    "gt refinery restart",
+    "gt refinery start beads",
+    "gt refinery start gastown",
+    "gt refinery status",
+    "gt rig status",
+    "gt rig undock",
+    "gt session restart",
+    "gt session start",
+    "gt shutdown preflight",
+    "gt sling --formula --var",
+    "gt sling --mail-back",
+    "gt sling mol-orphan-scan --var",
+    "gt sling mol-session-gc --var",
+    "gt sling mol-town-shutdown mayor",
+    "gt warrant file --reason",
+    "gt witness restart",
+    "gt witness start beads",
+    "gt witness start gastown",
+    "gt witness status",
 ];
 
 /// The world the forms run in.
@@ -320,8 +343,8 @@ fn run_form_in(w: &mut World, f: &Form) -> Outcome {
         .iter()
         .map(|x| w.substitute(x))
         .collect();
-    // `gt done` finishes the polecat's work: each form gets its own.
-    let (rig, name, dir) = if f.key.starts_with("gt done") {
+    // `gt done` and `gt polecat nuke` end a polecat: each such form gets its own.
+    let (rig, name, dir) = if f.key.starts_with("gt done") || f.key.starts_with("gt polecat nuke") {
         let (_, n, wt) = sling_new(&w.town, "gastown");
         ("gastown".to_string(), n, wt)
     } else {
