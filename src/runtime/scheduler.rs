@@ -178,6 +178,12 @@ pub struct Scheduler<'a> {
     resumed: bool,
     interrupted: bool,
     last_version: i64,
+    /// The connection's own `synchronous` level when it fsyncs every commit
+    /// (`FULL`/`EXTRA`): the run commits at `NORMAL` and makes its commits
+    /// durable together at each [`Scheduler::sync_point`].
+    durable_sync: Option<i64>,
+    /// The store's write counter at the last sync point.
+    synced_version: i64,
 }
 
 fn step_file(dir: &Path, kind: &str, step: &str, gen: i64, ext: &str) -> PathBuf {
@@ -205,7 +211,50 @@ impl<'a> Scheduler<'a> {
             resumed: false,
             interrupted: false,
             last_version: -1,
+            durable_sync: None,
+            synced_version: -1,
         }
+    }
+
+    fn set_synchronous(&self, level: i64) -> Result<(), RuntimeError> {
+        self.store
+            .conn()
+            .execute_batch(&format!("PRAGMA synchronous = {level}"))
+            .map_err(|e| crate::store::StoreError::from(e).into())
+    }
+
+    /// Commit at `NORMAL` from now on if the store fsyncs every commit: a
+    /// commit still survives a supervisor crash (it is in the WAL), and
+    /// [`Scheduler::sync_point`] makes it durable before the supervisor waits.
+    fn relax_commits(&mut self) -> Result<(), RuntimeError> {
+        let level: i64 = self
+            .store
+            .conn()
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .map_err(crate::store::StoreError::from)?;
+        if level >= 2 {
+            self.durable_sync = Some(level);
+            self.set_synchronous(1)?;
+        }
+        Ok(())
+    }
+
+    /// One fsync'd commit that makes every commit since the last sync point
+    /// durable (the WAL is written in order): a step's close, the next
+    /// step's lease and its session record cost one fsync together.
+    fn sync_point(&mut self) -> Result<(), RuntimeError> {
+        let Some(level) = self.durable_sync else {
+            return Ok(());
+        };
+        if self.store.data_version()? == self.synced_version {
+            return Ok(());
+        }
+        self.set_synchronous(level)?;
+        let done = self.store.write(|_| Ok::<_, RuntimeError>(()));
+        self.set_synchronous(1)?;
+        done?;
+        self.synced_version = self.store.data_version()?;
+        Ok(())
     }
 
     fn holder(&self, polecat: &str) -> String {
@@ -219,6 +268,7 @@ impl<'a> Scheduler<'a> {
     /// Drive the molecule to the end. Returns the summary.
     pub async fn run(mut self, rep: &mut dyn Reporter) -> Result<Summary, RuntimeError> {
         let t0 = Instant::now();
+        self.relax_commits()?;
         self.reconcile(rep)?;
         let (total, done) = self.counts()?;
         rep.event(RunEvent::Begin {
@@ -235,6 +285,7 @@ impl<'a> Scheduler<'a> {
                 self.dispatch(rep)?;
             }
             if self.running.is_empty() {
+                self.sync_point()?;
                 if self.interrupted {
                     break Outcome::Interrupted;
                 }
@@ -255,6 +306,7 @@ impl<'a> Scheduler<'a> {
                     }
                 }
             }
+            self.sync_point()?;
             tokio::select! {
                 Some(e) = self.exit_rx.recv() => {
                     let mut exits = vec![e];
@@ -274,6 +326,10 @@ impl<'a> Scheduler<'a> {
                 }
             }
         };
+        self.sync_point()?;
+        if let Some(level) = self.durable_sync.take() {
+            self.set_synchronous(level)?;
+        }
         self.summary(outcome, t0.elapsed())
     }
 
