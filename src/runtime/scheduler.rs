@@ -636,8 +636,9 @@ impl<'a> Scheduler<'a> {
         // 2. Start the sessions.
         let mut recorded = Vec::new();
         let mut failed_start = Vec::new();
-        for (c, polecat, gen, agent_gen) in plan {
-            match self.start_session(&c, &polecat, gen, agent_gen) {
+        let cwds = self.prepare_cwds(&plan);
+        for ((c, polecat, gen, agent_gen), cwd) in plan.into_iter().zip(cwds) {
+            match cwd.and_then(|cwd| self.start_session(&c, &polecat, gen, agent_gen, cwd)) {
                 Ok(r) => {
                     rep.event(RunEvent::Started {
                         step: &c.id,
@@ -727,39 +728,61 @@ impl<'a> Scheduler<'a> {
         Ok(())
     }
 
+    /// Where each planned step runs: its polecat's worktree (prepared on
+    /// worker threads, a few at once, so a batch of starts does not pay for
+    /// its checkouts one after another), or the run's directory.
+    fn prepare_cwds(
+        &self,
+        plan: &[(Ready, String, i64, i64)],
+    ) -> Vec<Result<PathBuf, RuntimeError>> {
+        let Some(g) = &self.cfg.git else {
+            return plan.iter().map(|_| Ok(self.cfg.workdir.clone())).collect();
+        };
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let chunk = plan.len().div_ceil(workers).max(1);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = plan
+                .chunks(chunk)
+                .map(|part| {
+                    let workdir = &self.cfg.workdir;
+                    scope.spawn(move || {
+                        let repo = git2::Repository::open(&g.repo);
+                        part.iter()
+                            .map(|(c, polecat, _, _)| {
+                                if c.isolation.as_deref() == Some("none") {
+                                    return Ok(workdir.clone());
+                                }
+                                let repo = repo.as_ref().map_err(|e| {
+                                    RuntimeError::Io(format!(
+                                        "cannot open {}: {e}",
+                                        g.repo.display()
+                                    ))
+                                })?;
+                                polecat_worktree(repo, g, polecat, &c.id)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        vec![Err(RuntimeError::Io("a worktree worker panicked".into()))]
+                    })
+                })
+                .collect()
+        })
+    }
+
     fn start_session(
         &mut self,
         c: &Ready,
         polecat: &str,
         gen: i64,
         agent_gen: i64,
+        cwd: PathBuf,
     ) -> Result<Running, RuntimeError> {
-        let sandbox = self
-            .cfg
-            .git
-            .as_ref()
-            .filter(|_| c.isolation.as_deref() != Some("none"));
-        let cwd = match sandbox {
-            Some(g) => {
-                let repo = git2::Repository::open(&g.repo)?;
-                let path = g.worktrees.join(polecat);
-                let branch = crate::town::worktree::polecat_branch(polecat, &c.id);
-                let wt = crate::town::worktree::prepare(
-                    &repo,
-                    &path,
-                    &format!("gt-{polecat}"),
-                    &branch,
-                    g.base,
-                )?;
-                let sub = wt.join(&g.subdir);
-                if sub.is_dir() {
-                    sub
-                } else {
-                    wt
-                }
-            }
-            None => self.cfg.workdir.clone(),
-        };
         let status_file = self.status_path(&c.id, gen);
         let log = step_file(&self.cfg.runtime_dir, "logs", &c.id, gen, ".log");
         let lease = format!("{}:{gen}", c.id);
@@ -1163,6 +1186,26 @@ impl<'a> Scheduler<'a> {
             unfinished,
         })
     }
+}
+
+/// The worktree of `polecat` prepared for `step`, and the directory in it
+/// where the step runs (the run's subdirectory when the tree has it).
+fn polecat_worktree(
+    repo: &git2::Repository,
+    g: &GitSandbox,
+    polecat: &str,
+    step: &str,
+) -> Result<PathBuf, RuntimeError> {
+    let branch = crate::town::worktree::polecat_branch(polecat, step);
+    let wt = crate::town::worktree::prepare(
+        repo,
+        &g.worktrees.join(polecat),
+        &format!("gt-{polecat}"),
+        &branch,
+        g.base,
+    )?;
+    let sub = wt.join(&g.subdir);
+    Ok(if sub.is_dir() { sub } else { wt })
 }
 
 /// Close the molecule root when it has no open children left.
