@@ -43,7 +43,7 @@ unset BEADS_DIR GT_TOWN
 now() { date +%s.%N; }
 load() { uptime | sed 's/.*load average: //'; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
 
 # The DAG as (id, needs) lines: "s0", "s1 s0", ...
 dag() {

@@ -257,6 +257,23 @@ impl<'a> Scheduler<'a> {
         Ok(())
     }
 
+    /// A write that is itself a sync point (the session records, the last
+    /// write before the supervisor waits): no separate empty commit.
+    fn write_synced<T>(
+        &mut self,
+        f: impl FnOnce(&mut crate::store::Tx<'_>) -> Result<T, RuntimeError>,
+    ) -> Result<T, RuntimeError> {
+        let Some(level) = self.durable_sync else {
+            return self.store.write(f);
+        };
+        self.set_synchronous(level)?;
+        let out = self.store.write(f);
+        self.set_synchronous(1)?;
+        let out = out?;
+        self.synced_version = self.store.data_version()?;
+        Ok(out)
+    }
+
     fn holder(&self, polecat: &str) -> String {
         address(&self.cfg.rig, "polecat", polecat)
     }
@@ -666,33 +683,31 @@ impl<'a> Scheduler<'a> {
         if !recorded.is_empty() {
             let rig = self.cfg.rig.clone();
             let holders: Vec<String> = recorded.iter().map(|r| self.holder(&r.3)).collect();
-            let lost = self
-                .store
-                .write(|tx| -> Result<Vec<String>, RuntimeError> {
-                    let mut lost = Vec::new();
-                    for (i, (step, gen, agent_gen, polecat, pid, ps, sf, log)) in
-                        recorded.iter().enumerate()
-                    {
-                        let (sf, log) = (sf.display().to_string(), log.display().to_string());
-                        let won = tx.record_spawn(&crate::store::agents::SpawnRecord {
-                            rig: &rig,
-                            name: polecat,
-                            generation: *agent_gen,
-                            lease: Some((step, *gen)),
-                            pid: *pid,
-                            pid_start: *ps,
-                            session: None,
-                            status_file: &sf,
-                            log_path: &log,
-                        })?;
-                        if won {
-                            tx.event(step, "spawn", Some("agent"), None, Some(&holders[i]))?;
-                        } else {
-                            lost.push(step.clone());
-                        }
+            let lost = self.write_synced(|tx| -> Result<Vec<String>, RuntimeError> {
+                let mut lost = Vec::new();
+                for (i, (step, gen, agent_gen, polecat, pid, ps, sf, log)) in
+                    recorded.iter().enumerate()
+                {
+                    let (sf, log) = (sf.display().to_string(), log.display().to_string());
+                    let won = tx.record_spawn(&crate::store::agents::SpawnRecord {
+                        rig: &rig,
+                        name: polecat,
+                        generation: *agent_gen,
+                        lease: Some((step, *gen)),
+                        pid: *pid,
+                        pid_start: *ps,
+                        session: None,
+                        status_file: &sf,
+                        log_path: &log,
+                    })?;
+                    if won {
+                        tx.event(step, "spawn", Some("agent"), None, Some(&holders[i]))?;
+                    } else {
+                        lost.push(step.clone());
                     }
-                    Ok(lost)
-                })?;
+                }
+                Ok(lost)
+            })?;
             for step in lost {
                 if let Some(r) = self.running.get_mut(&step) {
                     r.killed = Some("claim lost");
