@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod coord;
+pub mod dashboard;
 pub mod formula;
 pub mod ids;
 pub mod molecule;

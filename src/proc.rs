@@ -52,6 +52,62 @@ pub fn kill_group(pid: i64, sig: i32) {
     }
 }
 
+/// Process groups this process started and must not leave behind (refinery
+/// gates), and whether it is stopping. A supervisor that receives SIGTERM
+/// calls [`stop_tracked`]: every tracked group is killed, and code waiting
+/// on one sees [`stopping`] and reports an interruption, not a failure.
+static TRACKED: std::sync::Mutex<Vec<i64>> = std::sync::Mutex::new(Vec::new());
+static STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Untracks its process group when dropped.
+pub struct TrackedGroup(i64);
+
+impl Drop for TrackedGroup {
+    fn drop(&mut self) {
+        if let Ok(mut t) = TRACKED.lock() {
+            t.retain(|p| *p != self.0);
+        }
+    }
+}
+
+/// Track the process group led by `pid` until the guard drops. If this
+/// process is already stopping, the group is killed at once.
+pub fn track_group(pid: i64) -> TrackedGroup {
+    if let Ok(mut t) = TRACKED.lock() {
+        t.push(pid);
+    }
+    if stopping() {
+        kill_group(pid, SIGKILL);
+    }
+    TrackedGroup(pid)
+}
+
+/// Is this process stopping (see [`stop_tracked`])?
+pub fn stopping() -> bool {
+    STOPPING.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Begin stopping: kill every tracked process group. Returns how many.
+pub fn stop_tracked() -> usize {
+    STOPPING.store(true, std::sync::atomic::Ordering::SeqCst);
+    let groups = TRACKED.lock().map(|t| t.clone()).unwrap_or_default();
+    for g in &groups {
+        kill_group(*g, SIGKILL);
+    }
+    groups.len()
+}
+
+/// Kill what is left of the process group `pgid` after its leader (a
+/// session wrapper) ended: background processes a step forked. Only the
+/// group is signalled, never a (possibly recycled) pid.
+pub fn kill_leftovers(pgid: i64) {
+    if pgid > 1 {
+        unsafe {
+            libc::kill(-(pgid as i32), SIGKILL);
+        }
+    }
+}
+
 pub const SIGTERM: i32 = libc::SIGTERM;
 pub const SIGKILL: i32 = libc::SIGKILL;
 

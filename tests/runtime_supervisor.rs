@@ -169,3 +169,183 @@ fn two_concurrent_runs_in_one_repo_share_no_worktree() {
     );
     assert!(shared.is_empty(), "{}", shared.join("\n"));
 }
+
+/// Does any process still belong to process group `pgid`?
+fn group_alive(pgid: i64) -> bool {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .any(|stat| {
+            let rest = &stat[stat.rfind(')').unwrap() + 2..];
+            let f: Vec<&str> = rest.split(' ').collect();
+            // f[0] state, f[1] ppid, f[2] pgrp
+            f[0] != "Z" && f[2].parse::<i64>().ok() == Some(pgid)
+        })
+}
+
+fn pid_alive(pid: i64) -> bool {
+    gastown::proc::start_time(pid).is_some()
+}
+
+#[test]
+fn shutdown_during_a_long_gate_is_prompt_and_leaves_no_process() {
+    let tt = setup();
+    let town = &tt.town;
+    let gate_pid = town.join("gate.pid");
+    config_set(
+        town,
+        "merge_queue.gates",
+        &serde_json::json!({ "slow": format!("echo $$ > {}; sleep 30", gate_pid.display()) })
+            .to_string(),
+        Some("app"),
+    );
+    install_fake_polecat_agent(town, "#!/bin/sh\necho work > out.txt\n");
+    let bead = create(town, "Gated work");
+    let o = run(GT, town, town, &["start"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    ok(run(GT, town, town, &["--json", "sling", &bead, "app"]));
+    let gate_up =
+        wait_until(|| std::fs::read_to_string(&gate_pid).is_ok_and(|t| !t.trim().is_empty()));
+    let log =
+        || std::fs::read_to_string(town.join(".beads/runtime/daemon.log")).unwrap_or_default();
+    assert!(gate_up, "the gate never started; daemon log:\n{}", log());
+    let pgid: i64 = std::fs::read_to_string(&gate_pid)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(group_alive(pgid));
+    let t0 = std::time::Instant::now();
+    let o = run(GT, town, town, &["shutdown"]);
+    let took = t0.elapsed();
+    eprintln!("gt shutdown under a running 30 s gate took {took:?}");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // Generous bound: the gate would hold it for 30 s.
+    assert!(took < Duration::from_secs(15), "{took:?}\n{}", log());
+    assert!(
+        !group_alive(pgid),
+        "the gate's processes outlived the daemon"
+    );
+    // The merge request is back in the queue, not rejected.
+    let s = store(town);
+    let mrs: Vec<(String, String)> = s
+        .conn()
+        .prepare("SELECT id, status FROM issues WHERE issue_type = 'merge-request'")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(mrs.len(), 1, "{mrs:?}");
+    assert_eq!(mrs[0].1, "open", "{mrs:?}\n{}", log());
+    kill_sessions(town);
+}
+
+#[test]
+fn a_background_process_ends_with_its_step() {
+    let t = tempfile::tempdir().unwrap();
+    let repo = checkout(t.path());
+    let bg = t.path().join("bg.pid");
+    let f = t.path().join("bg.formula.toml");
+    std::fs::write(
+        &f,
+        format!(
+            "formula = \"bg\"\ntype = \"workflow\"\nversion = 1\n\n[[steps]]\nid = \"serve\"\ntitle = \"Start a server and leave\"\nrun = '''sleep 300 & echo $! > {}'''\n",
+            bg.display()
+        ),
+    )
+    .unwrap();
+    let o = std::process::Command::new(GT)
+        .args(["--json", "run", f.to_str().unwrap()])
+        .current_dir(&repo)
+        .env_remove("GT_TOWN")
+        .env_remove("BEADS_DIR")
+        .env_remove("GT_LEASE")
+        .env("BD_SYNCHRONOUS", "NORMAL")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let pid: i64 = std::fs::read_to_string(&bg)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let gone = wait_until(|| !pid_alive(pid));
+    if !gone {
+        gastown::proc::kill_group(pid, gastown::proc::SIGKILL);
+    }
+    assert!(gone, "the step's background process {pid} outlived it");
+}
+
+#[test]
+fn a_broken_polecat_is_logged_once_and_never_stops_the_others() {
+    let tt = setup();
+    let town = &tt.town;
+    let script = |name: &str, body: &str| {
+        let p = town.join(format!("{name}.sh"));
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        let _ = std::process::Command::new("chmod")
+            .arg("+x")
+            .arg(&p)
+            .status();
+        ok(run(
+            GT,
+            town,
+            town,
+            &[
+                "--json",
+                "config",
+                "agent",
+                "set",
+                name,
+                p.to_str().unwrap(),
+            ],
+        ));
+    };
+    script("doomed", "exit 1");
+    script("good", "echo work > out.txt");
+    let a = create(town, "Work of a polecat whose agent goes away");
+    let b = create(town, "Good work");
+    let ra = ok(run(
+        GT,
+        town,
+        town,
+        &["--json", "sling", &a, "app", "--agent", "doomed"],
+    ));
+    ok(run(
+        GT,
+        town,
+        town,
+        &["config", "agent", "remove", "doomed"],
+    ));
+    ok(run(
+        GT,
+        town,
+        town,
+        &["--json", "sling", &b, "app", "--agent", "good"],
+    ));
+    let o = run(GT, town, town, &["start"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let handed_in = wait_until(|| {
+        let s = store(town);
+        gastown::store::issues::get(s.conn(), &b)
+            .map(|i| i.status == gastown::store::Status::InProgress)
+            .unwrap_or(false)
+    });
+    // Several more witness ticks with the broken polecat still there.
+    std::thread::sleep(Duration::from_millis(1500));
+    ok(run(GT, town, town, &["shutdown"]));
+    let log = std::fs::read_to_string(town.join(".beads/runtime/daemon.log")).unwrap();
+    kill_sessions(town);
+    assert!(handed_in, "the good polecat was held up:\n{log}");
+    let addr = ra["address"].as_str().unwrap();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains(addr)).collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(
+        lines[0].contains("doomed"),
+        "the cause is named: {}",
+        lines[0]
+    );
+}

@@ -72,7 +72,7 @@ pub enum Outcome {
 /// Process the next merge request of `rig`, with its merge queue read from
 /// the town (the rig record and the `merge_queue` settings).
 pub fn process_next(store: &mut Store, town: &Town, rig: &str) -> Result<Outcome> {
-    let cfg = town.merge_config(rig)?;
+    let cfg = town.merge_config_in(store.conn(), rig)?;
     process_next_with(store, &cfg)
 }
 
@@ -131,6 +131,23 @@ pub fn process_next_with(store: &mut Store, cfg: &MergeConfig) -> Result<Outcome
         return Ok(o);
     }
     // Claim the next open MR in one transaction (status open -> in_progress).
+    // Before claiming anything: the origin answers and has the target. A
+    // wrong branch or an unreachable origin is one clear error, and the
+    // queue is left as it was (no claim, no requeue, no run row per pass).
+    let Some(next) = mq::next_open(store.conn(), &cfg.rig)? else {
+        return Ok(Outcome::Idle {
+            rig: cfg.rig.clone(),
+        });
+    };
+    let repo = open_rig_repo(cfg)?;
+    git::fetch(&cfg.repo, &cfg.url)?;
+    let next_target = next
+        .metadata
+        .get("target")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or(&cfg.target)
+        .to_string();
+    target_tip(&repo, cfg, &next_target)?;
     let claimed = store.write(|tx| -> Result<Option<(MergeRequest, i64)>> {
         let Some(i) = mq::next_open(tx.conn(), &cfg.rig)? else {
             return Ok(None);
@@ -165,7 +182,7 @@ pub fn process_next_with(store: &mut Store, cfg: &MergeConfig) -> Result<Outcome
             rig: cfg.rig.clone(),
         });
     };
-    match attempt(store, cfg, &mr, run) {
+    match attempt(store, cfg, &repo, &mr, run) {
         Ok(o) => Ok(o),
         Err(e) => {
             // Not the branch's fault (missing repo, I/O): put it back.
@@ -290,7 +307,13 @@ fn reject(store: &mut Store, mr: &MergeRequest, run: i64, r: Rejection) -> Resul
     })
 }
 
-fn attempt(store: &mut Store, cfg: &MergeConfig, mr: &MergeRequest, run: i64) -> Result<Outcome> {
+fn attempt(
+    store: &mut Store,
+    cfg: &MergeConfig,
+    repo: &Repository,
+    mr: &MergeRequest,
+    run: i64,
+) -> Result<Outcome> {
     if let Some(reason) = mq::drop_reason(store.conn(), mr)? {
         store.write(|tx| -> Result<()> {
             mq::dropped_tx(tx, mr, &reason)?;
@@ -309,14 +332,15 @@ fn attempt(store: &mut Store, cfg: &MergeConfig, mr: &MergeRequest, run: i64) ->
             reason,
         });
     }
-    let repo = open_rig_repo(cfg)?;
     let target = mr.target.clone().unwrap_or_else(|| cfg.target.clone());
     // Each try: fetch, rebuild on the fresh target, gate, push. A push the
     // origin rejects (it moved meanwhile) goes round again.
-    for _ in 0..PUSH_TRIES {
-        git::fetch(&cfg.repo, &cfg.url)?;
-        let base = target_tip(&repo, cfg, &target)?;
-        let head = match resolve_head(&repo, mr) {
+    for attempt in 0..PUSH_TRIES {
+        if attempt > 0 {
+            git::fetch(&cfg.repo, &cfg.url)?; // the first try uses the claim's fetch
+        }
+        let base = target_tip(repo, cfg, &target)?;
+        let head = match resolve_head(repo, mr) {
             Ok(h) => h,
             Err(why) => {
                 return reject(
@@ -331,7 +355,7 @@ fn attempt(store: &mut Store, cfg: &MergeConfig, mr: &MergeRequest, run: i64) ->
                 )
             }
         };
-        let candidate = match build_candidate(&repo, cfg.method, base, head, mr) {
+        let candidate = match build_candidate(repo, cfg.method, base, head, mr) {
             Ok(c) => c,
             Err(Built::Conflict { command, paths }) => {
                 return reject(
@@ -347,7 +371,7 @@ fn attempt(store: &mut Store, cfg: &MergeConfig, mr: &MergeRequest, run: i64) ->
             }
             Err(Built::Git(e)) => return Err(e.into()),
         };
-        checkout(&repo, cfg, candidate)?;
+        checkout(repo, cfg, candidate)?;
         for g in &cfg.gates {
             let (ok, out) = run_gate(cfg, &g.command, mr)?;
             if !ok {
@@ -378,7 +402,7 @@ fn attempt(store: &mut Store, cfg: &MergeConfig, mr: &MergeRequest, run: i64) ->
             Pushed::Rejected(_) => continue,
             Pushed::Ok => {}
         }
-        follow_push(&repo, &target, candidate, mr);
+        follow_push(repo, &target, candidate, mr);
         let landed = store.write(|tx| -> Result<Vec<String>> {
             let l = mq::merged_tx(tx, mr, &sha, &target)?;
             mq::finish_run_tx(
@@ -645,8 +669,19 @@ fn run_gate(cfg: &MergeConfig, command: &str, mr: &MergeRequest) -> Result<(bool
         .stderr(Stdio::from(f2))
         .spawn()
         .map_err(|e| CoordError::failed(format!("cannot run `sh -c {command}`: {e}"), None))?;
+    // A supervisor that stops kills the gate's group (crate::proc::stop_tracked).
+    let _tracked = crate::proc::track_group(child.id() as i64);
     let start = Instant::now();
     let status = loop {
+        if crate::proc::stopping() {
+            crate::proc::kill_group(child.id() as i64, crate::proc::SIGKILL);
+            let _ = child.wait();
+            let _ = std::fs::remove_file(&log);
+            return Err(CoordError::failed(
+                format!("the refinery stopped while `{command}` ran; the merge request goes back to the queue"),
+                None,
+            ));
+        }
         match child.try_wait() {
             Ok(Some(s)) => break Some(s),
             Ok(None) if start.elapsed() >= cfg.gate_timeout => {

@@ -1,28 +1,21 @@
 //! The town supervisor: `gt start` runs it as a daemon (pidfile + log),
-//! `gt shutdown` stops it with SIGTERM. Each tick it runs the witness pass:
-//! deterministic code over the agents table.
-//!
-//! Witness rules:
-//! - a live session (pid + start time match) whose bead was closed is
-//!   stopped: closed work never continues;
-//! - a dead session is judged by its status file. Exit 0 under the `exit`
-//!   done mode hands the work in (`gt done`). Otherwise the witness
-//!   re-validates that the bead is still open and leased to this polecat at
-//!   this generation, and restarts the session in the same worktree under a
-//!   new lease generation, up to the attempt limit; then the polecat is
-//!   `stuck`, the bead `blocked`, and an escalation is written.
-//! - a polecat never gets re-primed onto closed work.
+//! `gt shutdown` stops it with SIGTERM. Each tick the main loop runs the
+//! witness pass ([`super::witness`]) and makes sure every rig has its
+//! refinery worker ([`super::supervise::Refineries`]): merges and their gates
+//! run beside the witness, never inside its loop. On SIGTERM, running gates
+//! are killed (their process groups) and their merge requests requeued; the
+//! daemon is gone within about a second and a half.
 
 use super::proc;
 use super::session;
-use super::work;
+use super::supervise::{Backoff, QuietLog, Refineries};
 use super::RuntimeError;
 use crate::store::agents::{self, AgentRow, AgentUpdate};
-use crate::store::leases::{self, Failure, LeaseRequest};
-use crate::store::{issues, Status, Store};
-use crate::town::{DoneMode, Town};
+use crate::store::{issues, Store};
+use crate::town::Town;
 use serde::Serialize;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub fn pidfile(town: &Town) -> PathBuf {
@@ -135,23 +128,38 @@ pub fn run(town: &Town, tick: Duration) -> Result<(), RuntimeError> {
     );
     let mut store = town.store()?;
     store.set_actor("witness");
+    let log = Arc::new(Mutex::new(QuietLog::new(Duration::from_secs(60))));
+    let mut refineries = Refineries::new(town.clone(), tick, log.clone());
+    let mut backoff = Backoff::new(tick, Duration::from_secs(60));
+    let say = |key: &str, text: &str| {
+        if let Ok(mut l) = log.lock() {
+            l.line(key, text);
+        }
+    };
     let rt = super::tokio_runtime()?;
     let res: Result<(), RuntimeError> = rt.block_on(async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(|e| RuntimeError::Io(format!("cannot watch SIGTERM: {e}")))?;
         let mut iv = tokio::time::interval(tick);
+        iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut first = true;
         loop {
             tokio::select! {
                 _ = iv.tick() => {
-                    match witness_pass(town, &mut store, first) {
-                        Ok(actions) => for a in actions { eprintln!("{} {a}", crate::store::ids::now()); },
-                        Err(e) => eprintln!("{} witness error: {e}", crate::store::ids::now()),
+                    if !super::roles::paused(town, "witness", None) {
+                        for (key, line) in super::witness::pass(town, &mut store, first, &mut backoff) {
+                            say(&key, &line);
+                        }
+                        // Every agent session, not just polecats: dead
+                        // standing roles, handoffs, handed-in polecats.
+                        match super::roles::watch(town, &mut store) {
+                            Ok(lines) => for l in lines { say("roles", &l); },
+                            Err(e) => say("roles", &format!("witness: {e}")),
+                        }
                     }
-                    // The refinery is a supervisor task: one merge request
-                    // per rig per tick keeps the witness responsive.
-                    for line in refinery_pass(town, &mut store) {
-                        eprintln!("{} {line}", crate::store::ids::now());
+                    match crate::town::rigs::names(store.conn()) {
+                        Ok(rigs) => refineries.ensure(&rigs),
+                        Err(e) => say("rigs", &format!("cannot list rigs: {e}")),
                     }
                     first = false;
                 }
@@ -161,216 +169,18 @@ pub fn run(town: &Town, tick: Duration) -> Result<(), RuntimeError> {
         }
         Ok(())
     });
+    // Running gates are killed (process groups); their merge requests go
+    // back to the queue. Sessions keep running: the next start adopts them.
+    let t0 = std::time::Instant::now();
+    let killed = refineries.stop(Duration::from_millis(1200));
     let _ = std::fs::remove_file(pidfile(town));
-    eprintln!("{} supervisor {pid} stopped", crate::store::ids::now());
+    eprintln!(
+        "{} supervisor {pid} stopped in {} ms ({killed} running gate(s) killed)",
+        crate::store::ids::now(),
+        t0.elapsed().as_millis()
+    );
     drop(lock);
     res
-}
-
-/// Process the next merge request of every rig that has one queued.
-/// Returns what happened, for the log.
-pub fn refinery_pass(town: &Town, store: &mut crate::store::Store) -> Vec<String> {
-    // Every rig: queued merge requests, and pull requests waiting to merge.
-    let rigs = match crate::town::rigs::names(store.conn()) {
-        Ok(r) => r,
-        Err(e) => return vec![format!("refinery: {e}")],
-    };
-    let mut out = Vec::new();
-    for rig in rigs {
-        match crate::coord::refinery::process_next(store, town, &rig) {
-            Ok(crate::coord::refinery::Outcome::Idle { .. }) => {}
-            Ok(o) => out.push(format!("refinery {rig}: {o:?}")),
-            Err(e) => out.push(format!("refinery {rig}: {e}")),
-        }
-    }
-    out
-}
-
-/// One witness pass over the polecats. Returns what it did, for the log.
-pub fn witness_pass(
-    town: &Town,
-    store: &mut Store,
-    first: bool,
-) -> Result<Vec<String>, RuntimeError> {
-    let mut actions = Vec::new();
-    let all = agents::list(store.conn())?;
-    for a in all {
-        if a.role != "polecat" || !matches!(a.state.as_str(), "spawning" | "working") {
-            continue;
-        }
-        // Claimed by a live `gt sling` (spawning it) or `gt run` (its
-        // supervisor): not the witness's to touch.
-        if a.owner_alive() && !a.owned_by_me() {
-            continue;
-        }
-        let Some(bead) = a.hooked_bead.clone() else {
-            store.write(|tx| tx.agent_state(&a.rig, &a.name, "idle", true))?;
-            continue;
-        };
-        let issue = issues::get(store.conn(), &bead)?;
-        let lease = leases::get(store.conn(), &bead)?;
-        let alive = a.pid.is_some_and(|p| proc::alive(p, a.pid_start));
-        if alive {
-            if issue.status == Status::Closed {
-                if let Some(p) = a.pid {
-                    proc::kill_group(p, proc::SIGKILL);
-                }
-                store.write(|tx| tx.agent_state(&a.rig, &a.name, "idle", true))?;
-                actions.push(format!(
-                    "{}: {bead} was closed; stopped its session",
-                    a.address()
-                ));
-            } else if first {
-                store.write(|tx| {
-                    tx.event(
-                        &bead,
-                        "adopt",
-                        Some("pid"),
-                        None,
-                        Some(&a.pid.unwrap_or(0).to_string()),
-                    )
-                })?;
-                actions.push(format!(
-                    "{}: adopted live session {}",
-                    a.address(),
-                    a.pid.unwrap_or(0)
-                ));
-            }
-            continue;
-        }
-        if a.pid.is_none() {
-            // Hooked but never started (sling died in between): start it.
-            // The claimer died before starting it: take the claim over, once.
-            if a.state == "spawning"
-                && still_ours(&a, &issue, lease.as_ref())
-                && store.write(|tx| tx.reclaim_spawn(&a.rig, &a.name, a.generation))?
-            {
-                let (name, cfg) = town.agent_for("polecat", Some(&a.rig), a.agent.as_deref())?;
-                let pid = work::start_polecat(town, store, &a, &name, &cfg)?;
-                actions.push(format!("{}: started session {pid} for {bead}", a.address()));
-            }
-            continue;
-        }
-        // The session is dead.
-        let Some(lease) = lease else { continue };
-        let status_file = town
-            .runtime_dir()
-            .join("status")
-            .join(format!("{bead}.{}", lease.generation));
-        let code = session::read_status(&status_file);
-        if !still_ours(&a, &issue, Some(&lease)) {
-            store.write(|tx| tx.agent_state(&a.rig, &a.name, "idle", true))?;
-            actions.push(format!(
-                "{}: session ended; {bead} is no longer its work (never re-primed)",
-                a.address()
-            ));
-            continue;
-        }
-        let (agent_name, cfg) = town.agent_for("polecat", Some(&a.rig), a.agent.as_deref())?;
-        if code == Some(0) && cfg.done == DoneMode::Exit {
-            match work::done_as(town, &a) {
-                Ok(d) => actions.push(format!(
-                    "{}: exited 0; handed in {} as {}",
-                    a.address(),
-                    d.bead,
-                    d.merge_request
-                )),
-                Err(e) => actions.push(format!(
-                    "{}: exited 0 but `gt done` failed: {e}",
-                    a.address()
-                )),
-            }
-            continue;
-        }
-        let (kind, error) = match code {
-            Some(0) => (
-                "failed",
-                "exited 0 without `gt done` or `bd close`".to_string(),
-            ),
-            Some(c) => ("failed", format!("exit status {c}")),
-            None => (
-                "crash",
-                "the session died without an exit status".to_string(),
-            ),
-        };
-        let max = cfg.max_attempts.unwrap_or(3);
-        let addr = a.address();
-        let wt = a.worktree.clone();
-        let outcome = store.write(|tx| -> Result<_, RuntimeError> {
-            let o = crate::runtime::escalate::fail_step(
-                tx,
-                &bead,
-                lease.generation,
-                &Failure {
-                    kind,
-                    error: &error,
-                    max_attempts: max,
-                    backoff_ms: 0,
-                    permanent: matches!(code, Some(126 | 127)),
-                    log_path: a.log_path.as_deref(),
-                },
-            )?;
-            match &o {
-                leases::FailOutcome::Retry { .. } => {
-                    let l = tx.lease_as(
-                        &bead,
-                        &LeaseRequest {
-                            holder: addr.clone(),
-                            agent: agent_name.clone(),
-                            worktree: wt.clone(),
-                        },
-                        Status::Hooked,
-                    )?;
-                    if l.is_some() {
-                        tx.agent_upsert(&AgentUpdate {
-                            rig: &a.rig,
-                            name: &a.name,
-                            role: "polecat",
-                            state: "spawning",
-                            worktree: None,
-                            branch: None,
-                            hooked_bead: Some(&bead),
-                            agent: Some(&agent_name),
-                            bump_generation: true,
-                        })?;
-                        tx.event(&bead, "restart", Some("agent"), None, Some(&addr))?;
-                    }
-                }
-                leases::FailOutcome::Blocked { .. } => {
-                    tx.agent_state(&a.rig, &a.name, "stuck", false)?;
-                }
-                leases::FailOutcome::Stale => {
-                    tx.agent_state(&a.rig, &a.name, "idle", true)?;
-                }
-            }
-            Ok(o)
-        })?;
-        match outcome {
-            leases::FailOutcome::Retry { attempt, .. } => {
-                let row = agents::get(store.conn(), &a.rig, &a.name)?
-                    .ok_or_else(|| RuntimeError::Io("agent vanished".into()))?;
-                let pid = work::start_polecat(town, store, &row, &agent_name, &cfg)?;
-                actions.push(format!(
-                    "{addr}: {error}; restarted in its worktree (attempt {attempt}, pid {pid})"
-                ));
-            }
-            leases::FailOutcome::Blocked { attempts, .. } => {
-                actions.push(format!(
-                    "{addr}: {error}; {bead} blocked after {attempts} attempt(s), escalated"
-                ));
-            }
-            leases::FailOutcome::Stale => {}
-        }
-    }
-    Ok(actions)
-}
-
-/// Is the bead still this polecat's open work, at the lease it holds?
-fn still_ours(a: &AgentRow, issue: &crate::store::Issue, lease: Option<&leases::Lease>) -> bool {
-    let addr = a.address();
-    matches!(issue.status, Status::Hooked | Status::InProgress)
-        && issue.assignee.as_deref() == Some(addr.as_str())
-        && lease.is_some_and(|l| l.holder.as_deref() == Some(addr.as_str()))
 }
 
 #[derive(Debug, Serialize)]

@@ -184,6 +184,8 @@ pub struct Scheduler<'a> {
     durable_sync: Option<i64>,
     /// The store's write counter at the last sync point.
     synced_version: i64,
+    /// The molecule's bound vars, as every step's environment.
+    var_env: Vec<(String, String)>,
 }
 
 fn step_file(dir: &Path, kind: &str, step: &str, gen: i64, ext: &str) -> PathBuf {
@@ -197,6 +199,9 @@ impl<'a> Scheduler<'a> {
             .rev()
             .map(crate::town::pool_name)
             .collect();
+        let var_env = issues::get(store.conn(), root)
+            .map(|r| crate::formula::shell::molecule_env(&r.metadata))
+            .unwrap_or_default();
         Scheduler {
             store,
             root: root.to_string(),
@@ -213,6 +218,7 @@ impl<'a> Scheduler<'a> {
             last_version: -1,
             durable_sync: None,
             synced_version: -1,
+            var_env,
         }
     }
 
@@ -814,7 +820,9 @@ impl<'a> Scheduler<'a> {
             lease: Some((&c.id, gen)),
             molecule: Some(&self.root),
         };
-        let mut env = id.env(agent);
+        // The session's own variables come last, so they win.
+        let mut env = self.var_env.clone();
+        env.extend(id.env(agent));
         let command = if agent.is_shell() {
             c.run.clone().unwrap_or_default()
         } else {
@@ -902,6 +910,10 @@ impl<'a> Scheduler<'a> {
                 continue;
             };
             self.free.push(r.polecat.clone());
+            // Whatever the step started in the background ends with it.
+            if let Some(pid) = r.pid {
+                proc::kill_leftovers(pid);
+            }
             // Prefer the status file: it is what an adopted session leaves.
             let code = session::read_status(&r.status_file).or(e.code);
             let status = issues::get(self.store.conn(), &e.step)?.status;
