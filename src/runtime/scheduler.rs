@@ -691,37 +691,35 @@ impl<'a> Scheduler<'a> {
         if !recorded.is_empty() {
             let rig = self.cfg.rig.clone();
             let holders: Vec<String> = recorded.iter().map(|r| self.holder(&r.3)).collect();
-            let lost = self
-                .write_synced(|tx| -> Result<Vec<String>, RuntimeError> {
-                    let mut lost = Vec::new();
-                    for (i, (step, gen, agent_gen, polecat, pid, ps, sf, log)) in
-                        recorded.iter().enumerate()
-                    {
-                        let (sf, log) = (sf.display().to_string(), log.display().to_string());
-                        let won = tx.record_spawn(&crate::store::agents::SpawnRecord {
-                            rig: &rig,
-                            name: polecat,
-                            generation: *agent_gen,
-                            lease: Some((step, *gen)),
-                            pid: *pid,
-                            pid_start: *ps,
-                            session: None,
-                            status_file: &sf,
-                            log_path: &log,
-                        })?;
-                        if won {
-                            tx.emit(
-                                step,
-                                &TownEvent::Spawn {
-                                    agent: holders[i].clone(),
-                                    generation: *agent_gen,
-                                    pid: *pid,
-                                    rig: rig.clone(),
-                                },
-                            )?;
-                        } else {
-                            lost.push(step.clone());
-                        }
+            let lost = self.write_synced(|tx| -> Result<Vec<String>, RuntimeError> {
+                let mut lost = Vec::new();
+                for (i, (step, gen, agent_gen, polecat, pid, ps, sf, log)) in
+                    recorded.iter().enumerate()
+                {
+                    let (sf, log) = (sf.display().to_string(), log.display().to_string());
+                    let won = tx.record_spawn(&crate::store::agents::SpawnRecord {
+                        rig: &rig,
+                        name: polecat,
+                        generation: *agent_gen,
+                        lease: Some((step, *gen)),
+                        pid: *pid,
+                        pid_start: *ps,
+                        session: None,
+                        status_file: &sf,
+                        log_path: &log,
+                    })?;
+                    if won {
+                        tx.emit(
+                            step,
+                            &TownEvent::Spawn {
+                                agent: holders[i].clone(),
+                                generation: *agent_gen,
+                                pid: *pid,
+                                rig: rig.clone(),
+                            },
+                        )?;
+                    } else {
+                        lost.push(step.clone());
                     }
                 }
                 Ok(lost)
