@@ -38,6 +38,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("mail.html", include_str!("templates/mail.html")),
     ("feed.html", include_str!("templates/feed.html")),
     ("actions.html", include_str!("templates/actions.html")),
+    ("nudge_form.html", include_str!("templates/nudge_form.html")),
     ("error.html", include_str!("templates/error.html")),
 ];
 
