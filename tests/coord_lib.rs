@@ -739,7 +739,8 @@ fn doctor_reports_and_repairs_what_is_safe() {
     };
     assert_eq!(level("store.integrity"), [Level::Ok]);
     assert_eq!(level("store.schema"), [Level::Ok]);
-    assert_eq!(level("ledger.drift"), [Level::Warn], "{report:#?}");
+    // Library writes keep the JSONL current (the store's write path exports).
+    assert_eq!(level("ledger.drift"), [Level::Ok], "{report:#?}");
     assert_eq!(level("hooks.dead"), [Level::Warn]);
     assert_eq!(level("mq.merged_open"), [Level::Warn]);
     assert_eq!(level("convoys.unlanded"), [Level::Warn]);
@@ -753,7 +754,7 @@ fn doctor_reports_and_repairs_what_is_safe() {
             ..Default::default()
         },
     );
-    assert_eq!(fixed.fixed(), 5, "{fixed:#?}");
+    assert_eq!(fixed.fixed(), 4, "{fixed:#?}");
     let s = t.store();
     assert_eq!(
         issues::get(s.conn(), &b).unwrap().close_reason.as_deref(),

@@ -330,7 +330,7 @@ fn jsonl_round_trip_and_tombstones() {
         Ok::<_, StoreError>(())
     })
     .unwrap();
-    assert!(sync::export(&mut s).unwrap());
+    // The write path keeps the file current: an explicit export has nothing to do.
     assert!(!sync::export(&mut s).unwrap(), "no change, no rewrite");
     let text = std::fs::read_to_string(d.path().join(".beads/issues.jsonl")).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -390,4 +390,22 @@ fn newer_schema_is_refused() {
     let err = Store::open(&d.path().join(".beads")).err().unwrap();
     assert!(err.to_string().contains("schema version 999"), "{err}");
     assert!(err.help().unwrap().contains("upgrade"));
+}
+
+#[test]
+fn a_store_deleted_under_a_writer_errors_instead_of_succeeding() {
+    let (d, mut s) = store();
+    task(&mut s, "a");
+    std::fs::remove_dir_all(d.path().join(".beads")).unwrap();
+    let r = s.write(|tx| {
+        tx.create(&NewIssue {
+            title: "b".into(),
+            ..Default::default()
+        })
+    });
+    assert!(
+        matches!(r, Err(StoreError::Vanished { .. })),
+        "a write into a deleted store must fail: {:?}",
+        r.map(|i| i.id)
+    );
 }

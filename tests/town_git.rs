@@ -194,3 +194,50 @@ fn install_git_makes_a_first_commit_that_keeps_state_out() {
         assert!(ignored(p), "{p} is not ignored");
     }
 }
+
+/// `gt rig add` with the URLs of the seeds (https, `git@host:owner/repo`,
+/// `ssh://`): the user's git config applies, here an `insteadOf` that points
+/// those hosts at local bare repositories, exactly as it would for `git`.
+#[test]
+fn rig_add_goes_through_the_users_git_config_for_https_and_ssh_urls() {
+    let t = tempfile::tempdir().unwrap();
+    let served = t.path().join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    origin_repo(&served, "app", "master");
+    let gitconfig = t.path().join("gitconfig");
+    std::fs::write(
+        &gitconfig,
+        format!(
+            "[url \"file://{d}/\"]\n\tinsteadOf = https://github.com/you/\n\tinsteadOf = git@github.com:you/\n\tinsteadOf = ssh://git@github.com/you/\n",
+            d = served.display()
+        ),
+    )
+    .unwrap();
+    let town = install_town(t.path(), &[]);
+    let with_config = |args: &[&str]| {
+        let o = std::process::Command::new(GT)
+            .args(args)
+            .current_dir(&town)
+            .env("GT_TOWN", &town)
+            .env("GIT_CONFIG_GLOBAL", &gitconfig)
+            .env_remove("BEADS_DIR")
+            .output()
+            .unwrap();
+        ok(o)
+    };
+    for (name, url) in [
+        ("https", "https://github.com/you/app.git"),
+        ("scp", "git@github.com:you/app.git"),
+        ("ssh", "ssh://git@github.com/you/app.git"),
+    ] {
+        let r = with_config(&["--json", "rig", "add", name, url]);
+        assert_eq!(r["url"], url, "the rig records the URL as given");
+        assert_eq!(r["default_branch"], "master", "{url}");
+    }
+    let c = with_config(&["--json", "crew", "add", "ann", "--rig", "scp"]);
+    let wt = std::path::PathBuf::from(c["worktree"].as_str().unwrap());
+    assert!(
+        wt.join("base.txt").is_file(),
+        "crew worktree from origin/master"
+    );
+}

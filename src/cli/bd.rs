@@ -20,6 +20,10 @@ pub struct Cli {
     /// Who is acting (default: $BD_ACTOR, $GT_ROLE, $USER).
     #[arg(long, global = true)]
     pub actor: Option<String>,
+    /// Open the store read-only: read commands work, writes are refused
+    /// (automatic on a read-only file system).
+    #[arg(long, global = true)]
+    pub readonly: bool,
     /// Accepted for beads (no daemon, no auto-sync): the embedded store already
     /// touches nothing but `.beads/`.
     #[arg(long, global = true)]
@@ -62,10 +66,13 @@ pub enum Command {
     Stats,
     /// The event log (audit trail), of one issue or of the whole store.
     Events(bd_issue::EventsArgs),
-    /// Export .beads/issues.jsonl and commit it with git.
+    /// Commit the ledger, fetch, merge by issue id, import, export, push.
     Sync(bd_sync::SyncArgs),
+    /// Git merge driver for issues.jsonl (registered by `bd init`).
+    #[command(hide = true)]
+    MergeDriver(bd_sync::MergeDriverArgs),
     /// Write .beads/issues.jsonl now.
-    Export,
+    Export(bd_sync::ExportArgs),
     /// Import .beads/issues.jsonl now (reconciles by updated_at).
     Import,
     /// Molecules: pour, wisp, bond, squash, burn, current, show, progress.
@@ -119,6 +126,7 @@ fn exit_code(code: i32) -> CliResult {
 pub struct Ctx {
     pub json: bool,
     pub actor: Option<String>,
+    pub readonly: bool,
 }
 
 /// An error at the CLI edge, with its exit code and a fix.
@@ -176,16 +184,22 @@ impl Ctx {
 
     /// Open the store for this command.
     pub fn open(&self) -> CliResult<Store> {
-        let mut s = Store::discover(&self.cwd()?)?;
+        let access = if self.readonly {
+            crate::store::Access::ReadOnly
+        } else {
+            crate::store::Access::ReadWrite
+        };
+        let mut s = Store::discover_with(&self.cwd()?, access)?;
         if let Some(a) = &self.actor {
             s.set_actor(a.clone());
         }
         Ok(s)
     }
 
-    /// After a write: refresh `.beads/issues.jsonl`.
+    /// After a write: report an export of `.beads/issues.jsonl` that failed
+    /// (the store's write path keeps it current).
     pub fn exported(&self, store: &mut Store) -> CliResult {
-        crate::store::sync::export(store).map(|_| ()).map_err(|e| {
+        store.flush_export().map_err(|e| {
             let mut c = CliError::from(e);
             c.message = format!(
                 "the change was saved, but exporting issues.jsonl failed: {}",
@@ -228,6 +242,7 @@ pub fn main() -> i32 {
     let ctx = Ctx {
         json: cli.json,
         actor: cli.actor.clone(),
+        readonly: cli.readonly,
     };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&ctx, &cli.command)));
     match result {
@@ -255,7 +270,11 @@ pub fn main() -> i32 {
 
 /// `gt mol ...`: the molecule commands, run like `bd mol ...`.
 pub fn run_mol(c: &bd_mol::MolCommand, json: bool) -> i32 {
-    let ctx = Ctx { json, actor: None };
+    let ctx = Ctx {
+        json,
+        actor: None,
+        readonly: false,
+    };
     super::gt_coord::finish(json, bd_mol::run(&ctx, c))
 }
 
@@ -277,7 +296,8 @@ fn run(ctx: &Ctx, cmd: &Command) -> CliResult {
         Command::Stats => bd_issue::stats(ctx),
         Command::Events(a) => bd_issue::events(ctx, a),
         Command::Sync(a) => bd_sync::sync(ctx, a),
-        Command::Export => bd_sync::export(ctx),
+        Command::MergeDriver(a) => bd_sync::merge_driver(a),
+        Command::Export(a) => bd_sync::export(ctx, a),
         Command::Import => bd_sync::import(ctx),
         Command::Mol(c) => bd_mol::run(ctx, c),
         Command::Cook(a) => exit_code(super::formula::cook(a)),

@@ -710,6 +710,7 @@ pub fn dolt(ctx: &Ctx, c: &DoltCommand) -> CliResult {
                 &super::bd_sync::SyncArgs {
                     message: None,
                     status: false,
+                    local: false,
                 },
             );
         }

@@ -1,7 +1,7 @@
 //! `bd init|sync|export|import`.
 
 use super::bd::{CliError, CliResult, Ctx};
-use crate::store::{sync, Store};
+use crate::store::{gitsync, sync, Store};
 use clap::Args;
 
 #[derive(Args, Debug)]
@@ -16,7 +16,16 @@ pub fn init(ctx: &Ctx, a: &InitArgs) -> CliResult {
         Some(d) => Store::init_dir(std::path::Path::new(&d), &a.prefix)?,
         None => Store::init(&ctx.cwd()?, &a.prefix)?,
     };
+    let driver = gitsync::install_merge_driver(store.dir())?;
     let dir = store.dir().display().to_string();
+    if let Some(attrs) = &driver {
+        if !ctx.json {
+            println!(
+                "Registered the beads merge driver for issues.jsonl ({} and .git/config)",
+                attrs.display()
+            );
+        }
+    }
     ctx.print(
         &serde_json::json!({"dir": dir, "prefix": store.prefix()}),
         || format!("Initialized beads in {dir} (prefix {})", store.prefix()),
@@ -29,6 +38,9 @@ pub struct SyncArgs {
     /// Commit message.
     #[arg(short, long)]
     pub message: Option<String>,
+    /// Commit the ledger only: no fetch, merge or push.
+    #[arg(long)]
+    pub local: bool,
     /// Only report whether the ledger has changes not yet exported.
     #[arg(long)]
     pub status: bool,
@@ -39,21 +51,76 @@ pub fn sync(ctx: &Ctx, a: &SyncArgs) -> CliResult {
     if a.status {
         return super::bd_ops::sync_status(ctx, &store);
     }
-    let r = sync::commit(&mut store, a.message.as_deref())?;
-    ctx.print(&r, || match &r.commit {
-        Some(c) => format!(
-            "Committed .beads/issues.jsonl as {} on {}",
-            &c[..c.len().min(12)],
-            r.branch.as_deref().unwrap_or("HEAD")
-        ),
-        None => "Nothing to commit: the ledger is up to date".into(),
+    let opts = gitsync::SyncOptions {
+        message: a.message.clone(),
+        local_only: a.local,
+    };
+    let r = gitsync::round_trip(&mut store, &opts)?;
+    for c in &r.conflicts {
+        eprintln!("conflict resolved: {c}");
+    }
+    ctx.print(&r, || {
+        let mut out = Vec::new();
+        match r.commits.first() {
+            Some(c) => out.push(format!(
+                "Committed .beads/issues.jsonl as {} on {}",
+                &c[..c.len().min(12)],
+                r.branch.as_deref().unwrap_or("HEAD")
+            )),
+            None => out.push("Nothing to commit: the ledger is up to date".into()),
+        }
+        match &r.remote {
+            None if a.local => {}
+            None => {
+                out.push("No remote (or the branch has no upstream): committed locally only".into())
+            }
+            Some(remote) => {
+                if r.merged {
+                    out.push(format!(
+                        "Merged changes from {remote} ({} conflict(s) resolved by newest update)",
+                        r.conflicts.len()
+                    ));
+                }
+                if r.pushed {
+                    out.push(format!("Pushed to {remote}"));
+                }
+            }
+        }
+        out.join("\n")
     });
     Ok(())
 }
 
-pub fn export(ctx: &Ctx) -> CliResult {
+#[derive(Args, Debug)]
+pub struct MergeDriverArgs {
+    /// The common ancestor's version (%O).
+    pub base: std::path::PathBuf,
+    /// Our version (%A); the merge result is written here.
+    pub ours: std::path::PathBuf,
+    /// Their version (%B).
+    pub theirs: std::path::PathBuf,
+}
+
+/// `bd merge-driver %O %A %B`, called by git for issues.jsonl.
+pub fn merge_driver(a: &MergeDriverArgs) -> CliResult {
+    let conflicts = gitsync::merge_driver(&a.base, &a.ours, &a.theirs)?;
+    for c in conflicts {
+        eprintln!("beads merge: {c}");
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Write even if that drops lines of issues the database lacks (and no
+    /// tombstone covers): only after checking they were meant to go.
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn export(ctx: &Ctx, a: &ExportArgs) -> CliResult {
     let mut store = ctx.open()?;
-    let wrote = sync::export(&mut store)?;
+    let wrote = sync::export_with(&mut store, a.force)? != sync::Exported::Unchanged;
     let path = store.jsonl_path().display().to_string();
     ctx.print(&serde_json::json!({"path": path, "written": wrote}), || {
         if wrote {

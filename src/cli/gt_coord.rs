@@ -38,7 +38,11 @@ pub fn finish(json: bool, r: CliResult) -> i32 {
 }
 
 pub fn ctx(json: bool) -> Ctx {
-    Ctx { json, actor: None }
+    Ctx {
+        json,
+        actor: None,
+        readonly: false,
+    }
 }
 
 pub fn town(ctx: &Ctx) -> CliResult<Option<Town>> {

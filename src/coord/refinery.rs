@@ -72,7 +72,7 @@ pub enum Outcome {
 /// Process the next merge request of `rig`, with its merge queue read from
 /// the town (the rig record and the `merge_queue` settings).
 pub fn process_next(store: &mut Store, town: &Town, rig: &str) -> Result<Outcome> {
-    let cfg = town.merge_config(rig)?;
+    let cfg = town.merge_config_in(store.conn(), rig)?;
     process_next_with(store, &cfg)
 }
 

@@ -175,7 +175,8 @@ fn plan(proto: &Proto, root: &str, opts: &PourOptions) -> Result<Plan> {
     mapping.insert(proto.root.id.clone(), root.to_string());
     for s in &proto.steps {
         let id = format!("{root}.{}", s.path);
-        if let Err(e) = crate::ids::validate_bead_id(&id) {
+        // Check the step part (the root may be a dry-run placeholder).
+        if let Err(e) = crate::ids::validate_bead_id(&format!("r.{}", s.path)) {
             return Err(MolError::Invalid(format!(
                 "step {} has a path `{}` that makes an invalid bead id: {e}",
                 s.id, s.path

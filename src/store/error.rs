@@ -55,6 +55,14 @@ pub enum StoreError {
     },
     #[error("{0}")]
     BadId(#[from] crate::ids::IdError),
+    #[error("refused to write {path}: it holds {} issue(s) the database lacks, with no tombstone: {}", .ids.len(), .ids.iter().take(10).cloned().collect::<Vec<_>>().join(", "))]
+    ExportRefused { path: PathBuf, ids: Vec<String> },
+    #[error(
+        "the store at {dir} is read-only (opened with --readonly, or on a read-only file system)"
+    )]
+    ReadOnly { dir: PathBuf },
+    #[error("the store vanished: {path} was deleted or replaced while this process was using it")]
+    Vanished { path: PathBuf },
     #[error("invalid prefix `{0}`")]
     BadPrefix(String),
     #[error("database error: {0}")]
@@ -116,6 +124,15 @@ impl StoreError {
             }
             StoreError::CorruptJsonl { .. } => {
                 "fix that line (e.g. resolve git conflict markers), then rerun; nothing was imported and the database is unchanged".into()
+            }
+            StoreError::ExportRefused { .. } => {
+                "nothing was lost: the JSONL is unchanged. To bring those issues back into the database run `bd import`; if they were deleted on purpose, run `bd export --force` to drop them from the JSONL".into()
+            }
+            StoreError::ReadOnly { .. } => {
+                "read commands work; for this command open the store read-write (drop --readonly, or make .beads writable)".into()
+            }
+            StoreError::Vanished { .. } => {
+                "stop: the ledger this process was writing to is gone. Restore .beads (e.g. `git checkout -- .beads`), then rerun; the database is rebuilt from issues.jsonl".into()
             }
             StoreError::BadPrefix(_) => {
                 "use letters, digits and `_`, starting with a letter, e.g. `--prefix gt`".into()

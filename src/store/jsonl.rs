@@ -94,26 +94,123 @@ impl Record {
     }
 }
 
+const DEP_COLS: &str = "d.issue_id, d.depends_on, d.type, d.metadata, d.created_at, d.created_by";
+
+fn dep_from_row(r: &rusqlite::Row<'_>) -> Result<JsonlDep> {
+    let t: String = r.get(2)?;
+    let meta: Option<String> = r.get(3)?;
+    Ok(JsonlDep {
+        depends_on: r.get(1)?,
+        dep_type: t.parse()?,
+        metadata: meta.and_then(|m| serde_json::from_str(&m).ok()),
+        created_at: r.get(4)?,
+        created_by: r.get(5)?,
+    })
+}
+
+fn comment_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Comment> {
+    Ok(Comment {
+        author: r.get(1)?,
+        text: r.get(2)?,
+        created_at: r.get(3)?,
+    })
+}
+
+fn record(i: Issue, dependencies: Vec<JsonlDep>, comments: Vec<Comment>) -> JsonlIssue {
+    JsonlIssue {
+        dependencies,
+        comments,
+        id: i.id,
+        title: i.title,
+        description: i.description,
+        design: i.design,
+        acceptance_criteria: i.acceptance_criteria,
+        notes: i.notes,
+        status: i.status,
+        issue_type: i.issue_type,
+        priority: i.priority,
+        assignee: i.assignee,
+        labels: i.labels,
+        metadata: i.metadata,
+        created_at: i.created_at,
+        created_by: i.created_by,
+        updated_at: i.updated_at,
+        closed_at: i.closed_at,
+        close_reason: i.close_reason,
+    }
+}
+
+fn tombstone_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Tombstone> {
+    Ok(Tombstone {
+        id: r.get(0)?,
+        tombstone: true,
+        deleted_at: r.get(1)?,
+        deleted_by: r.get(2)?,
+    })
+}
+
+/// The line of one id (without the newline): the persistent issue, else its
+/// tombstone, else `None` (unknown, or a wisp).
+pub fn render_one(conn: &Connection, id: &str) -> Result<Option<String>> {
+    let issue = conn
+        .prepare_cached(&format!(
+            "SELECT {} FROM issues WHERE id = ?1 AND ephemeral = 0",
+            super::issues::COLS
+        ))?
+        .query_row([id], super::issues::from_row)
+        .optional()?;
+    let Some(issue) = issue else {
+        let t = conn
+            .prepare_cached("SELECT id, deleted_at, deleted_by FROM tombstones WHERE id = ?1")?
+            .query_row([id], tombstone_from_row)
+            .optional()?;
+        return Ok(match t {
+            Some(t) => Some(serde_json::to_string(&t)?),
+            None => None,
+        });
+    };
+    let mut deps = Vec::new();
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {DEP_COLS} FROM deps d JOIN issues t ON t.id = d.depends_on
+         WHERE d.issue_id = ?1 AND t.ephemeral = 0 ORDER BY d.depends_on, d.type"
+    ))?;
+    let mut rows = st.query([id])?;
+    while let Some(r) = rows.next()? {
+        deps.push(dep_from_row(r)?);
+    }
+    let comments = conn
+        .prepare_cached(
+            "SELECT issue_id, author, text, created_at FROM comments WHERE issue_id = ?1 ORDER BY created_at, id",
+        )?
+        .query_map([id], comment_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Some(serde_json::to_string(&record(issue, deps, comments))?))
+}
+
 /// Render the whole export. Deterministic: same store, same bytes.
 pub fn render(conn: &Connection) -> Result<String> {
+    let mut out = Vec::new();
+    render_to(conn, &mut out, |_| ())?;
+    String::from_utf8(out).map_err(|e| StoreError::Invalid(format!("export is not UTF-8: {e}")))
+}
+
+/// Stream the whole export into `w`, in id order, calling `seen` with each
+/// id written. Issues and tombstones come from two sorted queries merged
+/// on the fly; only dependencies and comments are gathered first.
+pub fn render_to(
+    conn: &Connection,
+    w: &mut impl std::io::Write,
+    mut seen: impl FnMut(&str),
+) -> Result<()> {
     let mut deps: HashMap<String, Vec<JsonlDep>> = HashMap::new();
     {
-        let mut st = conn.prepare(
-            "SELECT d.issue_id, d.depends_on, d.type, d.metadata, d.created_at, d.created_by
-             FROM deps d JOIN issues t ON t.id = d.depends_on
-             WHERE t.ephemeral = 0 ORDER BY d.issue_id, d.depends_on, d.type",
-        )?;
+        let mut st = conn.prepare(&format!(
+            "SELECT {DEP_COLS} FROM deps d JOIN issues t ON t.id = d.depends_on
+             WHERE t.ephemeral = 0 ORDER BY d.issue_id, d.depends_on, d.type"
+        ))?;
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
-            let t: String = r.get(2)?;
-            let meta: Option<String> = r.get(3)?;
-            deps.entry(r.get(0)?).or_default().push(JsonlDep {
-                depends_on: r.get(1)?,
-                dep_type: t.parse()?,
-                metadata: meta.and_then(|m| serde_json::from_str(&m).ok()),
-                created_at: r.get(4)?,
-                created_by: r.get(5)?,
-            });
+            deps.entry(r.get(0)?).or_default().push(dep_from_row(r)?);
         }
     }
     let mut comments: HashMap<String, Vec<Comment>> = HashMap::new();
@@ -123,69 +220,50 @@ pub fn render(conn: &Connection) -> Result<String> {
         )?;
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
-            comments.entry(r.get(0)?).or_default().push(Comment {
-                author: r.get(1)?,
-                text: r.get(2)?,
-                created_at: r.get(3)?,
-            });
+            comments
+                .entry(r.get(0)?)
+                .or_default()
+                .push(comment_from_row(r)?);
         }
     }
-    let mut records: Vec<(String, String)> = Vec::new();
-    {
-        let mut st = conn.prepare(&format!(
-            "SELECT {} FROM issues WHERE ephemeral = 0 ORDER BY id",
-            super::issues::COLS
-        ))?;
-        let rows = st.query_map([], super::issues::from_row)?;
-        for i in rows {
+    let mut ist = conn.prepare(&format!(
+        "SELECT {} FROM issues WHERE ephemeral = 0 ORDER BY id",
+        super::issues::COLS
+    ))?;
+    let mut issues = ist.query_map([], super::issues::from_row)?.peekable();
+    let mut tst = conn.prepare("SELECT id, deleted_at, deleted_by FROM tombstones ORDER BY id")?;
+    let mut tombs = tst.query_map([], tombstone_from_row)?.peekable();
+    let io = |e: std::io::Error| StoreError::io("issues.jsonl", e);
+    loop {
+        let take_issue = match (issues.peek(), tombs.peek()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(Ok(i)), Some(Ok(t))) => i.id <= t.id,
+            (Some(Err(_)), _) => true,
+            (_, Some(Err(_))) => false,
+        };
+        let (id, line) = if take_issue {
+            let Some(i) = issues.next() else { break };
             let i = i?;
-            let rec = JsonlIssue {
-                dependencies: deps.remove(&i.id).unwrap_or_default(),
-                comments: comments.remove(&i.id).unwrap_or_default(),
-                id: i.id,
-                title: i.title,
-                description: i.description,
-                design: i.design,
-                acceptance_criteria: i.acceptance_criteria,
-                notes: i.notes,
-                status: i.status,
-                issue_type: i.issue_type,
-                priority: i.priority,
-                assignee: i.assignee,
-                labels: i.labels,
-                metadata: i.metadata,
-                created_at: i.created_at,
-                created_by: i.created_by,
-                updated_at: i.updated_at,
-                closed_at: i.closed_at,
-                close_reason: i.close_reason,
-            };
-            records.push((rec.id.clone(), serde_json::to_string(&rec)?));
-        }
-    }
-    {
-        let mut st =
-            conn.prepare("SELECT id, deleted_at, deleted_by FROM tombstones ORDER BY id")?;
-        let rows = st.query_map([], |r| {
-            Ok(Tombstone {
-                id: r.get(0)?,
-                tombstone: true,
-                deleted_at: r.get(1)?,
-                deleted_by: r.get(2)?,
-            })
-        })?;
-        for t in rows {
+            // An issue and a tombstone of one id: the live issue wins.
+            if matches!(tombs.peek(), Some(Ok(t)) if t.id == i.id) {
+                tombs.next();
+            }
+            let d = deps.remove(&i.id).unwrap_or_default();
+            let c = comments.remove(&i.id).unwrap_or_default();
+            let rec = record(i, d, c);
+            (rec.id.clone(), serde_json::to_string(&rec)?)
+        } else {
+            let Some(t) = tombs.next() else { break };
             let t = t?;
-            records.push((t.id.clone(), serde_json::to_string(&t)?));
-        }
+            (t.id.clone(), serde_json::to_string(&t)?)
+        };
+        seen(&id);
+        w.write_all(line.as_bytes()).map_err(io)?;
+        w.write_all(b"\n").map_err(io)?;
     }
-    records.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut out = String::new();
-    for (_, line) in records {
-        out.push_str(&line);
-        out.push('\n');
-    }
-    Ok(out)
+    Ok(())
 }
 
 /// Parse a whole file. Any bad line fails the whole parse, naming the line.
@@ -206,13 +284,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Record>> {
         {
             return Err(bad("unresolved git merge conflict marker".into()));
         }
-        let v: Value = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
-        let rec = if v.get("tombstone").is_some() {
-            Record::Tombstone(serde_json::from_value(v).map_err(|e| bad(e.to_string()))?)
-        } else {
-            let i: JsonlIssue = serde_json::from_value(v).map_err(|e| bad(e.to_string()))?;
-            check_priority(i.priority as i64).map_err(|e| bad(e.to_string()))?;
-            Record::Issue(Box::new(i))
+        // One decode per line: an issue, else (only then) a tombstone.
+        let rec = match serde_json::from_str::<JsonlIssue>(line) {
+            Ok(i) => {
+                check_priority(i.priority as i64).map_err(|e| bad(e.to_string()))?;
+                Record::Issue(Box::new(i))
+            }
+            Err(e) if line.contains("\"tombstone\":") => Record::Tombstone(
+                serde_json::from_str(line).map_err(|t| bad(format!("{t} (as an issue: {e})")))?,
+            ),
+            Err(e) => return Err(bad(e.to_string())),
         };
         crate::ids::validate_bead_id(rec.id()).map_err(|e| bad(e.to_string()))?;
         if let Record::Issue(i) = &rec {

@@ -233,6 +233,48 @@ ALTER TABLE events ADD COLUMN payload TEXT;
     r#"
 CREATE INDEX issues_open_unblocked ON issues (id) WHERE status = 'open' AND blocked = 0;
 "#,
+    // 6: recovery and O(change) export. `db_id` names this database, so an
+    // export state written for another database (deleted, rebuilt, replaced)
+    // is never trusted. `jsonl_pending` logs every issue whose JSONL line may
+    // have changed, filled by triggers so that no writer can forget it; the
+    // export rewrites only those lines.
+    r#"
+INSERT OR IGNORE INTO meta (key, value) VALUES ('db_id', lower(hex(randomblob(16))));
+CREATE TABLE jsonl_pending (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id  TEXT NOT NULL
+);
+CREATE TRIGGER jsonl_issue_ins AFTER INSERT ON issues WHEN NEW.ephemeral = 0
+BEGIN INSERT INTO jsonl_pending (id) VALUES (NEW.id); END;
+CREATE TRIGGER jsonl_issue_upd AFTER UPDATE OF id, title, description, design, acceptance_criteria,
+    notes, status, issue_type, priority, assignee, metadata, ephemeral, created_at, updated_at,
+    closed_at, close_reason, created_by ON issues WHEN NEW.ephemeral = 0 OR OLD.ephemeral = 0
+BEGIN INSERT INTO jsonl_pending (id) VALUES (NEW.id); INSERT INTO jsonl_pending (id) SELECT OLD.id WHERE OLD.id <> NEW.id; END;
+CREATE TRIGGER jsonl_issue_del AFTER DELETE ON issues WHEN OLD.ephemeral = 0
+BEGIN INSERT INTO jsonl_pending (id) VALUES (OLD.id); END;
+CREATE TRIGGER jsonl_dep_ins AFTER INSERT ON deps
+BEGIN INSERT INTO jsonl_pending (id) VALUES (NEW.issue_id); END;
+CREATE TRIGGER jsonl_dep_upd AFTER UPDATE ON deps
+BEGIN INSERT INTO jsonl_pending (id) VALUES (NEW.issue_id); INSERT INTO jsonl_pending (id) SELECT OLD.issue_id WHERE OLD.issue_id <> NEW.issue_id; END;
+CREATE TRIGGER jsonl_dep_del AFTER DELETE ON deps
+BEGIN INSERT INTO jsonl_pending (id) VALUES (OLD.issue_id); END;
+CREATE TRIGGER jsonl_label_ins AFTER INSERT ON labels
+BEGIN INSERT INTO jsonl_pending (id) VALUES (NEW.issue_id); END;
+CREATE TRIGGER jsonl_label_del AFTER DELETE ON labels
+BEGIN INSERT INTO jsonl_pending (id) VALUES (OLD.issue_id); END;
+CREATE TRIGGER jsonl_comment_ins AFTER INSERT ON comments
+BEGIN INSERT INTO jsonl_pending (id) VALUES (NEW.issue_id); END;
+CREATE TRIGGER jsonl_comment_upd AFTER UPDATE ON comments
+BEGIN INSERT INTO jsonl_pending (id) VALUES (NEW.issue_id); END;
+CREATE TRIGGER jsonl_comment_del AFTER DELETE ON comments
+BEGIN INSERT INTO jsonl_pending (id) VALUES (OLD.issue_id); END;
+CREATE TRIGGER jsonl_tomb_ins AFTER INSERT ON tombstones
+BEGIN INSERT INTO jsonl_pending (id) VALUES (NEW.id); END;
+CREATE TRIGGER jsonl_tomb_upd AFTER UPDATE ON tombstones
+BEGIN INSERT INTO jsonl_pending (id) VALUES (NEW.id); END;
+CREATE TRIGGER jsonl_tomb_del AFTER DELETE ON tombstones
+BEGIN INSERT INTO jsonl_pending (id) VALUES (OLD.id); END;
+"#,
 ];
 
 pub fn latest() -> i64 {

@@ -1,49 +1,81 @@
 //! Keeping `.beads/issues.jsonl` and the database in step, and committing
-//! the JSONL with git2.
+//! the JSONL with git.
 //!
-//! `export-state.json` (local, git-ignored) remembers the data version and
-//! the file stamp (size, mtime) and hash of the JSONL as last written or
-//! imported. A stamp that differs means git (or a person) changed the file:
-//! it is imported before anything else happens, and before any export could
-//! overwrite it. Export and import run under `.beads/export.lock`.
+//! The JSONL (plus git history) is the record; the database is derived.
+//! `export-state.json` (local, git-ignored) says which database (`db_id`)
+//! wrote the file, up to which `jsonl_pending` sequence number, and the
+//! file's stamp (size, mtime, inode) right after. The file is trusted only
+//! when all three match: otherwise (a new or rebuilt database, a file changed
+//! by git or a person) the file is imported first, then rewritten in full.
+//! A trusted file is brought current by splicing in the lines of the issues
+//! logged in `jsonl_pending` since (O(change) rendering, one sequential copy
+//! of the rest). No export drops a line of an issue the database lacks
+//! unless a tombstone says it was deleted ([`StoreError::ExportRefused`]).
+//! Export and import run under `.beads/export.lock`.
 
 use super::error::{Result, StoreError};
 use super::jsonl::{self, ImportReport};
-use super::{data_version, Store, JSONL_FILE};
+use super::{Store, JSONL_FILE};
 use fs4::fs_std::FileExt;
+use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use std::collections::HashSet;
 use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const STATE_FILE: &str = "export-state.json";
 const LOCK_FILE: &str = "export.lock";
+/// Above this many changed issues a full streamed render beats splicing.
+const SPLICE_LIMIT: usize = 2_000;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct State {
-    data_version: i64,
-    stamp: Option<(u64, u128)>,
-    sha256: Option<String>,
+    #[serde(default)]
+    db_id: String,
+    #[serde(default)]
+    seq: i64,
+    #[serde(default)]
+    stamp: Option<Stamp>,
 }
 
-fn stamp(path: &Path) -> Option<(u64, u128)> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Stamp {
+    len: u64,
+    mtime_ns: u128,
+    ino: u64,
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt;
     let md = std::fs::metadata(path).ok()?;
-    let mtime = md
+    let mtime_ns = md
         .modified()
         .ok()?
         .duration_since(std::time::UNIX_EPOCH)
         .ok()?
         .as_nanos();
-    Some((md.len(), mtime))
+    Some(Stamp {
+        len: md.len(),
+        mtime_ns,
+        ino: md.ino(),
+    })
 }
 
-fn read_state(dir: &Path) -> Option<State> {
-    let text = std::fs::read_to_string(dir.join(STATE_FILE)).ok()?;
-    serde_json::from_str(&text).ok()
+fn read_state(dir: &Path) -> State {
+    std::fs::read_to_string(dir.join(STATE_FILE))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+fn tmp_path(path: &Path) -> PathBuf {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp: PathBuf = path.with_extension(format!("tmp{}", std::process::id()));
+    let tmp = tmp_path(path);
     std::fs::write(&tmp, bytes).map_err(|e| StoreError::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| StoreError::io(path, e))
 }
@@ -52,15 +84,30 @@ fn write_state(dir: &Path, s: &State) -> Result<()> {
     write_atomic(&dir.join(STATE_FILE), &serde_json::to_vec(s)?)
 }
 
-fn sha(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+/// This database's identity (`meta.db_id`, random, set at creation).
+pub(crate) fn db_id(conn: &Connection) -> Result<String> {
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = 'db_id'", [], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .unwrap_or_default())
 }
 
-struct Lock(File);
+/// The newest `jsonl_pending` sequence number (0 when none).
+pub(crate) fn pending_seq(conn: &Connection) -> Result<i64> {
+    Ok(
+        conn.query_row("SELECT coalesce(max(seq), 0) FROM jsonl_pending", [], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
+pub(crate) struct Lock(File);
 
 impl Lock {
-    fn take(dir: &Path) -> Result<Lock> {
-        let path = dir.join(LOCK_FILE);
+    pub(crate) fn take(dir: &Path, name: &str) -> Result<Lock> {
+        let path = dir.join(name);
         let f = File::options()
             .create(true)
             .truncate(false)
@@ -78,99 +125,313 @@ impl Drop for Lock {
     }
 }
 
-/// Import the JSONL if it changed behind our back (git merge, fresh clone).
-/// Cheap when nothing changed: one `stat` and one small file read.
-pub fn ensure_imported(store: &mut Store) -> Result<Option<ImportReport>> {
-    let dir = store.dir().to_path_buf();
-    let path = dir.join(JSONL_FILE);
-    let st = read_state(&dir).unwrap_or_default();
-    if stamp(&path) == st.stamp {
-        return Ok(None);
-    }
-    let _lock = Lock::take(&dir)?;
-    import_locked(store, &path)
+/// What an export did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Exported {
+    /// The file was already current.
+    Unchanged,
+    /// This many issues' lines were replaced in place.
+    Spliced(usize),
+    /// The whole file was rendered (first export, or after an import).
+    Rewritten,
 }
 
-fn import_locked(store: &mut Store, path: &Path) -> Result<Option<ImportReport>> {
+/// Bring `.beads/issues.jsonl` current. Imports first if the file is not
+/// the one this database last wrote. Returns true if the file was written.
+pub fn export(store: &mut Store) -> Result<bool> {
+    Ok(export_with(store, false)? != Exported::Unchanged)
+}
+
+/// [`export`], with `force` dropping lines of issues the database lacks
+/// instead of refusing.
+pub fn export_with(store: &mut Store, force: bool) -> Result<Exported> {
+    if store.is_readonly() {
+        return Err(StoreError::ReadOnly {
+            dir: store.dir().to_path_buf(),
+        });
+    }
     let dir = store.dir().to_path_buf();
-    let mut st = read_state(&dir).unwrap_or_default();
-    let now_stamp = stamp(path);
-    if now_stamp == st.stamp {
-        return Ok(None);
+    let _lock = Lock::take(&dir, LOCK_FILE)?;
+    export_locked(store, &dir.join(JSONL_FILE), force)
+}
+
+/// True when the file is current for this database: the cheap check every
+/// command makes (one file read, one stat, two indexed queries).
+pub fn is_current(store: &Store) -> Result<bool> {
+    let st = read_state(store.dir());
+    Ok(st.db_id == db_id(store.conn())?
+        && !st.db_id.is_empty()
+        && st.stamp == stamp(&store.jsonl_path())
+        && pending_seq(store.conn())? <= st.seq)
+}
+
+/// Open-time catch-up: rebuild a new database from the JSONL, import a
+/// JSONL changed by git, and finish an export a crash interrupted. A refused
+/// export is a warning here, so that read commands and `bd import` still run.
+pub fn catch_up(store: &mut Store) -> Result<()> {
+    if store.is_readonly() || is_current(store)? {
+        return Ok(());
     }
-    let Some(_) = now_stamp else {
-        // The file is gone: nothing to import; the next export recreates it.
-        st.stamp = None;
-        st.sha256 = None;
-        write_state(&dir, &st)?;
-        return Ok(None);
+    match export_with(store, false) {
+        Err(e @ StoreError::ExportRefused { .. }) => {
+            eprintln!("warning: {e}");
+            if let Some(h) = e.help() {
+                eprintln!("  help: {h}");
+            }
+            Ok(())
+        }
+        other => other.map(|_| ()),
+    }
+}
+
+fn export_locked(store: &mut Store, path: &Path, force: bool) -> Result<Exported> {
+    let dir = store.dir().to_path_buf();
+    let st = read_state(&dir);
+    let id = db_id(store.conn())?;
+    let file = stamp(path);
+    let trusted = !st.db_id.is_empty() && st.db_id == id && st.stamp == file;
+    if !trusted && file.is_some() {
+        import_file(store, path)?;
+    }
+    let (seq, outcome) = {
+        let conn = store.conn();
+        let tx = conn.unchecked_transaction()?;
+        let seq = pending_seq(&tx)?;
+        if trusted && seq <= st.seq {
+            (st.seq, Exported::Unchanged)
+        } else {
+            let changed: Vec<String> = if trusted && file.is_some() {
+                let mut q =
+                    tx.prepare("SELECT DISTINCT id FROM jsonl_pending WHERE seq > ?1 ORDER BY id")?;
+                let rows = q.query_map([st.seq], |r| r.get(0))?;
+                rows.collect::<rusqlite::Result<_>>()?
+            } else {
+                Vec::new()
+            };
+            let outcome = if trusted && file.is_some() && changed.len() <= SPLICE_LIMIT {
+                splice(&tx, path, &changed, force)?;
+                Exported::Spliced(changed.len())
+            } else {
+                rewrite(&tx, path, force)?;
+                Exported::Rewritten
+            };
+            tx.commit()?;
+            (seq, outcome)
+        }
     };
-    let bytes = std::fs::read(path).map_err(|e| StoreError::io(path, e))?;
-    let hash = sha(&bytes);
-    let mut report = None;
-    if st.sha256.as_deref() != Some(hash.as_str()) {
-        let text = String::from_utf8(bytes).map_err(|e| StoreError::CorruptJsonl {
-            path: path.to_path_buf(),
-            line: 0,
-            message: format!("not UTF-8: {e}"),
-        })?;
-        let records = jsonl::parse(&text, path)?;
-        report = Some(store.write(|tx| tx.import(&records))?);
-        // The database may now hold rows newer than the file: force an export.
-        st.data_version = -1;
+    write_state(
+        &dir,
+        &State {
+            db_id: id,
+            seq,
+            stamp: stamp(path),
+        },
+    )?;
+    store.exported_seq = Some(seq);
+    Ok(outcome)
+}
+
+/// The id of a JSONL line as we write it (`{"id":"…",…`); any other shape
+/// is decoded.
+fn line_id(line: &[u8]) -> Option<&[u8]> {
+    const HEAD: &[u8] = b"{\"id\":\"";
+    let rest = line.strip_prefix(HEAD)?;
+    let end = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
+    (rest[end] == b'"').then(|| &rest[..end])
+}
+
+fn any_line_id(line: &[u8]) -> Option<String> {
+    if let Some(id) = line_id(line) {
+        return Some(String::from_utf8_lossy(id).into_owned());
     }
-    st.stamp = now_stamp;
-    st.sha256 = Some(hash);
-    write_state(&dir, &st)?;
+    let v: serde_json::Value = serde_json::from_slice(line).ok()?;
+    v.get("id")?.as_str().map(str::to_string)
+}
+
+fn line_end(buf: &[u8], start: usize) -> usize {
+    buf[start..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(buf.len(), |p| start + p + 1)
+}
+
+/// Offset of the first line at or after `from` (a line start) whose id is
+/// not less than `id`, in a file sorted by id.
+fn lower_bound(buf: &[u8], from: usize, id: &[u8]) -> usize {
+    let (mut lo, mut hi) = (from, buf.len());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let start = buf[lo..mid]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(lo, |p| lo + p + 1);
+        let end = line_end(buf, start);
+        let line = buf[start..end]
+            .strip_suffix(b"\n")
+            .unwrap_or(&buf[start..end]);
+        if line_id(line).unwrap_or(b"") < id {
+            lo = end;
+        } else {
+            hi = start;
+        }
+    }
+    lo
+}
+
+/// Replace the lines of `changed` (sorted) in the trusted file.
+fn splice(conn: &Connection, path: &Path, changed: &[String], force: bool) -> Result<()> {
+    let old = std::fs::read(path).map_err(|e| StoreError::io(path, e))?;
+    let mut out = Vec::with_capacity(old.len() + 1024);
+    let mut lacking = Vec::new();
+    let mut pos = 0;
+    for id in changed {
+        let at = lower_bound(&old, pos, id.as_bytes());
+        out.extend_from_slice(&old[pos..at]);
+        let end = line_end(&old, at);
+        let had = at < old.len()
+            && line_id(old[at..end].strip_suffix(b"\n").unwrap_or(&old[at..end]))
+                == Some(id.as_bytes());
+        pos = if had { end } else { at };
+        match jsonl::render_one(conn, id)? {
+            Some(line) => {
+                out.extend_from_slice(line.as_bytes());
+                out.push(b'\n');
+            }
+            None if had => lacking.push(id.clone()),
+            None => {}
+        }
+    }
+    out.extend_from_slice(&old[pos..]);
+    if !lacking.is_empty() && !force {
+        return Err(StoreError::ExportRefused {
+            path: path.to_path_buf(),
+            ids: lacking,
+        });
+    }
+    write_atomic(path, &out)
+}
+
+/// Render the whole file, refusing to drop an id the old file holds.
+fn rewrite(conn: &Connection, path: &Path, force: bool) -> Result<()> {
+    let tmp = tmp_path(path);
+    let mut ids = HashSet::new();
+    {
+        let f = File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+        jsonl::render_to(conn, &mut w, |id| {
+            ids.insert(id.to_string());
+        })?;
+        w.flush().map_err(|e| StoreError::io(&tmp, e))?;
+    }
+    if !force {
+        if let Ok(old) = std::fs::read(path) {
+            let lacking: Vec<String> = old
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+                .filter_map(any_line_id)
+                .filter(|id| !ids.contains(id))
+                .collect();
+            if !lacking.is_empty() {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(StoreError::ExportRefused {
+                    path: path.to_path_buf(),
+                    ids: lacking,
+                });
+            }
+        }
+    }
+    std::fs::rename(&tmp, path).map_err(|e| StoreError::io(path, e))
+}
+
+/// Reconcile the file into the database. When the database was empty this
+/// is a rebuild, and says so.
+fn import_file(store: &mut Store, path: &Path) -> Result<ImportReport> {
+    let text = std::fs::read(path).map_err(|e| StoreError::io(path, e))?;
+    let text = String::from_utf8(text).map_err(|e| StoreError::CorruptJsonl {
+        path: path.to_path_buf(),
+        line: 0,
+        message: format!("not UTF-8: {e}"),
+    })?;
+    let records = jsonl::parse(&text, path)?;
+    let empty: bool = store.conn().query_row(
+        "SELECT NOT EXISTS (SELECT 1 FROM issues) AND NOT EXISTS (SELECT 1 FROM tombstones)",
+        [],
+        |r| r.get(0),
+    )?;
+    let report = store.write_quiet(|tx| tx.import(&records))?;
+    if empty && !records.is_empty() {
+        // A fresh clone: let plain `git merge` use the ledger merge driver.
+        let _ = super::gitsync::install_merge_driver(store.dir());
+        eprintln!(
+            "beads: rebuilt the database {} from {} ({} issues); it was new, empty or replaced",
+            store.dir().join(super::DB_FILE).display(),
+            path.display(),
+            report.created
+        );
+    }
     Ok(report)
 }
 
-/// Write `.beads/issues.jsonl` if the store changed since the last export.
-/// Imports first if the file was changed by someone else. Returns true if
-/// the file was rewritten.
-pub fn export(store: &mut Store) -> Result<bool> {
-    let dir = store.dir().to_path_buf();
-    let path = dir.join(JSONL_FILE);
-    let _lock = Lock::take(&dir)?;
-    import_locked(store, &path)?;
-    let mut st = read_state(&dir).unwrap_or_default();
-    let (dv, text) = {
-        let tx = store.conn().unchecked_transaction()?;
-        let dv = data_version(&tx)?;
-        if dv == st.data_version && st.stamp.is_some() {
-            return Ok(false);
-        }
-        let text = jsonl::render(&tx)?;
-        tx.commit()?;
-        (dv, text)
-    };
-    let hash = sha(text.as_bytes());
-    let changed = st.sha256.as_deref() != Some(hash.as_str()) || st.stamp.is_none();
-    if changed {
-        write_atomic(&path, text.as_bytes())?;
-    }
-    st.data_version = dv;
-    st.stamp = stamp(&path);
-    st.sha256 = Some(hash);
-    write_state(&dir, &st)?;
-    Ok(changed)
-}
-
-/// Force a full import of the JSONL (`bd import`), whatever the stamp says.
+/// Force a full import of the JSONL (`bd import`), whatever the state says,
+/// then bring the file current.
 pub fn import_now(store: &mut Store) -> Result<ImportReport> {
     let dir = store.dir().to_path_buf();
     let path = dir.join(JSONL_FILE);
-    let _lock = Lock::take(&dir)?;
-    let text = std::fs::read_to_string(&path).map_err(|e| StoreError::io(&path, e))?;
-    let records = jsonl::parse(&text, &path)?;
-    let report = store.write(|tx| tx.import(&records))?;
-    let st = State {
-        data_version: -1,
-        stamp: stamp(&path),
-        sha256: Some(sha(text.as_bytes())),
+    let _lock = Lock::take(&dir, LOCK_FILE)?;
+    let report = import_file(store, &path)?;
+    // The database now holds every line of the file: rewrite it in full.
+    let seq = {
+        let tx = store.conn().unchecked_transaction()?;
+        let seq = pending_seq(&tx)?;
+        rewrite(&tx, &path, false)?;
+        tx.commit()?;
+        seq
     };
-    write_state(&dir, &st)?;
+    write_state(
+        &dir,
+        &State {
+            db_id: db_id(store.conn())?,
+            seq,
+            stamp: stamp(&path),
+        },
+    )?;
+    store.exported_seq = Some(seq);
     Ok(report)
+}
+
+fn blob_entry(path: &str, id: git2::Oid, len: usize) -> git2::IndexEntry {
+    git2::IndexEntry {
+        ctime: git2::IndexTime::new(0, 0),
+        mtime: git2::IndexTime::new(0, 0),
+        dev: 0,
+        ino: 0,
+        mode: 0o100644,
+        uid: 0,
+        gid: 0,
+        file_size: len as u32,
+        id,
+        flags: 0,
+        flags_extended: 0,
+        path: path.as_bytes().to_vec(),
+    }
+}
+
+/// The user's git identity: `GIT_AUTHOR_NAME`/`GIT_AUTHOR_EMAIL`, else
+/// `user.name`/`user.email` from git config; the actor only when git has no
+/// identity at all.
+fn signature(repo: &git2::Repository, actor: &str) -> Result<git2::Signature<'static>> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    if let (Some(n), Some(e)) = (env("GIT_AUTHOR_NAME"), env("GIT_AUTHOR_EMAIL")) {
+        return Ok(git2::Signature::now(&n, &e)?);
+    }
+    match repo.signature() {
+        Ok(s) => Ok(s.to_owned()),
+        Err(_) => Ok(git2::Signature::now(
+            actor,
+            &format!("{actor}@beads.local"),
+        )?),
+    }
 }
 
 /// Outcome of [`commit`].
@@ -183,7 +444,7 @@ pub struct SyncReport {
 }
 
 /// Export, then commit the ledger files (only those) on the current branch
-/// of the git repository that holds `.beads/`. The author is the actor.
+/// of the git repository that holds `.beads/`, as the user's git identity.
 pub fn commit(store: &mut Store, message: Option<&str>) -> Result<SyncReport> {
     let exported = export(store)?;
     let repo = git2::Repository::discover(store.dir()).map_err(|e| {
@@ -226,22 +487,16 @@ pub fn commit(store: &mut Store, message: Option<&str>) -> Result<SyncReport> {
         let rel = rel_dir.join(f);
         let rel_str = rel.to_string_lossy().replace('\\', "/");
         let oid = repo.blob(&bytes)?;
-        let entry = git2::IndexEntry {
-            ctime: git2::IndexTime::new(0, 0),
-            mtime: git2::IndexTime::new(0, 0),
-            dev: 0,
-            ino: 0,
-            mode: 0o100644,
-            uid: 0,
-            gid: 0,
-            file_size: bytes.len() as u32,
-            id: oid,
-            flags: 0,
-            flags_extended: 0,
-            path: rel_str.clone().into_bytes(),
-        };
-        idx.add(&entry)?;
+        idx.add(&blob_entry(&rel_str, oid, bytes.len()))?;
         real_index.add_path(&rel)?;
+    }
+    // The merge driver's registration travels with the ledger.
+    if let Ok(bytes) = std::fs::read(workdir.join(".gitattributes")) {
+        if String::from_utf8_lossy(&bytes).contains("merge=beads") {
+            let oid = repo.blob(&bytes)?;
+            idx.add(&blob_entry(".gitattributes", oid, bytes.len()))?;
+            real_index.add_path(Path::new(".gitattributes"))?;
+        }
     }
     let tree_id = idx.write_tree_to(&repo)?;
     if head.as_ref().is_some_and(|h| h.tree_id() == tree_id) {
@@ -257,7 +512,7 @@ pub fn commit(store: &mut Store, message: Option<&str>) -> Result<SyncReport> {
     real_index.write()?;
     let tree = repo.find_tree(tree_id)?;
     let actor = store.actor().to_string();
-    let sig = git2::Signature::now(&actor, &format!("{actor}@beads.local"))?;
+    let sig = signature(&repo, &actor)?;
     let msg = message
         .map(str::to_string)
         .unwrap_or_else(|| format!("bd sync: update issues ({actor})"));

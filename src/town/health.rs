@@ -108,38 +108,57 @@ pub fn check_rigs(town: &Town, timeout: Duration) -> Vec<Check> {
             None,
         )];
     }
-    let mut out = Vec::new();
-    for r in &list {
-        if let Err(e) = rigs::open_repo(r) {
-            out.push(check("rig.repo", Health::Error, e.to_string(), e.help()));
-            continue;
-        }
-        match git::remote_default_branch(Some(std::path::Path::new(&r.repo)), &r.url, timeout) {
-            Err(e) => out.push(check(
-                "rig.origin",
-                Health::Error,
-                format!("rig `{}`: origin unreachable: {e}", r.name),
-                e.help(),
-            )),
-            Ok(Some(b)) if b != r.default_branch => out.push(check(
-                "rig.branch",
-                Health::Warn,
-                format!(
-                    "rig `{}`: the origin's default branch is now `{b}`, the rig still targets `{}`",
-                    r.name, r.default_branch
-                ),
-                Some(format!("run `gt rig refresh {}` to follow it", r.name)),
-            )),
-            Ok(_) => out.push(check(
-                "rig.origin",
-                Health::Ok,
-                format!(
-                    "rig `{}`: origin {} answers, default branch `{}`",
-                    r.name, r.url, r.default_branch
-                ),
-                None,
-            )),
-        }
+    // One thread per rig: a slow origin costs its own timeout, not the sum.
+    std::thread::scope(|sc| {
+        let handles: Vec<_> = list
+            .iter()
+            .map(|r| sc.spawn(move || check_rig(r, timeout)))
+            .collect();
+        handles
+            .into_iter()
+            .zip(&list)
+            .map(|(h, r)| {
+                h.join().unwrap_or_else(|_| {
+                    check(
+                        "rig.origin",
+                        Health::Error,
+                        format!("rig `{}`: the check itself failed", r.name),
+                        None,
+                    )
+                })
+            })
+            .collect()
+    })
+}
+
+fn check_rig(r: &rigs::Rig, timeout: Duration) -> Check {
+    if let Err(e) = rigs::open_repo(r) {
+        return check("rig.repo", Health::Error, e.to_string(), e.help());
     }
-    out
+    match git::remote_default_branch(Some(std::path::Path::new(&r.repo)), &r.url, timeout) {
+        Err(e) => check(
+            "rig.origin",
+            Health::Error,
+            format!("rig `{}`: origin unreachable: {e}", r.name),
+            e.help(),
+        ),
+        Ok(Some(b)) if b != r.default_branch => check(
+            "rig.branch",
+            Health::Warn,
+            format!(
+                "rig `{}`: the origin's default branch is now `{b}`, the rig still targets `{}`",
+                r.name, r.default_branch
+            ),
+            Some(format!("run `gt rig refresh {}` to follow it", r.name)),
+        ),
+        Ok(_) => check(
+            "rig.origin",
+            Health::Ok,
+            format!(
+                "rig `{}`: origin {} answers, default branch `{}`",
+                r.name, r.url, r.default_branch
+            ),
+            None,
+        ),
+    }
 }

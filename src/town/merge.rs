@@ -98,7 +98,12 @@ fn overlay(
 impl Town {
     /// The merge queue of `rig` as the refinery runs it.
     pub fn merge_config(&self, rig: &str) -> Result<MergeConfig> {
-        let r = rigs::get(&self.store()?, rig)?;
+        self.merge_config_in(self.store()?.conn(), rig)
+    }
+
+    /// [`Town::merge_config`] with the rig read through an open store.
+    pub fn merge_config_in(&self, conn: &rusqlite::Connection, rig: &str) -> Result<MergeConfig> {
+        let r = rigs::get_in(conn, rig)?;
         let mq = overlay(
             self.settings()?.merge_queue,
             self.rig_settings(rig)?.merge_queue,

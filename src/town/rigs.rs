@@ -33,9 +33,13 @@ fn check_name(kind: &'static str, name: &str) -> Result<()> {
 }
 
 pub fn list(store: &Store) -> Result<Vec<Rig>> {
-    let mut st = store
-        .conn()
-        .prepare(
+    list_in(store.conn())
+}
+
+/// Every rig, from a connection (the refinery reads it inside its store).
+pub fn list_in(conn: &rusqlite::Connection) -> Result<Vec<Rig>> {
+    let mut st = conn
+        .prepare_cached(
             "SELECT name, url, repo, prefix, default_branch, created_at FROM rigs ORDER BY name",
         )
         .map_err(crate::store::StoreError::from)?;
@@ -86,7 +90,12 @@ pub fn default_branch(conn: &rusqlite::Connection, rig: &str) -> Result<String> 
 
 /// A rig by name, or an error that lists the valid ones.
 pub fn get(store: &Store, name: &str) -> Result<Rig> {
-    let all = list(store)?;
+    get_in(store.conn(), name)
+}
+
+/// [`get`] from a connection.
+pub fn get_in(conn: &rusqlite::Connection, name: &str) -> Result<Rig> {
+    let all = list_in(conn)?;
     let valid: Vec<String> = all.iter().map(|r| r.name.clone()).collect();
     all.into_iter()
         .find(|r| r.name == name)

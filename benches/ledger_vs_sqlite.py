@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""`bd create`, `bd close` and `bd list` side by side with the sqlite3 CLI.
+
+Usage: benches/ledger_vs_sqlite.py [BD_BINARY] [SIZES...]
+  default: target/release/bd, sizes 1000 100000
+
+For each size it builds a ledger with `bd import` (a generated JSONL, no
+git), and a plain SQLite table holding the same rows. Then it times, as
+whole processes, median of REPS runs:
+  - `bd create T` vs `sqlite3 db "INSERT ..."` (WAL, synchronous=FULL);
+  - `bd close ID` vs `sqlite3 db "UPDATE ... WHERE id = ..."`;
+  - `bd list --json > /dev/null` vs `sqlite3 -json db "SELECT * ..." > /dev/null`.
+Every bd write also brings .beads/issues.jsonl current (the store's write
+path), so the figures include the export. Prints one line per (size, op)
+with both times and the ratio. Needs `sqlite3` on PATH.
+"""
+import json, os, shutil, statistics, subprocess, sys, tempfile, time
+
+REPS = 9
+bd = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "target/release/bd")
+sizes = [int(s) for s in sys.argv[2:]] or [1000, 100000]
+if not shutil.which("sqlite3"):
+    sys.exit("skipped: sqlite3 is not installed (apt-get install sqlite3)")
+
+
+def timed(cmd, cwd, env=None):
+    t = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, shell=isinstance(cmd, str))
+    return time.perf_counter() - t
+
+
+def median(f):
+    return statistics.median(f(i) for i in range(REPS))
+
+
+def line(i):
+    ts = "2026-01-01T00:00:00.%06dZ" % (i % 1000000)
+    return json.dumps({"id": "bb-%06d" % i, "title": "issue %d" % i, "description": "d" * 80,
+                       "status": "open", "issue_type": "task", "priority": 2,
+                       "created_at": ts, "created_by": "bench", "updated_at": ts}, separators=(",", ":"))
+
+
+def run(n):
+    root = tempfile.mkdtemp(prefix="ledgerbench")
+    env = dict(os.environ, BD_ACTOR="bench")
+    env.pop("BEADS_DIR", None)
+    env.pop("GT_TOWN", None)
+    subprocess.run([bd, "init", "--prefix", "bb"], cwd=root, env=env, check=True, stdout=subprocess.DEVNULL)
+    with open(os.path.join(root, ".beads/issues.jsonl"), "w") as f:
+        for i in range(n):
+            f.write(line(i) + "\n")
+    subprocess.run([bd, "import"], cwd=root, env=env, check=True, stdout=subprocess.DEVNULL)
+    peer = os.path.join(root, "peer.db")
+    pragmas = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+    subprocess.run(["sqlite3", peer], input=(
+        pragmas + "CREATE TABLE issues (id TEXT PRIMARY KEY, title TEXT, description TEXT, status TEXT,"
+        " priority INT, created_at TEXT, updated_at TEXT);"
+        "WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i+1 FROM c WHERE i < %d) "
+        "INSERT INTO issues SELECT printf('bb-%%06d', i), 'issue '||i, printf('%%080d', 0), 'open', 2, "
+        "'2026-01-01', '2026-01-01' FROM c;" % (n - 1)).encode(), check=True, stdout=subprocess.DEVNULL)
+    out = []
+    bd_create = median(lambda i: timed([bd, "create", "new %d" % i], root, env))
+    sq_create = median(lambda i: timed(["sqlite3", peer, pragmas +
+        "INSERT INTO issues VALUES ('nn-%d', 't', '', 'open', 2, '2026', '2026')" % i], root))
+    out.append(("create", bd_create, sq_create))
+    bd_close = median(lambda i: timed([bd, "close", "bb-%06d" % (i * 7 % n)], root, env))
+    sq_close = median(lambda i: timed(["sqlite3", peer, pragmas +
+        "UPDATE issues SET status = 'closed' WHERE id = 'bb-%06d'" % (i * 7 % n)], root))
+    out.append(("close", bd_close, sq_close))
+    bd_list = median(lambda i: timed("%s list --json > /dev/null" % bd, root, env))
+    sq_list = median(lambda i: timed("sqlite3 -json %s 'SELECT * FROM issues' > /dev/null" % peer, root))
+    out.append(("list", bd_list, sq_list))
+    jsonl_mb = os.path.getsize(os.path.join(root, ".beads/issues.jsonl")) / 1e6
+    for op, a, b in out:
+        print("%7d issues  %-6s  bd %7.1f ms  sqlite3 %6.1f ms  ratio %5.1fx  (issues.jsonl %.1f MB)"
+              % (n, op, a * 1e3, b * 1e3, a / b, jsonl_mb), flush=True)
+    shutil.rmtree(root)
+
+
+print("load average: %.2f %.2f %.2f" % os.getloadavg())
+for n in sizes:
+    run(n)
