@@ -665,9 +665,21 @@ fn nudges_queue_drain_and_tmux_delivery() {
     let _ = std::process::Command::new("tmux")
         .args(["-L", &sock, "kill-server"])
         .status();
-    assert_eq!(d, Delivery::Delivered);
+    // Typed is not delivered: `cat` runs no UserPromptSubmit hook.
+    assert_eq!(d, Delivery::Typed);
     assert!(matches!(missing, Delivery::Skipped(_)));
+    assert_eq!(nudge::get(s.conn(), n2.id).unwrap().state, "queued");
+    // The agent's hook reports a prompt carrying the tag: delivered.
+    let prompt = nudge::tagged(&nudge::get(s.conn(), n2.id).unwrap());
+    assert!(
+        prompt.starts_with(&format!("[nudge {} from mayor] ", n2.id)),
+        "{prompt}"
+    );
+    let other = nudge::queue(&mut s, "rig/polecats/nux", "mayor", "third", None).unwrap();
+    let confirmed = nudge::confirm_from_prompt(&mut s, "rig/polecats/nux", &prompt).unwrap();
+    assert_eq!(confirmed, vec![n2.id], "only the nudge the prompt carries");
     assert_eq!(nudge::get(s.conn(), n2.id).unwrap().state, "delivered");
+    assert_eq!(nudge::get(s.conn(), other.id).unwrap().state, "queued");
     assert!(kinds(&s).contains(&"nudge.delivered".to_string()));
 }
 

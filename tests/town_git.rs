@@ -241,3 +241,146 @@ fn rig_add_goes_through_the_users_git_config_for_https_and_ssh_urls() {
         "crew worktree from origin/master"
     );
 }
+
+/// A stand-in for `gh` on PATH: logged in, `pr create` prints a pull
+/// request URL, `pr view` reports the state written in `$FAKE_GH_STATE`.
+const FAKE_GH: &str = r#"#!/bin/sh
+echo "$@" >> "$FAKE_GH_LOG"
+case "$1 $2" in
+  "auth status") exit 0 ;;
+  "pr create") echo "https://github.com/you/app/pull/7" ;;
+  "pr view") printf '{"state":"%s","mergeCommit":{"oid":"%s"}}\n' "$(cat "$FAKE_GH_STATE")" "$(cat "$FAKE_GH_SHA" 2>/dev/null)" ;;
+  *) exit 1 ;;
+esac
+"#;
+
+/// The `pr` strategy with `gh`: the branch is pushed, `gh pr create` opens
+/// the pull request, its URL is recorded on the merge request, and the bead
+/// counts as merged once `gh pr view` says the pull request merged.
+#[test]
+fn pr_strategy_opens_the_pull_request_with_gh_and_merges_when_it_does() {
+    let t = tempfile::tempdir().unwrap();
+    let served = t.path().join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    let origin = origin_repo(&served, "app", "master");
+    let gitconfig = t.path().join("gitconfig");
+    std::fs::write(
+        &gitconfig,
+        format!(
+            "[url \"file://{}/\"]\n\tinsteadOf = https://github.com/you/\n",
+            served.display()
+        ),
+    )
+    .unwrap();
+    let bin = t.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(bin.join("gh"), FAKE_GH).unwrap();
+    std::process::Command::new("chmod")
+        .args(["+x", bin.join("gh").to_str().unwrap()])
+        .status()
+        .unwrap();
+    let (log, state) = (t.path().join("gh.log"), t.path().join("gh.state"));
+    std::fs::write(&state, "OPEN").unwrap();
+    let town = t.path().join("town");
+    let gtc = |args: &[&str]| {
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        std::process::Command::new(GT)
+            .args(args)
+            .current_dir(t.path())
+            .env("GT_TOWN", &town)
+            .env("GIT_CONFIG_GLOBAL", &gitconfig)
+            .env("PATH", path)
+            .env("FAKE_GH_LOG", &log)
+            .env("FAKE_GH_STATE", &state)
+            .env("FAKE_GH_SHA", t.path().join("gh.sha"))
+            .env_remove("BEADS_DIR")
+            .output()
+            .unwrap()
+    };
+    ok(gtc(&["--json", "install", town.to_str().unwrap()]));
+    let url = "https://github.com/you/app.git";
+    ok(gtc(&["--json", "rig", "add", "app", url]));
+    ok(gtc(&[
+        "--json",
+        "config",
+        "set",
+        "merge_queue.strategy",
+        "pr",
+        "--rig",
+        "app",
+    ]));
+    // A polecat's branch in the rig's clone, handed in as `gt done` does.
+    let clone = town.join("app/.repo.git");
+    let work = t.path().join("work");
+    git_in(
+        t.path(),
+        &[
+            "clone",
+            "-q",
+            clone.to_str().unwrap(),
+            work.to_str().unwrap(),
+        ],
+    );
+    std::fs::write(work.join("pr.txt"), "pr\n").unwrap();
+    git_in(&work, &["add", "."]);
+    git_in(&work, &["commit", "-qm", "pr work"]);
+    git_in(
+        &work,
+        &["push", "-q", "origin", "HEAD:refs/heads/polecat/nux/x"],
+    );
+    let head = git_in(&work, &["rev-parse", "HEAD"]).trim().to_string();
+    let mut s = store(&town);
+    let bead = s
+        .write(|tx| {
+            tx.create(&gastown::store::issues::NewIssue {
+                title: "behind a protected branch".into(),
+                ..Default::default()
+            })
+        })
+        .unwrap()
+        .id;
+    let mr = gastown::coord::mq::enqueue(
+        &mut s,
+        &gastown::coord::mq::NewMr {
+            bead: bead.clone(),
+            rig: "app".into(),
+            branch: "polecat/nux/x".into(),
+            head_sha: head.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .id;
+    drop(s);
+
+    let out = ok(gtc(&["--json", "mq", "process", "--rig", "app"]));
+    assert_eq!(out[0]["outcome"], "pushed", "{out:#}");
+    assert_eq!(out[0]["url"], "https://github.com/you/app/pull/7");
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        calls.contains("pr create --repo github.com/you/app --base master --head polecat/nux/x"),
+        "{calls}"
+    );
+    assert_eq!(
+        git_in(&origin, &["rev-parse", "refs/heads/polecat/nux/x"]).trim(),
+        head,
+        "the branch is on the origin"
+    );
+    let m = gastown::store::issues::get(store(&town).conn(), &mr).unwrap();
+    assert_eq!(m.metadata["pr"]["url"], "https://github.com/you/app/pull/7");
+    assert_eq!(m.status, gastown::store::Status::Deferred);
+
+    // Still open: nothing changes. Merged on the host: the bead is merged.
+    let out = ok(gtc(&["--json", "mq", "process", "--rig", "app"]));
+    assert_eq!(out, serde_json::json!([]), "{out:#}");
+    std::fs::write(&state, "MERGED").unwrap();
+    std::fs::write(t.path().join("gh.sha"), &head).unwrap();
+    let out = ok(gtc(&["--json", "mq", "process", "--rig", "app"]));
+    assert_eq!(out[0]["outcome"], "merged", "{out:#}");
+    let b = gastown::store::issues::get(store(&town).conn(), &bead).unwrap();
+    assert_eq!(b.close_reason.as_deref(), Some("merged"));
+}

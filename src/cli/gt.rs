@@ -55,13 +55,15 @@ pub enum Command {
     Sling(super::gt_work::SlingArgs),
     /// Show what is on this agent's hook.
     Hook,
-    /// Print the role's context and the hooked work (checklist, next step).
-    Prime,
-    /// Commit leftover work and hand the branch to the merge queue.
-    Done,
+    /// Print who you are (from the session or where you stand), your hooked
+    /// work, and for the Mayor the town; then unread mail (under 8 KB).
+    Prime(super::gt_roles::PrimeArgs),
+    /// Hand the work in: every molecule step must be closed (commits leftover
+    /// work, queues the branch to merge); or --status DEFERRED|ESCALATED.
+    Done(super::gt_roles::DoneArgs),
     /// Refresh this session's lease (GT_LEASE); a stale generation is refused.
-    Heartbeat,
-    /// Start the town supervisor as a daemon (pidfile + log).
+    Heartbeat(super::gt_roles::HeartbeatArgs),
+    /// Start Gas Town: the supervisor daemon and the Mayor's session.
     Start,
     /// Stop the town supervisor gracefully.
     Shutdown,
@@ -78,9 +80,18 @@ pub enum Command {
         #[arg(short = 'n', long, default_value_t = 40)]
         lines: usize,
     },
-    /// The mayor's session: start, attach, stop.
+    /// The Mayor's session: start, attach, stop, restart, status.
     #[command(subcommand)]
-    Mayor(super::gt_daemon::MayorCommand),
+    Mayor(super::gt_roles::RoleCommand),
+    /// The rig's witness (watches agent sessions): supervisor code, or an agent.
+    #[command(subcommand)]
+    Witness(super::gt_roles::RoleCommand),
+    /// The rig's refinery (merges the queue): supervisor code, or an agent.
+    #[command(subcommand)]
+    Refinery(super::gt_roles::RoleCommand),
+    /// The town's deacon (housekeeping patrol): supervisor code, or an agent.
+    #[command(subcommand)]
+    Deacon(super::gt_roles::RoleCommand),
     /// Convoys: beads tracked together; land when all are merged.
     #[command(subcommand)]
     Convoy(super::gt_convoy::ConvoyCommand),
@@ -151,16 +162,19 @@ pub fn main() -> i32 {
             Command::Config(c) => super::gt_town::config(c, cli.json),
             Command::Sling(a) => super::gt_work::sling(a, cli.json),
             Command::Hook => super::gt_work::hook(cli.json),
-            Command::Prime => super::gt_work::prime(cli.json),
-            Command::Done => super::gt_work::done(cli.json),
-            Command::Heartbeat => super::gt_work::heartbeat(cli.json),
-            Command::Start => super::gt_daemon::start(cli.json),
+            Command::Prime(a) => super::gt_roles::prime(a, cli.json),
+            Command::Done(a) => super::gt_roles::done(a, cli.json),
+            Command::Heartbeat(a) => super::gt_roles::heartbeat(a, cli.json),
+            Command::Start => super::gt_roles::town_start(cli.json),
             Command::Shutdown => super::gt_daemon::shutdown(cli.json),
             Command::Daemon(c) => super::gt_daemon::daemon_cmd(c, cli.json),
             Command::Status => super::gt_daemon::status(cli.json),
             Command::Agents => super::gt_daemon::agents(cli.json),
             Command::Peek { agent, lines } => super::gt_daemon::peek(agent, *lines, cli.json),
-            Command::Mayor(c) => super::gt_daemon::mayor(c, cli.json),
+            Command::Mayor(c) => super::gt_roles::role("mayor", c, cli.json),
+            Command::Witness(c) => super::gt_roles::role("witness", c, cli.json),
+            Command::Refinery(c) => super::gt_roles::role("refinery", c, cli.json),
+            Command::Deacon(c) => super::gt_roles::role("deacon", c, cli.json),
             Command::Convoy(c) => super::gt_convoy::run(c, cli.json),
             Command::Mail(c) => super::gt_mail::run(c, cli.json),
             Command::Nudge(a) => super::gt_mail::nudge_cmd(a, cli.json),

@@ -1,8 +1,8 @@
-//! `gt start`, `gt shutdown`, `gt status`, `gt agents`, `gt peek`, `gt mayor`, `gt daemon run`.
+//! `gt shutdown`, `gt status`, `gt agents`, `gt peek`, `gt daemon run`
+//! (`gt start` and `gt mayor` are in `gt_roles.rs`).
 
 use super::gt_town::{finish, print, town};
 use crate::runtime::daemon;
-use crate::runtime::RuntimeError;
 use clap::Subcommand;
 
 #[derive(Subcommand, Debug)]
@@ -12,16 +12,6 @@ pub enum DaemonCommand {
         #[arg(long, default_value_t = 250)]
         tick_ms: u64,
     },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum MayorCommand {
-    Start {
-        #[arg(long)]
-        agent: Option<String>,
-    },
-    Attach,
-    Stop,
 }
 
 pub fn start(json: bool) -> i32 {
@@ -143,51 +133,6 @@ pub fn peek(agent: &str, lines: usize, json: bool) -> i32 {
                 || text.clone(),
             );
             Ok(())
-        })(),
-        json,
-    )
-}
-
-pub fn mayor(c: &MayorCommand, json: bool) -> i32 {
-    finish(
-        (|| {
-            let t = town()?;
-            match c {
-                MayorCommand::Start { agent } => {
-                    let pid = daemon::mayor_start(&t, agent.as_deref())?;
-                    print(json, &serde_json::json!({"pid": pid}), || {
-                        format!("Mayor started (pid {pid}); `gt mayor attach` to see it")
-                    });
-                }
-                MayorCommand::Attach => {
-                    let store = t.store()?;
-                    let a = daemon::find_agent(&store, "mayor")?;
-                    if a.session.is_some() && crate::runtime::session::tmux_available() {
-                        let sock = crate::runtime::session::tmux_socket(&t.runtime_dir());
-                        let st = crate::runtime::session::tmux(&sock)
-                            .args(["attach", "-t", "gt-mayor"])
-                            .status();
-                        if st.map(|s| s.success()).unwrap_or(false) {
-                            return Ok(());
-                        }
-                    }
-                    let text = daemon::peek(&t, "mayor", 60)?;
-                    print(json, &serde_json::json!({"tail": text}), || {
-                        format!("(the mayor runs headless; its log follows)\n{text}")
-                    });
-                }
-                MayorCommand::Stop => {
-                    let was = daemon::mayor_stop(&t)?;
-                    print(json, &serde_json::json!({"stopped": was}), || {
-                        if was {
-                            "Mayor stopped".into()
-                        } else {
-                            "The mayor was not running".into()
-                        }
-                    });
-                }
-            }
-            Ok::<(), RuntimeError>(())
         })(),
         json,
     )

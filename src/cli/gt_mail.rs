@@ -52,6 +52,10 @@ pub enum MailCommand {
     Check {
         #[arg(long)]
         inject: bool,
+        /// Run as a Claude Code `UserPromptSubmit` hook: read the hook's JSON
+        /// on stdin, confirm nudges the prompt carries, never fail the prompt.
+        #[arg(long)]
+        hook: bool,
         #[command(flatten)]
         who: Who,
     },
@@ -117,7 +121,25 @@ fn full(m: &Message) -> String {
 
 pub fn run(cmd: &MailCommand, json: bool) -> i32 {
     let ctx = super::gt_coord::ctx(json);
+    if let MailCommand::Check { hook: true, .. } = cmd {
+        // A hook must never block the agent's prompt: report and go on.
+        if let Err(e) = run_inner(&ctx, cmd) {
+            eprintln!("gt mail check: {}", e.message);
+        }
+        return 0;
+    }
     finish(json, run_inner(&ctx, cmd))
+}
+
+/// The prompt a `UserPromptSubmit` hook reports on stdin.
+fn hook_prompt() -> String {
+    use std::io::Read;
+    let mut input = String::new();
+    let _ = std::io::stdin().take(1 << 20).read_to_string(&mut input);
+    serde_json::from_str::<serde_json::Value>(&input)
+        .ok()
+        .and_then(|v| v["prompt"].as_str().map(String::from))
+        .unwrap_or_default()
 }
 
 fn run_inner(ctx: &Ctx, cmd: &MailCommand) -> CliResult {
@@ -191,8 +213,11 @@ fn run_inner(ctx: &Ctx, cmd: &MailCommand) -> CliResult {
                 format!("replied (message {})", ids.first().copied().unwrap_or(0))
             });
         }
-        MailCommand::Check { inject, who } => {
+        MailCommand::Check { inject, hook, who } => {
             let addr = me(&store, who.identity.as_deref())?;
+            if *hook {
+                nudge::confirm_from_prompt(&mut store, &addr, &hook_prompt())?;
+            }
             let c = mail::check(&mut store, &addr, generation, *inject, 100)?;
             if ctx.json {
                 ctx.print(&c, String::new);
@@ -229,10 +254,13 @@ pub struct NudgeArgs {
     pub agent: String,
     /// What to tell it.
     pub message: String,
-    /// Deliver live to this tmux session now (confirmed by reading the pane
-    /// back); without it the nudge waits for the agent's next prime.
+    /// Type into this tmux session (default: the agent's own session on the
+    /// town's tmux socket, when it runs).
     #[arg(long)]
     pub session: Option<String>,
+    /// Seconds to wait for the agent's UserPromptSubmit hook to confirm it.
+    #[arg(long, default_value_t = 30)]
+    pub wait: u64,
     #[command(flatten)]
     pub who: Who,
 }
@@ -240,6 +268,32 @@ pub struct NudgeArgs {
 pub fn nudge_cmd(a: &NudgeArgs, json: bool) -> i32 {
     let ctx = super::gt_coord::ctx(json);
     finish(json, nudge_inner(&ctx, a))
+}
+
+/// Where `target` runs live: the tmux socket and session of its agent row,
+/// and whether its CLI confirms prompts through hooks.
+fn live_session(target: &str) -> Option<(Tmux, String, bool)> {
+    let town = super::gt_town::town().ok()?;
+    let store = town.store().ok()?;
+    let row = crate::store::agents::list(store.conn())
+        .ok()?
+        .into_iter()
+        .find(|a| a.address().trim_end_matches('/') == target)?;
+    let session = row.session.clone()?;
+    let hooks = row
+        .agent
+        .as_deref()
+        .and_then(|n| {
+            town.agent_for(
+                &row.role,
+                Some(&row.rig).filter(|r| !r.is_empty()).map(|r| r.as_str()),
+                Some(n),
+            )
+            .ok()
+        })
+        .is_some_and(|(_, cfg)| cfg.cli.has_hooks());
+    let socket = crate::runtime::session::tmux_socket(&town.runtime_dir());
+    Some((Tmux::on_socket(&socket), session, hooks))
 }
 
 fn nudge_inner(ctx: &Ctx, a: &NudgeArgs) -> CliResult {
@@ -254,22 +308,35 @@ fn nudge_inner(ctx: &Ctx, a: &NudgeArgs) -> CliResult {
         &a.message,
         current_generation(),
     )?;
-    let delivery = match &a.session {
-        Some(s) => Some(nudge::deliver_queued(
-            &mut store,
-            &Tmux::default(),
-            n.id,
-            s,
-        )?),
-        None => None,
+    let live = match &a.session {
+        Some(s) => Some((Tmux::default(), s.clone(), true)),
+        None => live_session(&n.target),
     };
+    let mut delivery = None;
+    if let Some((tmux, session, hooks)) = &live {
+        let mut d = nudge::deliver_queued(&mut store, tmux, n.id, session)?;
+        if d == Delivery::Typed
+            && *hooks
+            && nudge::wait_delivered(&store, n.id, std::time::Duration::from_secs(a.wait))?
+        {
+            d = Delivery::Delivered;
+        }
+        delivery = Some(d);
+    }
     let v = serde_json::json!({"nudge": n.id, "target": n.target, "delivery": delivery});
     ctx.print(&v, || match &delivery {
         None => format!(
-            "nudge {} queued for {}; it is delivered at the agent's next prime (gt mail check --inject)",
+            "nudge {} queued for {} (no live session); it is delivered at the agent's next prime",
             n.id, n.target
         ),
-        Some(Delivery::Delivered) => format!("nudge {} delivered to {} (confirmed in the pane)", n.id, n.target),
+        Some(Delivery::Delivered) => format!(
+            "nudge {} delivered to {} (its UserPromptSubmit hook reported the prompt)",
+            n.id, n.target
+        ),
+        Some(Delivery::Typed) => format!(
+            "nudge {} typed into {}'s session but not confirmed by its prompt hook; it stays queued for the next prime",
+            n.id, n.target
+        ),
         Some(Delivery::Skipped(why)) => format!(
             "nudge {} queued for {} (live delivery skipped: {why})",
             n.id, n.target
@@ -312,10 +379,38 @@ fn handoff_inner(ctx: &Ctx, a: &HandoffArgs) -> CliResult {
         a.message.clone()
     };
     let id = mail::handoff(&mut store, &addr, current_generation(), &notes)?;
-    ctx.print(&serde_json::json!({"handoff": id, "to": addr}), || {
-        format!(
-            "handoff notes mailed to {addr} (message {id}); the next session sees them at prime"
-        )
-    });
+    let cycled = cycle_session(&addr).map_err(|e| CliError::usage(e.to_string(), e.help()))?;
+    ctx.print(
+        &serde_json::json!({"handoff": id, "to": addr, "cycling": cycled}),
+        || {
+            if cycled {
+                format!("handoff notes mailed to {addr} (message {id}); the supervisor ends this session and starts a fresh one, which primes with them")
+            } else {
+                format!("handoff notes mailed to {addr} (message {id}); the next session sees them at prime")
+            }
+        },
+    );
     Ok(())
+}
+
+/// Ask the supervisor to cycle `addr`'s live session. `false` when it has
+/// none (a person handing off).
+fn cycle_session(addr: &str) -> Result<bool, crate::runtime::RuntimeError> {
+    let Ok(town) = super::gt_town::town() else {
+        return Ok(false);
+    };
+    let store = town.store()?;
+    let row = crate::store::agents::list(store.conn())?
+        .into_iter()
+        .find(|a| a.address().trim_end_matches('/') == addr);
+    match row {
+        Some(a)
+            if a.pid
+                .is_some_and(|p| crate::runtime::proc::alive(p, a.pid_start)) =>
+        {
+            crate::runtime::roles::request_cycle(&town, &a)?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
 }

@@ -36,10 +36,10 @@ pub enum MqCommand {
     },
     /// Run the refinery: merge queued requests until the queue is empty.
     Process {
-        /// Only this rig (default: every rig with queued requests).
+        /// Only this rig (default: every rig of the town).
         #[arg(long)]
         rig: Option<String>,
-        /// Every rig with queued requests (the default without --rig).
+        /// Every rig of the town (the default without --rig).
         #[arg(long, conflicts_with = "rig")]
         all: bool,
         /// Process one merge request per rig, then stop.
@@ -235,11 +235,8 @@ fn run_inner(ctx: &Ctx, cmd: &MqCommand) -> CliResult {
             })?;
             let rigs: Vec<String> = match rig {
                 Some(r) => vec![r.clone()],
-                None => mq::summary(store.conn())?
-                    .into_iter()
-                    .filter(|q| q.queued > 0 || q.processing > 0)
-                    .map(|q| q.rig)
-                    .collect(),
+                // Every rig: queued requests, and pull requests waiting to merge.
+                None => crate::town::rigs::names(store.conn()).map_err(CoordError::from)?,
             };
             let mut outcomes = Vec::new();
             let mut failure = None;

@@ -232,6 +232,7 @@ fn parse_provider(s: &str) -> Result<Provider, RuntimeError> {
     match s {
         "exec" => Ok(Provider::Exec),
         "tmux" => Ok(Provider::Tmux),
+        "auto" => Ok(Provider::Auto),
         _ => Err(RuntimeError::usage(
             format!("invalid --provider `{s}`"),
             "valid values: exec, tmux",

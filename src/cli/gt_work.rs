@@ -1,4 +1,4 @@
-//! `gt sling`, `gt hook`, `gt prime`, `gt done`, `gt heartbeat`.
+//! `gt sling`, `gt hook` (`gt prime`, `gt done`, `gt heartbeat`: `gt_roles.rs`).
 
 use super::gt_run::parse_vars;
 use super::gt_town::{finish, print, town};
@@ -71,49 +71,6 @@ pub fn hook(json: bool) -> i32 {
                     v.address, b.id, b.title, b.status
                 ),
                 None => format!("{}: the hook is empty", v.address),
-            });
-            Ok(())
-        })(),
-        json,
-    )
-}
-
-pub fn prime(json: bool) -> i32 {
-    finish(
-        (|| {
-            let text = work::prime(&town()?, &cwd()?)?;
-            print(json, &serde_json::json!({"prime": text}), || text.clone());
-            Ok(())
-        })(),
-        json,
-    )
-}
-
-pub fn done(json: bool) -> i32 {
-    finish(
-        (|| {
-            let r = work::done(&town()?, &cwd()?)?;
-            print(json, &r, || {
-                format!(
-                    "Done with {}: {} at {} is ready to merge ({})",
-                    r.bead,
-                    r.branch,
-                    &r.head_sha[..r.head_sha.len().min(8)],
-                    r.merge_request
-                )
-            });
-            Ok(())
-        })(),
-        json,
-    )
-}
-
-pub fn heartbeat(json: bool) -> i32 {
-    finish(
-        (|| {
-            let l = work::heartbeat(&cwd()?)?;
-            print(json, &serde_json::json!({"lease": l}), || {
-                format!("heartbeat {l}")
             });
             Ok(())
         })(),

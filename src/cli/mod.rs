@@ -18,6 +18,7 @@ pub mod gt_mail;
 pub mod gt_mol;
 pub mod gt_mq;
 pub mod gt_ops;
+pub mod gt_roles;
 pub mod gt_run;
 pub mod gt_town;
 pub mod gt_work;

@@ -456,6 +456,12 @@ pub fn check(
 
 /// Render a check for injection into an agent's prompt.
 pub fn render_inject(c: &Check) -> String {
+    render_inject_bounded(c, usize::MAX)
+}
+
+/// [`render_inject`] with each body cut to `max_body` characters (the cut
+/// names the command that shows the whole message).
+pub fn render_inject_bounded(c: &Check, max_body: usize) -> String {
     let mut s = String::new();
     if c.fresh.is_empty() && c.stale.is_empty() && c.nudges.is_empty() {
         return s;
@@ -469,8 +475,12 @@ pub fn render_inject(c: &Check) -> String {
             "--- message {} from {} ({}, {}) ---\nSubject: {}\n",
             m.id, m.from, m.kind, m.created_at, m.subject
         );
-        if !m.body.trim().is_empty() {
-            s += m.body.trim_end();
+        let body = m.body.trim_end();
+        if body.chars().count() > max_body {
+            s += &body.chars().take(max_body).collect::<String>();
+            s += &format!("… (cut; `gt mail read {}` shows all)\n", m.id);
+        } else if !body.trim().is_empty() {
+            s += body;
             s.push('\n');
         }
     }

@@ -2,15 +2,17 @@
 //!
 //! A nudge is first written to the store (`nudges`, state `queued`), so it is
 //! never lost. Delivery then happens one of two ways:
-//! - live, into a tmux pane, by [`deliver_tmux`]: type the text, press Enter,
-//!   then read the pane back and confirm the text arrived. Only a confirmed
-//!   delivery marks the nudge `delivered`; a failure records the error and
-//!   leaves it queued (event `nudge.failed`);
+//! - live, into the agent's tmux pane on the town's socket, by
+//!   [`deliver_tmux`]: wait until the pane stops changing (the agent's input
+//!   has settled), type the text (tagged `[nudge N from X]`), pause, press
+//!   Enter. Typing is not delivery: the nudge becomes `delivered` only when
+//!   the agent's `UserPromptSubmit` hook reports a prompt carrying its tag
+//!   ([`confirm_from_prompt`], run by `gt mail check --inject --hook`);
 //! - at the agent's next prime / turn boundary: `gt mail check --inject`
 //!   drains the queue ([`drain_tx`]).
 //!
-//! Which tmux session belongs to which agent is the runtime's knowledge; the
-//! runtime calls [`deliver_tmux`] with the session name.
+//! Measured on Claude Code 2.1.332: Enter sent right after the text is often
+//! lost while the input box is still busy; half a second between them is not.
 
 use super::feed::emit;
 use super::{CoordError, Result};
@@ -158,8 +160,11 @@ pub fn drain_tx(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "result", content = "detail", rename_all = "snake_case")]
 pub enum Delivery {
-    /// Typed, Enter sent, and the text was read back from the pane.
+    /// The agent's UserPromptSubmit hook reported the prompt.
     Delivered,
+    /// Typed and Enter sent, but no hook confirmed it (yet): the nudge stays
+    /// queued and the next prime injects it.
+    Typed,
     /// tmux is not installed or the session does not exist: nothing was
     /// typed; the nudge stays queued for the next prime.
     Skipped(String),
@@ -172,7 +177,7 @@ pub enum Delivery {
 pub struct Tmux {
     pub bin: String,
     pub socket: Option<String>,
-    /// How long to wait for the text to show up in the pane.
+    /// How long to wait for the pane to settle before typing.
     pub confirm_timeout: Duration,
 }
 
@@ -183,12 +188,20 @@ impl Default for Tmux {
             socket: std::env::var("GT_TMUX_SOCKET")
                 .ok()
                 .filter(|s| !s.is_empty()),
-            confirm_timeout: Duration::from_secs(3),
+            confirm_timeout: Duration::from_secs(10),
         }
     }
 }
 
 impl Tmux {
+    /// tmux on a given socket.
+    pub fn on_socket(socket: &str) -> Tmux {
+        Tmux {
+            socket: Some(socket.to_string()),
+            ..Tmux::default()
+        }
+    }
+
     fn cmd(&self) -> Command {
         let mut c = Command::new(&self.bin);
         if let Some(s) = &self.socket {
@@ -217,15 +230,40 @@ impl Tmux {
             .map(|o| o.status.success())
             .unwrap_or(false)
     }
+
+    fn capture(&self, target: &str) -> Option<String> {
+        let o = self.run(&["capture-pane", "-p", "-t", target]).ok()?;
+        o.status
+            .success()
+            .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+    }
+
+    /// Wait until the pane shows the same screen twice, 300 ms apart (the
+    /// agent is idle at its prompt), at most `confirm_timeout`.
+    pub fn settle(&self, target: &str) -> bool {
+        let deadline = std::time::Instant::now() + self.confirm_timeout;
+        let mut last = self.capture(target);
+        loop {
+            std::thread::sleep(Duration::from_millis(300));
+            let now = self.capture(target);
+            if now.is_some() && now == last {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            last = now;
+        }
+    }
 }
 
 fn normalise(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Type `text` into `session`, press Enter, and confirm by reading the pane.
-/// The text is sent literally (`send-keys -l`), as one call, so concurrent
-/// nudges cannot interleave inside one message; Enter is a separate key.
+/// Type `text` into `session` once its input has settled, pause, press
+/// Enter. The text is sent literally (`send-keys -l`) as one call, so
+/// concurrent nudges cannot interleave inside one message.
 pub fn deliver_tmux(tmux: &Tmux, session: &str, text: &str) -> Delivery {
     if !tmux.available() {
         return Delivery::Skipped(format!("{} is not installed", tmux.bin));
@@ -233,51 +271,68 @@ pub fn deliver_tmux(tmux: &Tmux, session: &str, text: &str) -> Delivery {
     if !tmux.has_session(session) {
         return Delivery::Skipped(format!("no tmux session `{session}`"));
     }
-    let one_line = normalise(text);
     let target = format!("={session}:");
-    match tmux.run(&["send-keys", "-t", &target, "-l", "--", &one_line]) {
-        Ok(o) if o.status.success() => {}
-        Ok(o) => {
-            return Delivery::Failed(format!(
-                "send-keys failed: {}",
-                String::from_utf8_lossy(&o.stderr).trim()
-            ))
-        }
-        Err(e) => return Delivery::Failed(e),
+    tmux.settle(&target);
+    let send = |args: &[&str], what: &str| match tmux.run(args) {
+        Ok(o) if o.status.success() => Ok(()),
+        Ok(o) => Err(Delivery::Failed(format!(
+            "{what} failed: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        ))),
+        Err(e) => Err(Delivery::Failed(e)),
+    };
+    if let Err(d) = send(
+        &["send-keys", "-t", &target, "-l", "--", &normalise(text)],
+        "send-keys",
+    ) {
+        return d;
     }
-    match tmux.run(&["send-keys", "-t", &target, "Enter"]) {
-        Ok(o) if o.status.success() => {}
-        Ok(o) => {
-            return Delivery::Failed(format!(
-                "sending Enter failed: {}",
-                String::from_utf8_lossy(&o.stderr).trim()
-            ))
-        }
-        Err(e) => return Delivery::Failed(e),
+    std::thread::sleep(Duration::from_millis(500));
+    if let Err(d) = send(&["send-keys", "-t", &target, "Enter"], "sending Enter") {
+        return d;
     }
-    // Confirm: the text (its first 60 characters) must appear in the pane.
-    let probe: String = one_line.chars().take(60).collect();
-    let deadline = std::time::Instant::now() + tmux.confirm_timeout;
-    loop {
-        if let Ok(o) = tmux.run(&["capture-pane", "-p", "-J", "-t", &target, "-S", "-200"]) {
-            if o.status.success() && normalise(&String::from_utf8_lossy(&o.stdout)).contains(&probe)
-            {
-                return Delivery::Delivered;
-            }
-        }
-        if std::time::Instant::now() >= deadline {
-            return Delivery::Failed(format!(
-                "the text did not appear in session `{session}` within {:?}",
-                tmux.confirm_timeout
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    Delivery::Typed
 }
 
-/// Try live delivery of a queued nudge and record the outcome: `delivered`
-/// (event `nudge.delivered`) or, on failure, the error and attempt count
-/// (event `nudge.failed`; it stays queued). A skip records nothing.
+/// The tag a live nudge carries, so the agent's hook can confirm it.
+pub fn tagged(n: &Nudge) -> String {
+    format!("[nudge {} from {}] {}", n.id, n.sender, n.message)
+}
+
+/// `UserPromptSubmit` reported `prompt` for `target`: every queued nudge of
+/// `target` whose tag the prompt carries is delivered (`via: prompt`).
+/// Returns their ids.
+pub fn confirm_from_prompt(store: &mut Store, target: &str, prompt: &str) -> Result<Vec<i64>> {
+    let pending = pending_nudges(store.conn(), target)?;
+    let hits: Vec<Nudge> = pending
+        .into_iter()
+        .filter(|n| prompt.contains(&format!("[nudge {} from ", n.id)))
+        .collect();
+    if hits.is_empty() {
+        return Ok(Vec::new());
+    }
+    store.write(|tx| -> Result<Vec<i64>> {
+        for n in &hits {
+            tx.conn()
+                .prepare_cached(
+                    "UPDATE nudges SET state = 'delivered', delivered_at = ?2, delivered_by = 'prompt' WHERE id = ?1",
+                )?
+                .execute(params![n.id, tx.now])?;
+            emit(
+                tx,
+                &format!("nudge-{}", n.id),
+                "nudge.delivered",
+                json!({"agent": target, "via": "prompt"}),
+            )?;
+        }
+        Ok(hits.iter().map(|n| n.id).collect())
+    })
+}
+
+/// Try live delivery of a queued nudge and record the outcome. Typed, it
+/// stays queued until the agent's hook confirms it ([`confirm_from_prompt`]);
+/// a failure records the error and attempt count (event `nudge.failed`).
+/// A skip records nothing.
 pub fn deliver_queued(store: &mut Store, tmux: &Tmux, id: i64, session: &str) -> Result<Delivery> {
     let n = get(store.conn(), id)?;
     if n.state != "queued" {
@@ -286,27 +341,45 @@ pub fn deliver_queued(store: &mut Store, tmux: &Tmux, id: i64, session: &str) ->
             n.state
         )));
     }
-    let text = format!("[nudge from {}] {}", n.sender, n.message);
-    let d = deliver_tmux(tmux, session, &text);
+    let d = deliver_tmux(tmux, session, &tagged(&n));
     store.write(|tx| -> Result<()> {
         match &d {
-            Delivery::Delivered => {
+            Delivery::Typed => {
+                // Not delivered yet: the agent's hook confirms it.
                 tx.conn().execute(
-                    "UPDATE nudges SET state = 'delivered', delivered_at = ?2, delivered_by = 'tmux', attempts = attempts + 1 WHERE id = ?1",
-                    params![id, tx.now],
+                    "UPDATE nudges SET attempts = attempts + 1 WHERE id = ?1",
+                    params![id],
                 )?;
-                emit(tx, &format!("nudge-{id}"), "nudge.delivered", json!({"agent": n.target, "via": "tmux", "session": session}))?;
             }
             Delivery::Failed(why) => {
                 tx.conn().execute(
                     "UPDATE nudges SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
                     params![id, why],
                 )?;
-                emit(tx, &format!("nudge-{id}"), "nudge.failed", json!({"agent": n.target, "session": session, "error": why, "queued": true}))?;
+                emit(
+                    tx,
+                    &format!("nudge-{id}"),
+                    "nudge.failed",
+                    json!({"agent": n.target, "session": session, "error": why, "queued": true}),
+                )?;
             }
-            Delivery::Skipped(_) => {}
+            Delivery::Delivered | Delivery::Skipped(_) => {}
         }
         Ok(())
     })?;
     Ok(d)
+}
+
+/// Wait up to `timeout` for nudge `id` to be confirmed delivered.
+pub fn wait_delivered(store: &Store, id: i64, timeout: Duration) -> Result<bool> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if get(store.conn(), id)?.state == "delivered" {
+            return Ok(true);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -86,6 +86,10 @@ codes! {
     F0045 "unknown-gate-type" Warning "a gate type that nothing resolves";
     F0046 "unmatched-advice" Warning "an advice rule or map selector that matches no step";
     F0047 "invalid-convoy" Error "a convoy synthesis that names an unknown leg";
+    // Shell commands.
+    F0048 "unsafe-placeholder" Error "a `{{var}}` in a `run` command where no escape is safe";
+    F0049 "invalid-shell" Error "a `run` command that does not lex as shell";
+    F0050 "reserved-var-env" Warning "a var whose environment name is reserved";
 }
 
 #[cfg(test)]

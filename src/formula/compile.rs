@@ -179,6 +179,7 @@ pub fn bind(
             .collect::<Vec<_>>()
     })?;
     let sub = |t: &mut String| *t = vars::substitute(t, &values);
+    let mut errors = Vec::new();
     sub(&mut proto.root.title);
     sub(&mut proto.root.description);
     for s in &mut proto.steps {
@@ -191,11 +192,17 @@ pub fn bind(
             sub(t);
         }
         if let Some(r) = &mut s.run {
-            *r = vars::substitute_shell(r, &values);
+            match vars::substitute_shell(r, &values) {
+                Ok(done) => *r = done,
+                Err(e) => errors.push(var_diagnostic(&e, f)),
+            }
         }
         if let Some(a) = s.gate.as_mut().and_then(|g| g.await_id.as_mut()) {
             sub(a);
         }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
     }
     proto.bound_vars = Some(values);
     Ok(())
@@ -206,6 +213,7 @@ fn var_diagnostic(e: &VarError, f: &Formula) -> Diagnostic {
         VarError::Missing { name } => (Code::F0030, name),
         VarError::Undeclared { name, .. } => (Code::F0032, name),
         VarError::NotInEnum { name, .. }
+        | VarError::UnsafeRun { name, .. }
         | VarError::PatternMismatch { name, .. }
         | VarError::BadPattern { name, .. }
         | VarError::WrongType { name, .. } => (Code::F0031, name),

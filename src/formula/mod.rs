@@ -24,6 +24,7 @@ pub mod parse;
 pub mod proto;
 pub mod render;
 pub mod resolve;
+pub mod shell;
 pub mod source;
 pub mod suggest;
 pub mod vars;

@@ -38,6 +38,8 @@ pub enum VarError {
         value: String,
         expected: String,
     },
+    #[error("{message}")]
+    UnsafeRun { name: String, message: String },
     #[error("variable `{name}` is not declared by this formula")]
     Undeclared {
         name: String,
@@ -61,6 +63,9 @@ impl VarError {
                 "bool" => "use `true` or `false`".to_string(),
                 _ => format!("use a {expected}"),
             },
+            VarError::UnsafeRun { .. } => {
+                "use the environment variable instead: `\"$NAME\"` (the var's name upper-cased); see docs/diagnostics.md#F0048".to_string()
+            }
             VarError::Undeclared {
                 suggestion: Some(s),
                 ..
@@ -130,13 +135,19 @@ pub fn substitute(text: &str, values: &BTreeMap<String, String>) -> String {
         .into_owned()
 }
 
-/// Like [`substitute`], but every value is shell-quoted: for `run` commands.
-pub fn substitute_shell(text: &str, values: &BTreeMap<String, String>) -> String {
-    let quoted: BTreeMap<String, String> = values
-        .iter()
-        .map(|(k, v)| (k.clone(), shell_quote(v)))
-        .collect();
-    substitute(text, &quoted)
+/// Like [`substitute`], for `run` commands: every value is escaped for the
+/// shell context it lands in (see [`super::shell`]).
+pub fn substitute_shell(text: &str, values: &BTreeMap<String, String>) -> Result<String, VarError> {
+    use super::shell::EscapeError;
+    super::shell::substitute(text, values).map_err(|e| VarError::UnsafeRun {
+        name: match &e {
+            EscapeError::NotInteger { name, .. }
+            | EscapeError::Unsafe { name, .. }
+            | EscapeError::Delimiter { name, .. } => name.clone(),
+            EscapeError::Lex(_) => String::new(),
+        },
+        message: e.to_string(),
+    })
 }
 
 /// POSIX single-quote a value so that a shell reads it as one literal word.
@@ -360,7 +371,7 @@ mod tests {
         assert_eq!(shell_quote("it's; rm -rf /"), r"'it'\''s; rm -rf /'");
         assert_eq!(shell_quote(""), "''");
         assert_eq!(
-            substitute_shell("echo {{msg}}", &map(&[("msg", "$(id)")])),
+            substitute_shell("echo {{msg}}", &map(&[("msg", "$(id)")])).unwrap(),
             "echo '$(id)'"
         );
     }

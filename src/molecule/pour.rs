@@ -240,7 +240,8 @@ fn plan(proto: &Proto, root: &str, opts: &PourOptions) -> Result<Plan> {
         let mut step = Map::new();
         step.insert("path".into(), json!(s.path));
         if let Some(r) = &s.run {
-            step.insert("run".into(), json!(vars::substitute_shell(r, &values)));
+            let run = vars::substitute_shell(r, &values).map_err(|e| MolError::Vars(vec![e]))?;
+            step.insert("run".into(), json!(run));
         }
         if let Some(g) = &s.gate {
             let mut gm = serde_json::to_value(g).unwrap_or(Value::Null);

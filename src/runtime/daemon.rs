@@ -146,8 +146,16 @@ pub fn run(town: &Town, tick: Duration) -> Result<(), RuntimeError> {
         loop {
             tokio::select! {
                 _ = iv.tick() => {
-                    for (key, line) in super::witness::pass(town, &mut store, first, &mut backoff) {
-                        say(&key, &line);
+                    if !super::roles::paused(town, "witness", None) {
+                        for (key, line) in super::witness::pass(town, &mut store, first, &mut backoff) {
+                            say(&key, &line);
+                        }
+                        // Every agent session, not just polecats: dead
+                        // standing roles, handoffs, handed-in polecats.
+                        match super::roles::watch(town, &mut store) {
+                            Ok(lines) => for l in lines { say("roles", &l); },
+                            Err(e) => say("roles", &format!("witness: {e}")),
+                        }
                     }
                     match crate::town::rigs::names(store.conn()) {
                         Ok(rigs) => refineries.ensure(&rigs),

@@ -3,9 +3,13 @@
 
 pub mod daemon;
 pub mod escalate;
+pub mod finish;
+pub mod identity;
+pub mod launch;
 pub mod prime;
 pub use crate::proc;
 pub mod progress;
+pub mod roles;
 pub mod run;
 pub mod scheduler;
 pub mod session;

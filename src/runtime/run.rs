@@ -136,20 +136,7 @@ pub fn resolve_agent(
 /// An agent whose command is not installed fails here, before any step is
 /// touched: no retry storm, no step marked failed.
 pub fn check_program(name: &str, cfg: &town::AgentConfig) -> Result<(), RuntimeError> {
-    if cfg.is_shell() {
-        return Ok(());
-    }
-    match cfg.program() {
-        Some(p) if agents::program_exists(&p) => Ok(()),
-        Some(p) => Err(RuntimeError::usage(
-            format!("agent `{name}` runs `{p}`, which is not installed (not found on PATH)"),
-            format!("install `{p}`, fix it with `gt config agent set {name} \"COMMAND ARGS\"`, or pick another agent with --agent (e.g. --agent shell)"),
-        )),
-        None => Err(RuntimeError::usage(
-            format!("agent `{name}` has an empty command"),
-            format!("set one with `gt config agent set {name} \"COMMAND ARGS\"`"),
-        )),
-    }
+    super::launch::preflight(name, cfg)
 }
 
 /// Git sandboxes when `cwd` is inside a repository with a commit.

@@ -178,6 +178,8 @@ pub struct Scheduler<'a> {
     resumed: bool,
     interrupted: bool,
     last_version: i64,
+    /// The molecule's bound vars, as every step's environment.
+    var_env: Vec<(String, String)>,
 }
 
 fn step_file(dir: &Path, kind: &str, step: &str, gen: i64, ext: &str) -> PathBuf {
@@ -191,6 +193,9 @@ impl<'a> Scheduler<'a> {
             .rev()
             .map(crate::town::pool_name)
             .collect();
+        let var_env = issues::get(store.conn(), root)
+            .map(|r| crate::formula::shell::molecule_env(&r.metadata))
+            .unwrap_or_default();
         Scheduler {
             store,
             root: root.to_string(),
@@ -205,6 +210,7 @@ impl<'a> Scheduler<'a> {
             resumed: false,
             interrupted: false,
             last_version: -1,
+            var_env,
         }
     }
 
@@ -720,7 +726,9 @@ impl<'a> Scheduler<'a> {
             lease: Some((&c.id, gen)),
             molecule: Some(&self.root),
         };
-        let mut env = id.env(agent);
+        // The session's own variables come last, so they win.
+        let mut env = self.var_env.clone();
+        env.extend(id.env(agent));
         let command = if agent.is_shell() {
             c.run.clone().unwrap_or_default()
         } else {

@@ -104,8 +104,8 @@ fn wrapper_command(spec: &SessionSpec) -> std::io::Result<std::process::Command>
 
 /// Start a session under tokio (exec: a child; tmux: detached).
 pub fn start(spec: &SessionSpec) -> std::io::Result<Started> {
-    match spec.provider {
-        Provider::Exec => {
+    match spec.provider.resolved() {
+        Provider::Exec | Provider::Auto => {
             let mut cmd = tokio::process::Command::from(wrapper_command(spec)?);
             cmd.kill_on_drop(false);
             Ok(Started::Child(cmd.spawn()?))
@@ -117,7 +117,7 @@ pub fn start(spec: &SessionSpec) -> std::io::Result<Started> {
 /// Start a session that outlives this process (used by `gt sling` and the
 /// witness). Returns its pid.
 pub fn start_detached(spec: &SessionSpec) -> std::io::Result<i64> {
-    if spec.provider == Provider::Tmux {
+    if spec.provider.resolved() == Provider::Tmux {
         return start_tmux(spec);
     }
     let mut child = wrapper_command(spec)?.spawn()?;
@@ -252,13 +252,10 @@ pub fn agent_command(
     std::fs::write(prompt_file, prompt)
         .map_err(|e| super::RuntimeError::Io(format!("{}: {e}", prompt_file.display())))?;
     env.push(("GT_PROMPT_FILE".into(), prompt_file.display().to_string()));
-    let q = crate::formula::vars::shell_quote;
-    let cmd = agent
-        .command
-        .replace("{model}", &q(agent.model.as_deref().unwrap_or("")));
-    if cmd.contains("{prompt}") {
-        Ok((cmd.replace("{prompt}", &q(prompt)), None))
-    } else {
-        Ok((cmd, Some(prompt_file.to_path_buf())))
-    }
+    Ok(super::launch::command_line(
+        agent,
+        agent.provider,
+        prompt,
+        prompt_file,
+    ))
 }

@@ -218,6 +218,11 @@ fn worker(
             Ok(names) if !names.contains(&rig) => return,
             _ => {}
         }
+        // `gt refinery stop` pauses the built-in refinery (town or rig).
+        if super::roles::paused(&town, "refinery", Some(&rig)) {
+            nap(tick, &stop);
+            continue;
+        }
         match refinery::process_next(&mut store, &town, &rig) {
             Ok(Outcome::Idle { .. }) => {
                 backoff.succeeded(&key);

@@ -9,7 +9,8 @@
 //! - a live session past its agent's `timeout_secs` is killed (process
 //!   group) and judged as a `timeout`;
 //! - a dead session is judged by its status file. Exit 0 under the `exit`
-//!   done mode hands the work in (`gt done`). Otherwise the witness
+//!   done mode hands the work in (`gt done`) when no step of its molecule
+//!   is open; exit 0 with open steps is a failure, never success. Otherwise the witness
 //!   re-validates that the bead is still open and leased to this polecat,
 //!   and restarts the session in the same worktree under a new lease and
 //!   agent generation, up to the attempt limit; then the polecat is `stuck`,
@@ -46,6 +47,10 @@ pub fn pass(
             continue;
         }
         if a.owner_alive() && !a.owned_by_me() {
+            continue;
+        }
+        // `gt witness stop --rig R` pauses the built-in witness of that rig.
+        if super::roles::paused(town, "witness", Some(&a.rig)) {
             continue;
         }
         let key = a.address();
@@ -137,7 +142,9 @@ fn one(
         .join(format!("{bead}.{}", lease.generation));
     let code = session::read_status(&status_file);
     let (agent_name, cfg) = town.agent_for("polecat", Some(&a.rig), a.agent.as_deref())?;
-    if timed_out.is_none() && code == Some(0) && cfg.done == DoneMode::Exit {
+    // Exit 0 hands the work in only when it is done: no open steps.
+    let open = super::finish::open_steps(store, &bead)?.len();
+    if timed_out.is_none() && code == Some(0) && cfg.done == DoneMode::Exit && open == 0 {
         return Ok(Some(match work::done_as(town, a) {
             Ok(d) => format!(
                 "{}: exited 0; handed in {} as {}",
@@ -152,6 +159,10 @@ fn one(
         (Some(secs), _) => (
             "timeout",
             format!("timed out after {secs} s (timeout_secs)"),
+        ),
+        (None, Some(0)) if open > 0 => (
+            "failed",
+            format!("exited 0 without `gt done`; {open} step(s) still open"),
         ),
         (None, Some(0)) => (
             "failed",

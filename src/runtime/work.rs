@@ -330,16 +330,27 @@ pub fn start_polecat(
         molecule: is_mol.then_some(root.as_str()),
     };
     let mut env = id.env(agent);
+    let cwd = row
+        .worktree
+        .clone()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| town.root.clone());
     let mut stdin = None;
     let command = if agent.is_shell() {
         step_run(&issue).unwrap_or_default()
     } else {
-        let mol = if is_mol {
-            molecule::current(store, Some(&root), &row.address()).ok()
+        env.extend(super::launch::prepare(&rt, agent, &cwd)?);
+        let text = if agent.cli.has_hooks() {
+            // Its SessionStart hook primes it; the first prompt says go.
+            prime::polecat_beacon(&row.address(), &bead)
         } else {
-            None
+            let mol = if is_mol {
+                molecule::current(store, Some(&root), &row.address()).ok()
+            } else {
+                None
+            };
+            prime::prime_text(&row.role, &row.address(), Some(&issue), mol.as_ref())
         };
-        let text = prime::prime_text(&row.role, &row.address(), Some(&issue), mol.as_ref());
         let pf = rt
             .join("prompts")
             .join(format!("{bead}.{}.md", lease.generation));
@@ -350,11 +361,7 @@ pub fn start_polecat(
     let spec = SessionSpec {
         name: format!("gt-{}-{}", row.rig, row.name),
         command,
-        cwd: row
-            .worktree
-            .clone()
-            .map(PathBuf::from)
-            .unwrap_or_else(|| town.root.clone()),
+        cwd,
         env,
         stdin,
         log: rt
@@ -363,40 +370,14 @@ pub fn start_polecat(
         status_file: rt
             .join("status")
             .join(format!("{bead}.{}", lease.generation)),
-        provider: agent.provider,
+        provider: agent.provider.resolved(),
     };
     spawn::start_detached(store, &id, &spec)
 }
 
-/// Who am I? From `GT_RIG` + `GT_POLECAT`, or from a cwd inside
-/// `<town>/<rig>/polecats/<name>`.
+/// Who am I, as an agent with a row (see [`super::identity`]).
 pub fn whoami(town: &Town, store: &Store, cwd: &Path) -> Result<AgentRow, RuntimeError> {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    if let (Some(rig), Some(name)) = (env("GT_RIG"), env("GT_POLECAT")) {
-        if let Some(a) = agents::get(store.conn(), &rig, &name)? {
-            return Ok(a);
-        }
-    }
-    if let Ok(rel) = cwd.strip_prefix(&town.root) {
-        let parts: Vec<String> = rel
-            .iter()
-            .map(|p| p.to_string_lossy().into_owned())
-            .collect();
-        if parts.len() >= 3 && parts[1] == "polecats" {
-            if let Some(a) = agents::get(store.conn(), &parts[0], &parts[2])? {
-                return Ok(a);
-            }
-        }
-    }
-    if env("GT_ROLE").as_deref() == Some("mayor") {
-        if let Some(a) = agents::get(store.conn(), "", "mayor")? {
-            return Ok(a);
-        }
-    }
-    Err(RuntimeError::usage(
-        "cannot tell which agent you are",
-        "run this inside a polecat worktree (<town>/<rig>/polecats/<name>), or set GT_RIG and GT_POLECAT",
-    ))
+    super::identity::whoami_row(town, store, cwd)
 }
 
 #[derive(Debug, Serialize)]
@@ -419,35 +400,6 @@ pub fn hook(town: &Town, cwd: &Path) -> Result<HookView, RuntimeError> {
         agent: me,
         bead,
     })
-}
-
-/// `gt prime`: role context plus the hooked work (checklist, next step).
-/// Closed work is shown as closed, never as work to do.
-pub fn prime(town: &Town, cwd: &Path) -> Result<String, RuntimeError> {
-    let mut store = town.store()?;
-    let me = whoami(town, &store, cwd)?;
-    let bead = match &me.hooked_bead {
-        Some(b) => Some(issues::get(store.conn(), b)?),
-        None => None,
-    };
-    let mol = match &bead {
-        Some(b) if b.status != Status::Closed => {
-            let root = issues::root_of(store.conn(), &b.id)?;
-            if issues::get(store.conn(), &root)?.issue_type == IssueType::Molecule {
-                molecule::current(&store, Some(&root), &me.address()).ok()
-            } else {
-                None
-            }
-        }
-        _ => None,
-    };
-    let mut text = prime::prime_text(&me.role, &me.address(), bead.as_ref(), mol.as_ref());
-    // Unread mail and queued nudges, once: stale mail about an earlier
-    // generation of this polecat is shown as stale, never as work.
-    let check =
-        crate::coord::mail::check(&mut store, &me.address(), Some(me.generation), true, 50)?;
-    text.push_str(&crate::coord::mail::render_inject(&check));
-    Ok(text)
 }
 
 #[derive(Debug, Serialize)]
@@ -491,6 +443,8 @@ pub fn done_as(town: &Town, me: &AgentRow) -> Result<DoneResult, RuntimeError> {
             .into());
         }
     }
+    // Done means done: every step of a molecule on the hook is closed.
+    super::finish::refuse_open_steps(&store, &bead)?;
     let status = issues::get(store.conn(), &bead)?.status;
     if status == Status::Closed {
         return Err(RuntimeError::usage(

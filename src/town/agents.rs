@@ -23,17 +23,72 @@ pub enum Provider {
     /// A headless child process; output to a log file.
     #[default]
     Exec,
-    /// An interactive tmux session (optional; needs `tmux`).
+    /// An interactive tmux session on the town's socket (needs `tmux`).
     Tmux,
+    /// tmux where it is installed, else exec (the presets' default).
+    Auto,
+}
+
+impl Provider {
+    /// `Auto` decided: tmux when installed, else exec.
+    pub fn resolved(self) -> Provider {
+        match self {
+            Provider::Auto if program_exists("tmux") => Provider::Tmux,
+            Provider::Auto => Provider::Exec,
+            p => p,
+        }
+    }
+}
+
+/// Which coding-agent CLI a command runs: decides the hooks gt writes, the
+/// town-owned config, and the checks made before launch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Cli {
+    /// Any program: no hooks; the prompt is its only context.
+    #[default]
+    Generic,
+    /// Claude Code: `.claude/settings.json` hooks, town-owned `CLAUDE_CONFIG_DIR`.
+    Claude,
+    Codex,
+    Gemini,
+    Opencode,
+}
+
+impl Cli {
+    /// Does this CLI run gt's hooks (SessionStart prime, UserPromptSubmit
+    /// mail/nudge confirmation, Stop heartbeat)?
+    pub fn has_hooks(self) -> bool {
+        self == Cli::Claude
+    }
+
+    /// How to install the CLI, for "not installed" errors.
+    pub fn install_hint(self) -> Option<&'static str> {
+        Some(match self {
+            Cli::Claude => "npm install -g @anthropic-ai/claude-code",
+            Cli::Codex => "npm install -g @openai/codex",
+            Cli::Gemini => "npm install -g @google/gemini-cli",
+            Cli::Opencode => "npm install -g opencode-ai",
+            Cli::Generic => return None,
+        })
+    }
 }
 
 /// One agent: a command line plus how it finishes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentConfig {
-    /// A shell command line. `{prompt}` is replaced by the shell-quoted
-    /// prompt, `{model}` by `model`. Without `{prompt}` the prompt arrives on
-    /// stdin. The `shell` preset has an empty command: it runs the step's `run`.
+    /// The headless command line (exec provider). `{prompt}` is replaced by
+    /// the shell-quoted prompt, `{model}` by `model`. Without `{prompt}` the
+    /// prompt arrives on stdin. The `shell` preset has an empty command: it
+    /// runs the step's `run`.
     pub command: String,
+    /// The interactive command line (tmux provider); `{prompt}` is the first
+    /// prompt. Without it, tmux sessions run `command`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interactive: Option<String>,
+    /// Which CLI this is (hooks, config, checks).
+    #[serde(default, skip_serializing_if = "is_generic")]
+    pub cli: Cli,
     #[serde(default)]
     pub done: DoneMode,
     #[serde(default)]
@@ -54,6 +109,8 @@ impl AgentConfig {
     pub fn new(command: &str) -> Self {
         AgentConfig {
             command: command.to_string(),
+            interactive: None,
+            cli: Cli::Generic,
             done: DoneMode::Exit,
             provider: Provider::Exec,
             model: None,
@@ -66,6 +123,15 @@ impl AgentConfig {
     /// The shell agent runs the step's `run` command itself.
     pub fn is_shell(&self) -> bool {
         self.command.trim().is_empty()
+    }
+
+    /// The command line for `provider` (already resolved): the interactive
+    /// one in tmux when the agent has one.
+    pub fn command_for(&self, provider: Provider) -> &str {
+        match (provider.resolved(), &self.interactive) {
+            (Provider::Tmux, Some(i)) => i,
+            _ => &self.command,
+        }
     }
 
     /// The program the command starts (first word), to check it exists.
@@ -88,20 +154,50 @@ pub const ROLES: &[&str] = &["mayor", "polecat", "witness", "refinery", "deacon"
 /// Names of the built-in presets.
 pub const PRESETS: &[&str] = &["claude", "codex", "gemini", "opencode", "shell"];
 
-/// A built-in preset by name.
+fn is_generic(c: &Cli) -> bool {
+    *c == Cli::Generic
+}
+
+/// An interactive-capable CLI preset.
+fn cli_preset(cli: Cli, headless: &str, interactive: &str, model: Option<&str>) -> AgentConfig {
+    let mut a = AgentConfig::new(headless);
+    a.interactive = Some(interactive.to_string());
+    a.cli = cli;
+    a.provider = Provider::Auto;
+    a.model = model.map(String::from);
+    a
+}
+
+/// A built-in preset by name. The flags were checked against the real CLIs
+/// (`--help` of claude-code 2.1.332, codex 0.171.0, gemini-cli 0.61.0,
+/// opencode 1.18.33); see docs/agents.md.
 pub fn preset(name: &str) -> Option<AgentConfig> {
     let mut a = match name {
         "shell" => AgentConfig::new(""),
-        "claude" => {
-            let mut a = AgentConfig::new(
-                "claude -p --dangerously-skip-permissions --model {model} --output-format text",
-            );
-            a.model = Some("sonnet".into());
-            a
-        }
-        "codex" => AgentConfig::new("codex exec --full-auto -"),
-        "gemini" => AgentConfig::new("gemini --yolo -p {prompt}"),
-        "opencode" => AgentConfig::new("opencode run {prompt}"),
+        "claude" => cli_preset(
+            Cli::Claude,
+            "claude -p --dangerously-skip-permissions --model {model} --output-format text",
+            "claude --dangerously-skip-permissions --model {model} {prompt}",
+            Some("sonnet"),
+        ),
+        "codex" => cli_preset(
+            Cli::Codex,
+            "codex exec --dangerously-bypass-approvals-and-sandbox -",
+            "codex --dangerously-bypass-approvals-and-sandbox {prompt}",
+            None,
+        ),
+        "gemini" => cli_preset(
+            Cli::Gemini,
+            "gemini --yolo -p {prompt}",
+            "gemini --yolo -i {prompt}",
+            None,
+        ),
+        "opencode" => cli_preset(
+            Cli::Opencode,
+            "opencode run {prompt}",
+            "opencode --prompt {prompt}",
+            None,
+        ),
         _ => return None,
     };
     a.done = DoneMode::Exit;

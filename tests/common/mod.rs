@@ -1,6 +1,7 @@
 //! Helpers for running `bd` in temp dirs.
 #![allow(dead_code)]
 
+pub mod model_server;
 pub mod town;
 
 use std::path::{Path, PathBuf};

@@ -26,7 +26,7 @@ pub(crate) fn var_uses(f: &Formula) -> Vec<(String, Span)> {
     if let Some(d) = &f.description {
         scan(d);
     }
-    fn step_fields(s: &Step, scan: &mut dyn FnMut(&crate::formula::ast::SpStr)) {
+    super::visit_steps(f, &mut |s: &Step| {
         for field in [
             &s.title,
             &s.description,
@@ -46,32 +46,10 @@ pub(crate) fn var_uses(f: &Formula) -> Vec<(String, Span)> {
                 scan(field);
             }
         }
-        for c in &s.children {
-            step_fields(c, scan);
-        }
-        if let Some(l) = &s.loop_ {
-            for b in &l.body {
-                step_fields(b, scan);
-            }
-        }
         for (_, v) in &s.expand_vars {
             scan(v);
         }
-    }
-    for s in f.steps.iter().chain(f.template.iter()) {
-        step_fields(s, &mut scan);
-    }
-    for a in &f.advice {
-        for s in a
-            .before
-            .iter()
-            .chain(a.after.iter())
-            .chain(&a.around_before)
-            .chain(&a.around_after)
-        {
-            step_fields(s, &mut scan);
-        }
-    }
+    });
     for l in f.legs.iter().chain(f.aspects.iter()) {
         for field in [&l.title, &l.description, &l.focus].into_iter().flatten() {
             scan(field);
@@ -83,6 +61,27 @@ pub(crate) fn var_uses(f: &Formula) -> Vec<(String, Span)> {
         }
     }
     out
+}
+
+/// Vars that a `run` command reads from the environment (`$NAME`,
+/// `${NAME}`) count as used.
+fn env_uses(f: &Formula) -> Vec<&str> {
+    let mut runs = Vec::new();
+    super::visit_steps(f, &mut |s: &Step| {
+        if let Some(r) = &s.run {
+            runs.push(r.value.clone());
+        }
+    });
+    f.vars
+        .iter()
+        .filter(|v| {
+            crate::formula::shell::env_name(&v.name.value).is_some_and(|env| {
+                runs.iter()
+                    .any(|r| r.contains(&format!("${env}")) || r.contains(&format!("${{{env}")))
+            })
+        })
+        .map(|v| v.name.value.as_str())
+        .collect()
 }
 
 /// Names used as compile-time `{name}` in loop ranges: formula vars can
@@ -105,7 +104,8 @@ fn range_uses(f: &Formula) -> HashSet<String> {
 
 pub(super) fn check(f: &Formula, diags: &mut Vec<Diagnostic>) {
     let uses = var_uses(f);
-    let used: HashSet<&str> = uses.iter().map(|(n, _)| n.as_str()).collect();
+    let mut used: HashSet<&str> = uses.iter().map(|(n, _)| n.as_str()).collect();
+    used.extend(env_uses(f));
     let ranges = range_uses(f);
     let declared: HashSet<&str> = f
         .vars
