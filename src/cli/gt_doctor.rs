@@ -10,6 +10,9 @@ pub struct DoctorArgs {
     /// Repair what is safe to repair, and report each repair.
     #[arg(long)]
     pub fix: bool,
+    /// Show every check, including those that pass (the default already does).
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 pub fn run(a: &DoctorArgs, json: bool) -> i32 {
@@ -28,7 +31,27 @@ pub fn run(a: &DoctorArgs, json: bool) -> i32 {
         fix: a.fix,
         ..Default::default()
     };
-    let r = doctor::run(&cwd, &opts);
+    let mut r = doctor::run(&cwd, &opts);
+    // Agents the roles use: would their sessions start (CLI installed,
+    // Claude Code not refused as root, a login)?
+    if let Ok(t) = crate::town::Town::find(&cwd) {
+        for f in crate::runtime::launch::town_findings(&t) {
+            r.findings.push(match f {
+                Ok(m) => doctor::Finding {
+                    check: "agents.launch".into(),
+                    level: Level::Ok,
+                    message: m,
+                    fix: None,
+                },
+                Err((m, fix)) => doctor::Finding {
+                    check: "agents.launch".into(),
+                    level: Level::Error,
+                    message: m,
+                    fix,
+                },
+            });
+        }
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
     } else {

@@ -127,9 +127,10 @@ pub fn prime_text(
         }
     }
     match hooked {
-        None => {
+        None if role == "polecat" => {
             let _ = writeln!(s, "\nYour hook is empty: nothing to do.");
         }
+        None => {}
         Some(b) => {
             let _ = writeln!(s, "\n## On your hook: {} — {}", b.id, b.title);
             let _ = writeln!(s, "status: {}", b.status);

@@ -12,6 +12,7 @@ use super::proc;
 use super::session::{self, SessionSpec, Started};
 use super::RuntimeError;
 use crate::store::agents::{address, AgentUpdate};
+use crate::store::events::TownEvent;
 use crate::store::leases::{self, FailOutcome, Failure, LeaseRequest};
 use crate::store::{issues, Issue, Status, Store};
 use crate::town::{AgentConfig, DoneMode};
@@ -309,12 +310,13 @@ impl<'a> Scheduler<'a> {
             let (pid, _) = proc::me();
             let root = self.root.clone();
             self.store.write(|tx| {
-                tx.event(
+                tx.emit(
                     &root,
-                    "restart",
-                    Some("supervisor"),
-                    None,
-                    Some(&pid.to_string()),
+                    &TownEvent::Restart {
+                        agent: None,
+                        lease: None,
+                        supervisor: Some(pid),
+                    },
                 )
             })?;
         }
@@ -377,12 +379,12 @@ impl<'a> Scheduler<'a> {
                         tx.record_session(&step, gen, pid, pid_start, &sf, &lg)?;
                     }
                     tx.agent_session(&rig, &polecat, pid, pid_start, None, Some(&lg))?;
-                    tx.event(
+                    tx.emit(
                         &step,
-                        "adopt",
-                        Some("pid"),
-                        None,
-                        Some(&pid.unwrap_or(0).to_string()),
+                        &TownEvent::Adopt {
+                            agent: Some(address(&rig, "polecat", &polecat)),
+                            pid: pid.unwrap_or(0),
+                        },
                     )?;
                     Ok(())
                 })?;
@@ -526,7 +528,7 @@ impl<'a> Scheduler<'a> {
             self.store.write(|tx| -> Result<_, RuntimeError> {
                 for (id, why) in &auto_close {
                     if tx.close(id, Some(why))? == issues::CloseOutcome::Closed {
-                        tx.event(id, "step.closed", Some("generation"), None, Some("0"))?;
+                        tx.emit(id, &TownEvent::StepClosed { lease: 0 })?;
                     }
                 }
                 close_root_if_done(tx, &root)?;
@@ -635,7 +637,15 @@ impl<'a> Scheduler<'a> {
                             log_path: &log,
                         })?;
                         if won {
-                            tx.event(step, "spawn", Some("agent"), None, Some(&holders[i]))?;
+                            tx.emit(
+                                step,
+                                &TownEvent::Spawn {
+                                    agent: holders[i].clone(),
+                                    generation: *agent_gen,
+                                    pid: *pid,
+                                    rig: rig.clone(),
+                                },
+                            )?;
                         } else {
                             lost.push(step.clone());
                         }
