@@ -190,3 +190,33 @@ fn a_readonly_store_serves_reads() {
         Err(e) => eprintln!("skipped the read-only mount half: unshare: {e}"),
     }
 }
+
+#[test]
+fn gt_run_stops_with_an_error_when_the_store_is_deleted_mid_run() {
+    let d = tempfile::tempdir().unwrap();
+    let beads = d.path().join(".beads");
+    let f = d.path().join("vanish.formula.toml");
+    std::fs::write(
+        &f,
+        format!(
+            "formula = \"vanish\"\nversion = 1\n\n[[steps]]\nid = \"a\"\ntitle = \"a\"\nrun = '''rm -rf '{}' '''\n\n[[steps]]\nid = \"b\"\ntitle = \"b\"\nneeds = [\"a\"]\nrun = '''true'''\n",
+            beads.display()
+        ),
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_gt"))
+        .args(["run", f.to_str().unwrap()])
+        .current_dir(d.path())
+        .env_remove("BEADS_DIR")
+        .env_remove("GT_TOWN")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_ne!(
+        o.status.code(),
+        Some(0),
+        "a run whose store vanished must fail: {err}"
+    );
+    assert!(err.contains("vanished"), "{err}");
+    assert!(!beads.exists(), "nothing half-written was recreated");
+}

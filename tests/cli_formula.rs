@@ -221,3 +221,94 @@ fn lint_honours_max_steps() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn diagnostics_on_very_long_lines_render_clipped() {
+    let d = tempfile::tempdir().unwrap();
+    // A title of 70,000 characters, then a problem after it on the same line.
+    let long = "x".repeat(70_000);
+    let f = write(
+        d.path(),
+        "long.formula.toml",
+        &format!("formula = \"long\"\n[[steps]]\nid = \"a\"\ntitle = \"{long}\"; priority = 9\n"),
+    );
+    let o = gt().args(["formula", "lint"]).arg(&f).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("long lines are clipped"), "{err}");
+    assert!(
+        err.len() < 5_000,
+        "the snippet is clipped: {} bytes",
+        err.len()
+    );
+    let o = gt()
+        .args(["formula", "lint", "--format", "json"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("\"line\": 4"), "{out}");
+}
+
+#[test]
+fn sarif_gives_whole_file_problems_a_region() {
+    let d = tempfile::tempdir().unwrap();
+    let empty = write(d.path(), "empty.formula.toml", "");
+    let binary = d.path().join("bin.formula.toml");
+    std::fs::write(&binary, b"\xff\xfe\x00\x01").unwrap();
+    let o = gt()
+        .args(["formula", "lint", "--format", "sarif"])
+        .arg(&empty)
+        .arg(&binary)
+        .output()
+        .unwrap();
+    let sarif: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    let codes: Vec<&str> = results
+        .iter()
+        .map(|r| r["ruleId"].as_str().unwrap())
+        .collect();
+    assert!(
+        codes.contains(&"F0002") && codes.contains(&"F0003"),
+        "{codes:?}"
+    );
+    for r in results {
+        let region = &r["locations"][0]["physicalLocation"]["region"];
+        assert!(region["startLine"].as_u64().is_some_and(|l| l >= 1), "{r}");
+    }
+}
+
+#[test]
+fn an_extends_diamond_resolves_each_formula_once() {
+    // Two formulas per level, each extending both of the next level: 2^32
+    // paths, 65 distinct steps. Memoized resolution makes this instant.
+    let d = tempfile::tempdir().unwrap();
+    let depth = 32;
+    for i in 0..depth {
+        for side in ["a", "b"] {
+            let ext = if i + 1 < depth {
+                format!("extends = [\"a{}\", \"b{}\"]\n", i + 1, i + 1)
+            } else {
+                String::new()
+            };
+            let text = format!(
+                "formula = \"{side}{i}\"\n{ext}[[steps]]\nid = \"{side}{i}\"\ntitle = \"S\"\n"
+            );
+            write(d.path(), &format!("{side}{i}.formula.toml"), &text);
+        }
+    }
+    let top = write(
+        d.path(),
+        "top.formula.toml",
+        "formula = \"top\"\nextends = [\"a0\", \"b0\"]\n[[steps]]\nid = \"top\"\ntitle = \"T\"\n",
+    );
+    let o = gt().arg("cook").arg(&top).output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let proto: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(proto["steps"].as_array().unwrap().len(), 2 * depth + 1);
+}

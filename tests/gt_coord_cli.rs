@@ -208,7 +208,12 @@ fn stale_generation_via_env_and_nudge_and_handoff() {
         o.stdout
     );
     let feed = gt_ok(&t, "mayor", &["feed"]).stdout;
-    for k in ["mail.sent", "nudge.queued", "nudge.delivered", "handoff"] {
+    for k in [
+        "rig/polecats/nux mailed rig/witness: POLECAT_DONE",
+        "nudge queued for rig/polecats/nux: pick up hq-1",
+        "nudge delivered to rig/polecats/nux",
+        "rig/polecats/nux handed off to its next session",
+    ] {
         assert!(feed.contains(k), "{k}: {feed}");
     }
 }

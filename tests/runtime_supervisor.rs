@@ -349,3 +349,108 @@ fn a_broken_polecat_is_logged_once_and_never_stops_the_others() {
         lines[0]
     );
 }
+
+fn findings(o: &std::process::Output, check: &str) -> Vec<serde_json::Value> {
+    let v: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(o)));
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == check)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn feed_tells_the_story_and_problems_and_doctor_see_a_dead_polecat() {
+    let tt = setup();
+    let town = &tt.town;
+    let bg = town.join("bg.pid");
+    // The session leaves a process that escapes its group, then dies.
+    install_fake_polecat_agent(
+        town,
+        &format!(
+            "#!/bin/sh\nsetsid sleep 300 > /dev/null 2>&1 &\necho $! > {}\nexit 1\n",
+            bg.display()
+        ),
+    );
+    let bead = create(town, "Doomed work");
+    let r = ok(run(GT, town, town, &["--json", "sling", &bead, "app"]));
+    let addr = r["address"].as_str().unwrap().to_string();
+    let polecat = r["polecat"].as_str().unwrap().to_string();
+    assert!(wait_until(|| {
+        agents::list(store(town).conn())
+            .unwrap()
+            .iter()
+            .all(|a| !a.session_alive())
+    }));
+    let bg_pid: i64 = std::fs::read_to_string(&bg)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+
+    // The feed: sentences, and a stable JSON schema.
+    let o = run(GT, town, town, &["feed"]);
+    let feed = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        feed.contains(&format!("{polecat} (gen 1) started {bead} in app")),
+        "{feed}"
+    );
+    assert!(
+        feed.contains(&format!("{bead} slung to {polecat} in app")),
+        "{feed}"
+    );
+    let o = run(GT, town, town, &["--json", "feed"]);
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let spawn = lines.iter().find(|e| e["kind"] == "spawn").unwrap();
+    for k in ["id", "at", "actor", "subject", "kind", "payload", "text"] {
+        assert!(spawn.get(k).is_some(), "{k} missing: {spawn}");
+    }
+    assert_eq!(spawn["payload"]["generation"], 1);
+    assert_eq!(spawn["payload"]["agent"], addr.as_str());
+
+    // Problems: a zombie, with its process identity.
+    let o = run(GT, town, town, &["--json", "feed", "--problems"]);
+    let p: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let z = p
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["agent"] == addr.as_str())
+        .unwrap_or_else(|| panic!("{p:#}"));
+    assert_eq!(z["kind"], "zombie", "{p:#}");
+    assert!(z["pid"].as_i64().is_some(), "{p:#}");
+    assert_eq!(z["bead"], bead.as_str());
+
+    // The doctor sees it; --fix repairs the lease, the hook, the agent row,
+    // and kills the process the session left behind.
+    let o = run(GT, town, town, &["--json", "doctor"]);
+    let h = findings(&o, "hooks.dead");
+    assert_eq!(h[0]["level"], "warn", "{h:#?}");
+    assert!(h[0]["message"].as_str().unwrap().contains(&bead));
+    let o = run(GT, town, town, &["--json", "doctor", "--fix"]);
+    let h = findings(&o, "hooks.dead");
+    assert_eq!(h[0]["level"], "fixed", "{}", text(&o));
+    assert!(h[0]["fix"].as_str().unwrap().contains("idle"), "{h:#?}");
+    let leaked = findings(&o, "processes.leaked");
+    let gone = wait_until(|| !pid_alive(bg_pid));
+    if !gone {
+        gastown::proc::kill_group(bg_pid, gastown::proc::SIGKILL);
+    }
+    assert_eq!(leaked[0]["level"], "fixed", "{leaked:#?}");
+    assert!(gone, "the leaked process {bg_pid} survived the fix");
+    let s = store(town);
+    let i = gastown::store::issues::get(s.conn(), &bead).unwrap();
+    assert_eq!(i.status, gastown::store::Status::Open);
+    let a = agents::get(s.conn(), "app", &polecat).unwrap().unwrap();
+    assert_eq!(a.state, "idle");
+    drop(s);
+    let o = run(GT, town, town, &["--json", "doctor"]);
+    assert_eq!(findings(&o, "hooks.dead")[0]["level"], "ok", "{}", text(&o));
+    assert_eq!(findings(&o, "processes.leaked")[0]["level"], "ok");
+}

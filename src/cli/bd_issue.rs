@@ -357,26 +357,69 @@ pub fn list(ctx: &Ctx, a: &ListArgs) -> CliResult {
     if let Some(p) = &a.parent {
         f.parent = Some(resolve(&store, p)?);
     }
-    let mut v = issues::list(store.conn(), &f)?;
-    if filtering {
-        let [ca, cb, ua, ub] = &bounds;
-        v.retain(|i| {
-            ca.as_deref().is_none_or(|t| i.created_at.as_str() >= t)
-                && cb.as_deref().is_none_or(|t| i.created_at.as_str() < t)
-                && ua.as_deref().is_none_or(|t| i.updated_at.as_str() >= t)
-                && ub.as_deref().is_none_or(|t| i.updated_at.as_str() < t)
-                && a.desc_contains
-                    .as_deref()
-                    .is_none_or(|d| i.description.contains(d))
-                && a.title_contains
-                    .as_deref()
-                    .is_none_or(|d| i.title.contains(d))
-        });
-        if let Some(n) = a.limit.filter(|n| *n > 0) {
-            v.truncate(n);
+    let [ca, cb, ua, ub] = &bounds;
+    let keep = |i: &Issue| {
+        ca.as_deref().is_none_or(|t| i.created_at.as_str() >= t)
+            && cb.as_deref().is_none_or(|t| i.created_at.as_str() < t)
+            && ua.as_deref().is_none_or(|t| i.updated_at.as_str() >= t)
+            && ub.as_deref().is_none_or(|t| i.updated_at.as_str() < t)
+            && a.desc_contains
+                .as_deref()
+                .is_none_or(|d| i.description.contains(d))
+            && a.title_contains
+                .as_deref()
+                .is_none_or(|d| i.title.contains(d))
+    };
+    let limit = a.limit.filter(|n| *n > 0);
+    stream_issues(ctx.json, |each| {
+        let mut n = 0;
+        issues::list_each(store.conn(), &f, |i| {
+            if !keep(&i) {
+                return Ok(true);
+            }
+            n += 1;
+            Ok(each(&i) && limit.is_none_or(|l| n < l))
+        })
+    })
+}
+
+/// Print issues as they are read: a pretty JSON array (the same bytes as
+/// printing the whole list at once), or one line each (`(none)` if empty).
+/// A closed stdout (`| head`) stops the stream quietly.
+fn stream_issues(
+    json: bool,
+    produce: impl FnOnce(&mut dyn FnMut(&Issue) -> bool) -> crate::store::Result<()>,
+) -> CliResult {
+    use serde::ser::{SerializeSeq, Serializer};
+    use std::io::Write;
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let mut count = 0usize;
+    let mut broken = false;
+    if json {
+        let mut ser = serde_json::Serializer::pretty(&mut w);
+        let mut seq = ser
+            .serialize_seq(None)
+            .map_err(|e| CliError::other(format!("cannot render JSON: {e}")))?;
+        produce(&mut |i| {
+            count += 1;
+            broken = seq.serialize_element(i).is_err();
+            !broken
+        })?;
+        if !broken {
+            let _ = seq.end();
+            let _ = writeln!(w);
+        }
+    } else {
+        produce(&mut |i| {
+            count += 1;
+            broken = writeln!(w, "{}", line(i)).is_err();
+            !broken
+        })?;
+        if count == 0 {
+            let _ = writeln!(w, "(none)");
         }
     }
-    ctx.print(&v, || lines(&v));
+    let _ = w.flush();
     Ok(())
 }
 

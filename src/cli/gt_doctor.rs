@@ -10,6 +10,9 @@ pub struct DoctorArgs {
     /// Repair what is safe to repair, and report each repair.
     #[arg(long)]
     pub fix: bool,
+    /// Show every check, including those that pass (the default already does).
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 pub fn run(a: &DoctorArgs, json: bool) -> i32 {

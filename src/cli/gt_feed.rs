@@ -12,6 +12,9 @@ pub struct FeedArgs {
     /// Keep printing new events as they happen.
     #[arg(short, long)]
     pub follow: bool,
+    /// Plain lines without colour (the only text format).
+    #[arg(long)]
+    pub plain: bool,
     /// Only events since a time (2026-03-01T12:00:00) or an age (30m, 2h, 1d).
     #[arg(long)]
     pub since: Option<String>,
@@ -21,7 +24,7 @@ pub struct FeedArgs {
     /// Only the last N events.
     #[arg(short = 'n', long)]
     pub limit: Option<usize>,
-    /// Stuck, stalled, crashed and zombie agents, and open escalations.
+    /// Dead, zombie, stuck and stalled agents (process identity checked), and open escalations.
     #[arg(long)]
     pub problems: bool,
     /// With --problems: no progress for this long is "stalled".
@@ -37,12 +40,7 @@ fn now_secs() -> i64 {
 }
 
 fn human(e: &FeedEvent) -> String {
-    format!(
-        "{}  {:<16} {}",
-        e.at.get(..19).unwrap_or(&e.at),
-        e.kind,
-        e.text
-    )
+    format!("{}  {}", e.at.get(11..19).unwrap_or(&e.at), e.text)
 }
 
 fn dur(s: &str, flag: &str) -> CliResult<i64> {
@@ -66,13 +64,17 @@ fn run_inner(ctx: &Ctx, a: &FeedArgs) -> CliResult {
         let v = feed::problems(store.conn(), now_secs(), th)?;
         ctx.print(&v, || {
             if v.is_empty() {
-                return "no problems: nothing stuck, stalled, crashed or zombie".into();
+                return "no problems: nothing dead, zombie, stuck or stalled".into();
             }
             v.iter()
                 .map(|p| {
                     format!(
-                        "{:<10} {:<28} since {}  {}",
-                        p.kind, p.agent, p.since, p.why
+                        "{:<10} {:<28} {:<8} since {}  {}",
+                        p.kind,
+                        p.agent,
+                        p.pid.map_or("-".into(), |p| format!("pid {p}")),
+                        p.since.get(..19).unwrap_or(&p.since),
+                        p.why
                     )
                 })
                 .collect::<Vec<_>>()

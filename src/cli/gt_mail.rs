@@ -4,6 +4,7 @@ use super::bd::{CliError, CliResult, Ctx};
 use super::gt_coord::{directory, finish, me};
 use crate::coord::current_generation;
 use crate::coord::mail::{self, Message, Outgoing};
+use crate::coord::mailbox;
 use crate::coord::nudge::{self, Delivery, Tmux};
 use clap::{Args, Subcommand};
 
@@ -12,11 +13,18 @@ pub enum MailCommand {
     /// Send mail: ADDR is mayor, overseer, <rig>/witness, <rig>/refinery,
     /// <rig>/polecats/<name>, <rig>/crew/<name>, or a group <rig>/polecats.
     Send {
-        to: String,
+        #[arg(required_unless_present = "human")]
+        to: Option<String>,
+        /// Send to the human overseer.
+        #[arg(long, conflicts_with = "to")]
+        human: bool,
         #[arg(short, long)]
         subject: String,
         #[arg(short, long, default_value = "")]
         message: String,
+        /// Read the body from stdin.
+        #[arg(long, conflicts_with = "message")]
+        stdin: bool,
         /// Message kind (notification, task, escalation, ...).
         #[arg(long, default_value = "notification")]
         kind: String,
@@ -28,6 +36,8 @@ pub enum MailCommand {
     },
     /// Your mail, unread first.
     Inbox {
+        /// Whose inbox (default: yours).
+        address: Option<String>,
         /// Only unread messages.
         #[arg(long)]
         unread: bool,
@@ -39,6 +49,31 @@ pub enum MailCommand {
     },
     /// Show a message and mark it read.
     Read { id: String },
+    /// Mark messages read without showing them.
+    MarkRead {
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Move messages out of the inbox (still readable by id).
+    Archive {
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Empty an inbox (default: yours): delete, or with --archive archive.
+    Clear {
+        address: Option<String>,
+        #[arg(long)]
+        archive: bool,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Archive read mail and notifications older than --max-age.
+    Drain {
+        #[arg(long, default_value = "30m")]
+        max_age: String,
+        #[command(flatten)]
+        who: Who,
+    },
     /// Reply to a message's sender, in its thread.
     Reply {
         id: String,
@@ -81,6 +116,10 @@ fn parse_about(s: &str) -> CliResult<(String, Option<i64>)> {
         }
         None => Ok((s.to_string(), None)),
     }
+}
+
+fn parse_ids(v: &[String]) -> CliResult<Vec<i64>> {
+    v.iter().map(|s| Ok(mail::parse_id(s)?)).collect()
 }
 
 fn header(m: &Message) -> String {
@@ -148,13 +187,29 @@ fn run_inner(ctx: &Ctx, cmd: &MailCommand) -> CliResult {
     match cmd {
         MailCommand::Send {
             to,
+            human,
             subject,
             message,
+            stdin,
             kind,
             about,
             who,
         } => {
             let from = me(&store, who.identity.as_deref())?;
+            let to = if *human {
+                "overseer".to_string()
+            } else {
+                to.clone().unwrap_or_default()
+            };
+            let message = if *stdin {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|e| {
+                    CliError::other(format!("cannot read the message from stdin: {e}"))
+                })?;
+                text
+            } else {
+                message.clone()
+            };
             let dir = directory(ctx, &store)?;
             let about = about.as_deref().map(parse_about).transpose()?;
             let ids = mail::send(
@@ -162,9 +217,9 @@ fn run_inner(ctx: &Ctx, cmd: &MailCommand) -> CliResult {
                 &dir,
                 &Outgoing {
                     from,
-                    to: to.clone(),
+                    to,
                     subject: subject.clone(),
-                    body: message.clone(),
+                    body: message,
                     kind: kind.clone(),
                     sender_gen: generation,
                     about,
@@ -182,8 +237,16 @@ fn run_inner(ctx: &Ctx, cmd: &MailCommand) -> CliResult {
                 )
             });
         }
-        MailCommand::Inbox { unread, limit, who } => {
-            let addr = me(&store, who.identity.as_deref())?;
+        MailCommand::Inbox {
+            address,
+            unread,
+            limit,
+            who,
+        } => {
+            let addr = match address {
+                Some(a) => directory(ctx, &store)?.parse(a)?.to_string(),
+                None => me(&store, who.identity.as_deref())?,
+            };
             let ib = mail::inbox(store.conn(), &addr, *unread, *limit)?;
             ctx.print(&ib, || {
                 let mut s = format!(
@@ -205,6 +268,53 @@ fn run_inner(ctx: &Ctx, cmd: &MailCommand) -> CliResult {
         MailCommand::Read { id } => {
             let m = mail::read(&mut store, mail::parse_id(id)?)?;
             ctx.print(&m, || full(&m));
+        }
+        MailCommand::MarkRead { ids } => {
+            let ids = parse_ids(ids)?;
+            let n = mailbox::mark_read(&mut store, &ids)?;
+            ctx.print(&serde_json::json!({"marked_read": n}), || {
+                format!("marked {n} message(s) read")
+            });
+        }
+        MailCommand::Archive { ids } => {
+            let ids = parse_ids(ids)?;
+            let n = mailbox::archive(&mut store, &ids)?;
+            ctx.print(&serde_json::json!({"archived": n}), || {
+                format!("archived {n} message(s)")
+            });
+        }
+        MailCommand::Clear {
+            address,
+            archive,
+            who,
+        } => {
+            let addr = match address {
+                Some(a) => directory(ctx, &store)?.parse(a)?.to_string(),
+                None => me(&store, who.identity.as_deref())?,
+            };
+            let n = mailbox::clear(&mut store, &addr, *archive)?;
+            ctx.print(
+                &serde_json::json!({"address": addr, "cleared": n, "archived": archive}),
+                || {
+                    format!(
+                        "{} {n} message(s) from {addr}'s inbox",
+                        if *archive { "archived" } else { "deleted" }
+                    )
+                },
+            );
+        }
+        MailCommand::Drain { max_age, who } => {
+            let addr = me(&store, who.identity.as_deref())?;
+            let secs = crate::formula::expr::duration::parse_duration(max_age).map_err(|e| {
+                CliError::usage(
+                    format!("--max-age `{max_age}`: {e}"),
+                    Some("e.g. 30m, 2h, 1d".into()),
+                )
+            })?;
+            let n = mailbox::drain(&mut store, &addr, secs as i64)?;
+            ctx.print(&serde_json::json!({"address": addr, "drained": n}), || {
+                format!("archived {n} stale message(s) from {addr}'s inbox")
+            });
         }
         MailCommand::Reply { id, message, who } => {
             let from = me(&store, who.identity.as_deref())?;
@@ -261,6 +371,11 @@ pub struct NudgeArgs {
     /// Seconds to wait for the agent's UserPromptSubmit hook to confirm it.
     #[arg(long, default_value_t = 30)]
     pub wait: u64,
+    /// immediate (default: live into the agent's session when it has one,
+    /// else queued), queue or wait-idle (queued for the agent's next prime,
+    /// which is when it is idle).
+    #[arg(long, default_value = "immediate", value_parser = ["immediate", "queue", "wait-idle"])]
+    pub mode: String,
     #[command(flatten)]
     pub who: Who,
 }
@@ -308,9 +423,10 @@ fn nudge_inner(ctx: &Ctx, a: &NudgeArgs) -> CliResult {
         &a.message,
         current_generation(),
     )?;
-    let live = match &a.session {
-        Some(s) => Some((Tmux::default(), s.clone(), true)),
-        None => live_session(&n.target),
+    let live = match (&a.session, a.mode.as_str()) {
+        (Some(s), _) => Some((Tmux::default(), s.clone(), true)),
+        (None, "immediate") => live_session(&n.target),
+        (None, _) => None,
     };
     let mut delivery = None;
     if let Some((tmux, session, hooks)) = &live {
@@ -358,6 +474,9 @@ fn nudge_inner(ctx: &Ctx, a: &NudgeArgs) -> CliResult {
 
 #[derive(Args, Debug)]
 pub struct HandoffArgs {
+    /// A one-line summary, put before the notes.
+    #[arg(short, long)]
+    pub subject: Option<String>,
     /// Handoff notes for the next session.
     #[arg(short, long, default_value = "")]
     pub message: String,
@@ -377,6 +496,10 @@ fn handoff_inner(ctx: &Ctx, a: &HandoffArgs) -> CliResult {
         "(no notes)".to_string()
     } else {
         a.message.clone()
+    };
+    let notes = match &a.subject {
+        Some(s) => format!("{s}\n\n{notes}"),
+        None => notes,
     };
     let id = mail::handoff(&mut store, &addr, current_generation(), &notes)?;
     let cycled = cycle_session(&addr).map_err(|e| CliError::usage(e.to_string(), e.help()))?;

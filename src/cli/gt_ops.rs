@@ -344,7 +344,7 @@ pub fn polecat(c: &PolecatCommand, json: bool) -> i32 {
                         )?;
                     }
                 }
-                tx.agent_state(&a.rig, &a.name, "nuked", true)
+                tx.agent_state(&a.rig, &a.name, "idle", true)
             })?;
             ctx.exported(&mut store)?;
             let v = json!({"address": a.address(), "nuked": true, "session_stopped": stopped});
@@ -383,7 +383,7 @@ pub fn session(c: &SessionCommand, json: bool) -> i32 {
                 let a = agent_named(&t, &store, Some(address))?;
                 let stopped = stop_session(&t, &a);
                 if stopped {
-                    store.write(|tx| tx.agent_state(&a.rig, &a.name, "stopped", false))?;
+                    store.write(|tx| tx.agent_state(&a.rig, &a.name, "idle", false))?;
                 }
                 let v = json!({"address": a.address(), "stopped": stopped});
                 ctx.print(&v, || {
@@ -472,7 +472,7 @@ pub fn stop(a: &StopArgs, json: bool) -> i32 {
                 continue;
             }
             if stop_session(&t, &ag) {
-                store.write(|tx| tx.agent_state(&ag.rig, &ag.name, "stopped", false))?;
+                store.write(|tx| tx.agent_state(&ag.rig, &ag.name, "idle", false))?;
                 stopped.push(ag.address());
             }
         }

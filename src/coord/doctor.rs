@@ -4,13 +4,17 @@
 //!
 //! Checks: town layout and config, rig configs and repos, store integrity
 //! and schema version, readiness columns, ledger drift (SQLite vs JSONL),
-//! orphaned worktrees, hooks held by dead polecats (from the event log),
+//! orphaned worktrees, hooks and leases held by dead sessions and dead
+//! agent rows (process identity: pid + start time), processes and tmux
+//! sessions that outlived their sessions,
 //! stale refinery claims, merged beads left open, convoys that should have
 //! landed, and the formula library (lint).
 
-use super::feed::{self, Thresholds};
 use super::{convoy, mq, Result};
+use crate::proc;
+use crate::store::agents::{self, AgentRow};
 use crate::store::issues::{self, Update};
+use crate::store::leases;
 use crate::store::{jsonl, ready, schema, Status, Store};
 use crate::town::{health, Town, TownError};
 use serde::Serialize;
@@ -208,6 +212,7 @@ fn check_store(r: &mut Report, s: &mut Store, town: Option<&Town>, opts: &Option
     }
     check_worktrees(r, s, town, opts)?;
     check_hooks(r, s, opts)?;
+    check_leaks(r, s, town, opts)?;
     check_mq(r, s, opts)?;
     check_convoys(r, s, opts)?;
     // Last: the repairs above write to the database, and the export must
@@ -341,70 +346,311 @@ fn check_worktrees(
     Ok(())
 }
 
-fn pid_alive(pid: i64) -> bool {
-    pid > 0 && Path::new(&format!("/proc/{pid}")).exists()
+/// The agent row an address names (`<rig>/polecats/<name>`, `polecats/<name>`).
+fn agent_of(conn: &rusqlite::Connection, addr: &str) -> Result<Option<AgentRow>> {
+    let parts: Vec<&str> = addr.split('/').collect();
+    let (rig, name) = match parts.as_slice() {
+        [rig, "polecats", name] => (*rig, *name),
+        ["polecats", name] => ("", *name),
+        [rig, "crew", name] => (*rig, *name),
+        _ => return Ok(None),
+    };
+    Ok(agents::get(conn, rig, name)?)
 }
 
+/// Hooks and leases held by dead sessions, and agent rows that say
+/// `working` for a session that is gone. A session is alive only if its
+/// pid runs with the recorded start time; an agent being spawned (its
+/// claimer alive) is not dead. `--fix` gives the lease back (the attempt is
+/// not counted), reopens the bead, and sets the agent idle: each repair is
+/// reported.
 fn check_hooks(r: &mut Report, s: &mut Store, opts: &Options) -> Result<()> {
-    // Dead = the event log says crashed without restart (zombie), or the
-    // issue records a pid that is not running.
-    let problems = feed::problems(s.conn(), opts.now_secs, Thresholds::default())?;
-    let dead: std::collections::BTreeMap<String, String> = problems
-        .into_iter()
-        .filter(|p| p.kind == "zombie")
-        .map(|p| (p.agent, p.why))
-        .collect();
-    let held: Vec<(String, String, Option<i64>)> = {
+    let held: Vec<(String, String)> = {
         let mut st = s.conn().prepare(
-            "SELECT id, assignee, json_extract(metadata, '$.pid') FROM issues
-             WHERE status IN ('hooked', 'in_progress') AND assignee LIKE '%/polecats/%' ORDER BY id",
+            "SELECT id, assignee FROM issues
+             WHERE status IN ('hooked', 'in_progress') AND assignee IS NOT NULL ORDER BY id",
         )?;
-        let rows = st.query_map([], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2).ok().flatten()))
-        })?;
+        let rows = st.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
     let mut n = 0;
-    for (id, agent, pid) in held {
-        let why = if let Some(w) = dead.get(&agent) {
-            w.clone()
-        } else if let Some(p) = pid.filter(|p| !pid_alive(*p)) {
-            format!("its recorded pid {p} is not running")
-        } else {
+    for (id, holder) in held {
+        let Some(lease) = leases::get(s.conn(), &id)? else {
             continue;
         };
+        if lease.holder.as_deref() != Some(holder.as_str()) {
+            continue;
+        }
+        let agent = agent_of(s.conn(), &holder)?;
+        let lease_alive = lease.pid.is_some_and(|p| proc::alive(p, lease.pid_start));
+        let why = match &agent {
+            Some(a) if a.session_alive() || lease_alive => continue,
+            Some(a) if a.pid.is_none() && a.owner_alive() => continue, // being spawned
+            Some(a) if a.hooked_bead.as_deref() != Some(id.as_str()) && lease_alive => continue,
+            Some(a) => match a.pid.or(lease.pid) {
+                Some(p) => format!("its session (pid {p}) is gone"),
+                None => "no session was ever started and nobody is starting one".to_string(),
+            },
+            None if lease_alive => continue,
+            None if lease.pid.is_none() && lease.heartbeat_at.is_none() => continue,
+            None => format!(
+                "no agent row, and its session (pid {}) is gone",
+                lease.pid.unwrap_or(0)
+            ),
+        };
         n += 1;
-        let msg = format!("{id} is held by {agent}, which is dead: {why}");
-        if opts.fix {
-            s.write(|tx| -> Result<()> {
-                tx.update(
-                    &id,
-                    &Update {
-                        status: Some(Status::Open),
-                        assignee: Some(None),
-                        append_notes: Some(format!("RELEASED by gt doctor --fix: {agent} is dead ({why}); the worktree and branch are kept for the next polecat.")),
-                        ..Default::default()
-                    },
-                )?;
-                Ok(())
-            })?;
-            r.push(
-                "hooks.dead",
-                Level::Fixed,
-                msg,
-                Some("released the hook (status open, no assignee, note added)".into()),
-            );
-        } else {
+        let msg = format!("{id} is held by {holder}, which is dead: {why}");
+        if !opts.fix {
             r.push(
                 "hooks.dead",
                 Level::Warn,
                 msg,
-                Some("release the hook so it can be slung again".into()),
+                Some(
+                    "release the hook and the lease so it can be slung again; set the agent idle"
+                        .into(),
+                ),
+            );
+            continue;
+        }
+        let gen = lease.generation;
+        let note = format!("RELEASED by gt doctor --fix: {holder} is dead ({why}); the worktree and branch are kept for the next polecat.");
+        s.write(|tx| -> Result<()> {
+            tx.release_lease(&id, gen, &format!("gt doctor --fix: {why}"))?;
+            tx.update(
+                &id,
+                &Update {
+                    status: Some(Status::Open),
+                    assignee: Some(None),
+                    append_notes: Some(note.clone()),
+                    ..Default::default()
+                },
+            )?;
+            if let Some(a) = &agent {
+                tx.agent_state(&a.rig, &a.name, "idle", true)?;
+            }
+            Ok(())
+        })?;
+        r.push(
+            "hooks.dead",
+            Level::Fixed,
+            msg,
+            Some(format!(
+                "released lease {id}:{gen} (attempt not counted), reopened {id} with no assignee and a note{}",
+                agent.as_ref().map(|a| format!(", set {} idle", a.address())).unwrap_or_default()
+            )),
+        );
+    }
+    if n == 0 {
+        r.ok("hooks.dead", "no hooks or leases held by dead sessions");
+    }
+    check_dead_agents(r, s, opts)
+}
+
+/// Agent rows that say `spawning`/`working` while their session is gone
+/// and they hold no work.
+fn check_dead_agents(r: &mut Report, s: &mut Store, opts: &Options) -> Result<()> {
+    let mut n = 0;
+    for a in agents::list(s.conn())? {
+        if !matches!(a.state.as_str(), "spawning" | "working") || a.session_alive() {
+            continue;
+        }
+        if a.pid.is_none() && a.owner_alive() {
+            continue;
+        }
+        if a.hooked_bead.is_some() {
+            continue; // a held hook: reported by hooks.dead
+        }
+        n += 1;
+        let msg = format!("{} says {} but its session is gone", a.address(), a.state);
+        if opts.fix {
+            s.write(|tx| tx.agent_state(&a.rig, &a.name, "idle", true))?;
+            r.push(
+                "agents.dead",
+                Level::Fixed,
+                msg,
+                Some(format!("set {} idle", a.address())),
+            );
+        } else {
+            r.push(
+                "agents.dead",
+                Level::Warn,
+                msg,
+                Some("set the agent idle".into()),
             );
         }
     }
     if n == 0 {
-        r.ok("hooks.dead", "no hooks held by dead polecats");
+        r.ok("agents.dead", "every working agent has a live session");
+    }
+    Ok(())
+}
+
+/// A process of this town (its environment names the town's store) that
+/// carries a lease which is no longer current: left behind by a finished
+/// session, even if it escaped its process group.
+#[derive(Debug)]
+struct Leaked {
+    pid: i64,
+    pgid: i64,
+    lease: String,
+    cmd: String,
+}
+
+fn environ(pid: i64) -> Option<Vec<(String, String)>> {
+    let raw = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    Some(
+        raw.split(|b| *b == 0)
+            .filter_map(|kv| {
+                let kv = String::from_utf8_lossy(kv);
+                kv.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+            })
+            .collect(),
+    )
+}
+
+fn leaked_processes(s: &Store) -> Result<Vec<Leaked>> {
+    let dir = s
+        .dir()
+        .canonicalize()
+        .unwrap_or_else(|_| s.dir().to_path_buf());
+    let dir = dir.display().to_string();
+    let me = std::process::id() as i64;
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Ok(out);
+    };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i64>().ok()) else {
+            continue;
+        };
+        if pid == me || proc::start_time(pid).is_none() {
+            continue;
+        }
+        let Some(env) = environ(pid) else { continue };
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        if get("BEADS_DIR").as_deref() != Some(dir.as_str()) {
+            continue;
+        }
+        let Some(lease_text) = get("GT_LEASE") else {
+            continue;
+        };
+        let Ok((step, gen)) = leases::parse_lease(&lease_text) else {
+            continue;
+        };
+        let current = match leases::get(s.conn(), &step)? {
+            Some(l) => {
+                let status = issues::get(s.conn(), &step).map(|i| i.status).ok();
+                l.generation == gen && matches!(status, Some(Status::Hooked | Status::InProgress))
+            }
+            None => false,
+        };
+        if current {
+            continue;
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let pgid = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 2..].split(' ').nth(2))
+            .and_then(|g| g.parse().ok())
+            .unwrap_or(pid);
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|b| {
+                String::from_utf8_lossy(&b)
+                    .replace('\0', " ")
+                    .trim()
+                    .to_string()
+            })
+            .unwrap_or_default();
+        out.push(Leaked {
+            pid,
+            pgid,
+            lease: lease_text,
+            cmd,
+        });
+    }
+    Ok(out)
+}
+
+/// Processes left behind by finished sessions (leaked), and tmux sessions
+/// of the town that no agent owns. `--fix` kills them and reports each.
+fn check_leaks(r: &mut Report, s: &mut Store, town: Option<&Town>, opts: &Options) -> Result<()> {
+    let leaked = leaked_processes(s)?;
+    for l in &leaked {
+        let msg = format!(
+            "process {} (`{}`) still runs for lease {}, which has ended",
+            l.pid,
+            crate::coord::tail(&l.cmd, 80),
+            l.lease
+        );
+        if opts.fix {
+            proc::kill_group(l.pgid, proc::SIGKILL);
+            proc::kill_group(l.pid, proc::SIGKILL);
+            r.push(
+                "processes.leaked",
+                Level::Fixed,
+                msg,
+                Some(format!("killed process {} (group {})", l.pid, l.pgid)),
+            );
+        } else {
+            r.push(
+                "processes.leaked",
+                Level::Warn,
+                msg,
+                Some("kill it (and its process group)".into()),
+            );
+        }
+    }
+    if leaked.is_empty() {
+        r.ok("processes.leaked", "no process outlives its session");
+    }
+    let Some(t) = town else { return Ok(()) };
+    if !crate::runtime::session::tmux_available() {
+        return Ok(());
+    }
+    let sock = crate::runtime::session::tmux_socket(&t.runtime_dir());
+    let Ok(o) = crate::runtime::session::tmux(&sock)
+        .args(["list-sessions", "-F", "#{session_name}"])
+        .output()
+    else {
+        return Ok(());
+    };
+    let owned: Vec<String> = agents::list(s.conn())?
+        .into_iter()
+        .filter(|a| a.session_alive())
+        .filter_map(|a| a.session)
+        .collect();
+    let mut n = 0;
+    for name in String::from_utf8_lossy(&o.stdout).lines() {
+        if owned.iter().any(|o| o == name) {
+            continue;
+        }
+        n += 1;
+        let msg = format!("tmux session `{name}` on the town's socket belongs to no live agent");
+        if opts.fix {
+            let _ = crate::runtime::session::tmux(&sock)
+                .args(["kill-session", "-t", name])
+                .output();
+            r.push(
+                "sessions.leaked",
+                Level::Fixed,
+                msg,
+                Some(format!("killed tmux session `{name}`")),
+            );
+        } else {
+            r.push(
+                "sessions.leaked",
+                Level::Warn,
+                msg,
+                Some("kill the tmux session".into()),
+            );
+        }
+    }
+    if n == 0 {
+        r.ok(
+            "sessions.leaked",
+            "every tmux session belongs to a live agent",
+        );
     }
     Ok(())
 }

@@ -1,66 +1,25 @@
-//! The feed: the story of the town, read from the store's event log.
+//! The feed: the story of the town, read from the store's event log as
+//! typed events ([`TownEvent`]) and printed as sentences; `--json` prints
+//! one object per event (`id, at, actor, kind, subject, agent, payload,
+//! text`: a stable schema, the payload being the event's serde fields).
+//! `--all` adds the ledger's own audit rows (created, updated, ...).
 //!
-//! Coordination events carry a JSON object in the event's `new` column (the
-//! payload); the runtime's events are expected in the same shape, with the
-//! agent address under `"agent"` (else the event's actor is the agent).
-//! Story kinds (shown by default) are the runtime's and ours; `--all` adds
-//! the ledger's own rows (created, updated, closed, ...).
-//!
-//! `--problems` is derived from events alone (the runtime's agent table is
-//! not needed): crashed (a `crash` with no later `restart`/`spawn`/`adopt`),
-//! zombie (crashed while still holding hooked or in-progress work), stalled
-//! (a `step.started` with no later event from that agent for the stall
-//! threshold), stuck (the same past the stuck threshold, GUPP violation),
-//! and open escalations.
+//! `--problems` reads the agents and leases tables and checks every
+//! session's process identity (pid + start time): dead, zombie, stuck and
+//! stalled agents, and open escalations.
 
 use super::Result;
-use crate::store::{ids, Event, Tx};
+use crate::store::agents::{self, AgentRow};
+use crate::store::events::{self, StoryEvent, TownEvent};
+use crate::store::{ids, leases, Event, Tx};
 use rusqlite::{params, Connection};
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::BTreeMap;
 
-/// Event kinds the runtime emits.
-pub const RUNTIME_KINDS: &[&str] = &[
-    "sling",
-    "spawn",
-    "step.started",
-    "step.closed",
-    "step.failed",
-    "step.retry",
-    "escalation",
-    "crash",
-    "restart",
-    "adopt",
-    "hook",
-    "done",
-    "heartbeat",
-];
-
-/// Event kinds coordination emits.
-pub const COORD_KINDS: &[&str] = &[
-    "mail.sent",
-    "mr.merged",
-    "mr.rejected",
-    "mr.dropped",
-    "mr.pushed",
-    "convoy.created",
-    "convoy.landed",
-    "convoy.closed",
-    "convoy.reopened",
-    "nudge.queued",
-    "nudge.delivered",
-    "nudge.failed",
-    "handoff",
-];
-
-pub fn is_story(kind: &str) -> bool {
-    RUNTIME_KINDS.contains(&kind) || COORD_KINDS.contains(&kind)
-}
-
-/// Append a coordination event: `payload` (a JSON object) goes in `new`.
+/// Append a coordination event: `kind` and `payload` must make a
+/// [`TownEvent`] (the one event type); it is written with [`Tx::emit`].
 pub fn emit(tx: &Tx<'_>, subject: &str, kind: &str, payload: Value) -> Result<()> {
-    tx.event(subject, kind, None, None, Some(&payload.to_string()))?;
+    tx.emit(subject, &TownEvent::from_parts(kind, payload)?)?;
     Ok(())
 }
 
@@ -77,123 +36,42 @@ pub struct FeedEvent {
     pub text: String,
 }
 
-fn payload_of(e: &Event) -> Value {
-    match e.new.as_deref().map(serde_json::from_str::<Value>) {
-        Some(Ok(v @ Value::Object(_))) => v,
-        _ => {
-            let mut m = serde_json::Map::new();
-            if let Some(f) = &e.field {
-                m.insert("field".into(), Value::String(f.clone()));
-            }
-            if let Some(o) = &e.old {
-                m.insert("old".into(), Value::String(o.clone()));
-            }
-            if let Some(n) = &e.new {
-                m.insert("new".into(), Value::String(n.clone()));
-            }
-            Value::Object(m)
-        }
+fn from_story(e: StoryEvent) -> Result<FeedEvent> {
+    let (kind, payload) = e.event.parts()?;
+    Ok(FeedEvent {
+        id: e.id,
+        text: e.event.sentence(&e.subject, &e.actor),
+        agent: e.event.agent().map(str::to_string),
+        at: e.at,
+        actor: e.actor,
+        kind,
+        subject: e.subject,
+        payload,
+    })
+}
+
+/// An audit row of the ledger (`--all`).
+fn from_audit(e: &Event) -> FeedEvent {
+    let mut text = format!("{} {}", e.issue_id, e.kind);
+    if let Some(f) = &e.field {
+        text += &format!(" {f}");
     }
-}
-
-fn s<'a>(p: &'a Value, k: &str) -> &'a str {
-    p.get(k).and_then(Value::as_str).unwrap_or("?")
-}
-
-/// One line of human text for an event.
-pub fn describe(kind: &str, subject: &str, actor: &str, p: &Value) -> String {
-    match kind {
-        "mail.sent" => format!(
-            "mail {} -> {}: {}",
-            s(p, "from"),
-            s(p, "to"),
-            s(p, "subject")
-        ),
-        "mr.merged" => format!(
-            "merged {} ({}) into {} at {}",
-            s(p, "bead"),
-            s(p, "branch"),
-            s(p, "target"),
-            s(p, "sha").chars().take(10).collect::<String>()
-        ),
-        "mr.rejected" => format!(
-            "rejected {} for {}: {}",
-            subject,
-            s(p, "bead"),
-            s(p, "failure")
-        ),
-        "mr.dropped" => format!("dropped {}: {}", subject, s(p, "reason")),
-        "mr.pushed" => format!(
-            "pushed {} to {} for review (pr strategy)",
-            s(p, "branch"),
-            s(p, "remote")
-        ),
-        "convoy.created" => format!(
-            "convoy {} \"{}\" created tracking {} bead(s)",
-            subject,
-            s(p, "name"),
-            p.get("beads")
-                .and_then(Value::as_array)
-                .map_or(0, |a| a.len())
-        ),
-        "convoy.landed" => format!(
-            "convoy {} \"{}\" landed: all {} bead(s) merged",
-            subject,
-            s(p, "name"),
-            p.get("beads").and_then(Value::as_u64).unwrap_or(0)
-        ),
-        "convoy.closed" => format!("convoy {subject} closed by hand"),
-        "convoy.reopened" => format!("convoy {subject} reopened: {}", s(p, "reason")),
-        "nudge.queued" => format!("nudge queued for {}: {}", s(p, "agent"), s(p, "message")),
-        "nudge.delivered" => format!("nudge delivered to {} via {}", s(p, "agent"), s(p, "via")),
-        "nudge.failed" => format!(
-            "nudge to {} failed ({}); still queued",
-            s(p, "agent"),
-            s(p, "error")
-        ),
-        "handoff" => format!("{} handed off", s(p, "agent")),
-        "done" => format!(
-            "{} done with {} (branch {})",
-            p.get("polecat")
-                .or_else(|| p.get("agent"))
-                .and_then(Value::as_str)
-                .unwrap_or(actor),
-            p.get("bead").and_then(Value::as_str).unwrap_or(subject),
-            s(p, "branch")
-        ),
-        _ => {
-            let mut parts = Vec::new();
-            if let Some(o) = p.as_object() {
-                for (k, v) in o {
-                    let v = match v {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    parts.push(format!("{k}={}", super::tail(&v, 80)));
-                }
-            }
-            format!("{kind} {subject} {}", parts.join(" "))
-                .trim()
-                .to_string()
+    match (&e.old, &e.new) {
+        (Some(o), Some(n)) => {
+            text += &format!(": {} -> {}", super::tail(o, 60), super::tail(n, 60))
         }
+        (None, Some(n)) => text += &format!(": {}", super::tail(n, 80)),
+        _ => {}
     }
-}
-
-pub fn to_feed(e: &Event) -> FeedEvent {
-    let payload = payload_of(e);
-    let agent = payload
-        .get("agent")
-        .and_then(Value::as_str)
-        .map(str::to_string);
     FeedEvent {
         id: e.id,
         at: e.at.clone(),
         actor: e.actor.clone(),
         kind: e.kind.clone(),
         subject: e.issue_id.clone(),
-        agent,
-        text: describe(&e.kind, &e.issue_id, &e.actor, &payload),
-        payload,
+        agent: None,
+        payload: serde_json::json!({"field": e.field, "old": e.old, "new": e.new}),
+        text,
     }
 }
 
@@ -239,28 +117,23 @@ pub struct FeedQuery {
 pub fn read(conn: &Connection, q: &FeedQuery) -> Result<Vec<FeedEvent>> {
     let since = q.since.clone().unwrap_or_default();
     let mut out = Vec::new();
-    // Story kinds are filtered in SQL (index `events_kind`), so a store with
-    // a million ledger events does not slow the default feed down.
-    let kinds = if q.all {
-        String::new()
-    } else {
-        let list: Vec<String> = RUNTIME_KINDS
-            .iter()
-            .chain(COORD_KINDS)
-            .map(|k| format!("'{k}'"))
-            .collect();
-        format!(" AND kind IN ({})", list.join(","))
-    };
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT id, issue_id, at, actor, kind, field, old, new FROM events
-         WHERE id > ?1 AND at >= ?2{kinds} ORDER BY id"
-    ))?;
-    let rows = st.query_map(params![q.after_id, since], crate::store::events::from_row)?;
-    for e in rows {
-        let e = e?;
-        if q.all || is_story(&e.kind) {
-            out.push(to_feed(&e));
+    for e in events::story(conn, q.after_id, &since)? {
+        out.push(from_story(e)?);
+    }
+    if q.all {
+        let mut st = conn.prepare_cached(
+            "SELECT id, issue_id, at, actor, kind, field, old, new FROM events
+             WHERE id > ?1 AND at >= ?2 AND payload IS NULL ORDER BY id",
+        )?;
+        let rows = st.query_map(params![q.after_id, since], events::from_row)?;
+        let story: std::collections::HashSet<i64> = out.iter().map(|e| e.id).collect();
+        for e in rows {
+            let e = e?;
+            if !story.contains(&e.id) {
+                out.push(from_audit(&e));
+            }
         }
+        out.sort_by_key(|e| e.id);
     }
     if let Some(n) = q.limit {
         if out.len() > n {
@@ -270,6 +143,14 @@ pub fn read(conn: &Connection, q: &FeedQuery) -> Result<Vec<FeedEvent>> {
     Ok(out)
 }
 
+/// The newest `n` story events, oldest first (the dashboard's feed).
+pub fn recent(conn: &Connection, n: usize) -> Result<Vec<FeedEvent>> {
+    events::story_last(conn, n)?
+        .into_iter()
+        .map(from_story)
+        .collect()
+}
+
 pub fn last_event_id(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("SELECT coalesce(max(id), 0) FROM events", [], |r| r.get(0))?)
 }
@@ -277,9 +158,13 @@ pub fn last_event_id(conn: &Connection) -> Result<i64> {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Problem {
     pub agent: String,
-    /// crashed, zombie, stalled, stuck, escalation
+    /// dead, zombie, stuck, stalled, escalation
     pub kind: String,
     pub since: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bead: Option<String>,
     pub why: String,
 }
 
@@ -298,133 +183,142 @@ impl Default for Thresholds {
     }
 }
 
-#[derive(Default)]
-struct AgentState {
-    last_at: String,
-    last_kind: String,
-    crash: Option<(String, String)>,
-    step: Option<(String, String)>,
+/// Seconds since the agent last showed progress: its lease's heartbeat or
+/// start, or its session log's last write, whichever is newest.
+fn idle_secs(a: &AgentRow, lease: Option<&leases::Lease>, now_secs: i64) -> Option<i64> {
+    let from_lease = lease
+        .and_then(|l| l.heartbeat_at.as_deref().or(l.leased_at.as_deref()))
+        .and_then(ids::parse_secs);
+    let from_log = a
+        .log_path
+        .as_deref()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs() as i64);
+    from_lease.max(from_log).map(|t| now_secs - t)
 }
 
-/// Stuck, stalled, crashed and zombie agents and open escalations, derived
-/// from the event log as of `now_secs`.
+/// Is `bead` still hooked or in progress and assigned to `addr`?
+fn holds(conn: &Connection, bead: &str, addr: &str) -> Result<bool> {
+    Ok(conn
+        .query_row(
+            "SELECT count(*) FROM issues WHERE id = ?1 AND assignee = ?2 AND status IN ('hooked', 'in_progress')",
+            params![bead, addr],
+            |r| r.get::<_, i64>(0),
+        )?
+        > 0)
+}
+
+/// Dead, zombie, stuck and stalled agents (from the agents and leases
+/// tables, each session checked by pid + start time), and open escalations.
 pub fn problems(conn: &Connection, now_secs: i64, th: Thresholds) -> Result<Vec<Problem>> {
-    let mut agents: BTreeMap<String, AgentState> = BTreeMap::new();
-    let mut escalations: Vec<(String, String, String, String)> = Vec::new();
-    let mut st = conn.prepare(
-        "SELECT id, issue_id, at, actor, kind, field, old, new FROM events
-         WHERE kind IN ('spawn','restart','adopt','crash','step.started','step.closed','step.failed',
-                        'step.retry','heartbeat','done','hook','escalation','sling','handoff')
-         ORDER BY id",
-    )?;
-    let rows = st.query_map([], crate::store::events::from_row)?;
-    for e in rows {
-        let e = e?;
-        let p = payload_of(&e);
-        let agent = p
-            .get("agent")
-            .or_else(|| p.get("polecat"))
-            .and_then(Value::as_str)
-            .unwrap_or(&e.actor)
-            .to_string();
-        if e.kind == "escalation" {
-            let why = p
-                .get("reason")
-                .or_else(|| p.get("message"))
-                .and_then(Value::as_str)
-                .unwrap_or("escalated")
-                .to_string();
-            escalations.push((agent.clone(), e.issue_id.clone(), e.at.clone(), why));
-        }
-        let a = agents.entry(agent).or_default();
-        a.last_at = e.at.clone();
-        a.last_kind = e.kind.clone();
-        match e.kind.as_str() {
-            "crash" => {
-                let why = p
-                    .get("reason")
-                    .or_else(|| p.get("error"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("session died")
-                    .to_string();
-                a.crash = Some((e.at.clone(), why));
-                a.step = None;
-            }
-            "restart" | "spawn" | "adopt" => a.crash = None,
-            "step.started" => a.step = Some((e.issue_id.clone(), e.at.clone())),
-            "step.closed" | "step.failed" | "done" => a.step = None,
-            _ => {}
-        }
-    }
     let mut out = Vec::new();
-    let holding = |agent: &str| -> Result<Vec<String>> {
-        let mut st = conn.prepare_cached(
-            "SELECT id FROM issues WHERE assignee = ?1 AND status IN ('hooked', 'in_progress') ORDER BY id",
-        )?;
-        let rows = st.query_map([agent], |r| r.get::<_, String>(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    };
-    for (agent, a) in &agents {
-        if let Some((at, why)) = &a.crash {
-            let held = holding(agent)?;
-            if held.is_empty() {
-                out.push(Problem {
-                    agent: agent.clone(),
-                    kind: "crashed".into(),
-                    since: at.clone(),
-                    why: format!("crashed ({why}) and was not restarted"),
-                });
-            } else {
-                out.push(Problem {
-                    agent: agent.clone(),
-                    kind: "zombie".into(),
-                    since: at.clone(),
-                    why: format!(
-                        "crashed ({why}), not restarted, still holds {}",
-                        held.join(", ")
+    for a in agents::list(conn)? {
+        let addr = a.address();
+        let lease = match &a.hooked_bead {
+            Some(b) => leases::get(conn, b)?,
+            None => None,
+        };
+        let problem = |kind: &str, why: String| Problem {
+            agent: addr.clone(),
+            kind: kind.into(),
+            since: a.updated_at.clone(),
+            pid: a.pid,
+            bead: a.hooked_bead.clone(),
+            why,
+        };
+        if a.state == "stuck" {
+            out.push(problem(
+                "stuck",
+                format!(
+                    "escalated after failed attempts{}",
+                    a.hooked_bead
+                        .as_deref()
+                        .map(|b| format!(" on {b}"))
+                        .unwrap_or_default()
+                ),
+            ));
+            continue;
+        }
+        if !matches!(a.state.as_str(), "spawning" | "working") {
+            if a.session_alive() {
+                out.push(problem(
+                    "zombie",
+                    format!(
+                        "state {} but its session {} is still running",
+                        a.state,
+                        a.pid.unwrap_or(0)
                     ),
-                });
+                ));
             }
             continue;
         }
-        if let Some((step, _)) = &a.step {
-            let idle = ids::parse_secs(&a.last_at)
-                .map(|t| now_secs - t)
-                .unwrap_or(0);
-            let kind = if idle >= th.stuck_secs {
-                "stuck"
-            } else if idle >= th.stalled_secs {
-                "stalled"
-            } else {
-                continue;
-            };
-            out.push(Problem {
-                agent: agent.clone(),
-                kind: kind.into(),
-                since: a.last_at.clone(),
-                why: format!(
-                    "working on {step}, no progress for {} min (last event: {})",
-                    idle / 60,
-                    a.last_kind
+        let alive = a.session_alive();
+        let bead = a.hooked_bead.clone();
+        match (alive, &bead) {
+            (false, _) if a.pid.is_none() && a.owner_alive() => {} // being spawned
+            (false, Some(b)) if holds(conn, b, &addr)? => out.push(problem(
+                "zombie",
+                match a.pid {
+                    Some(p) => format!("session {p} is gone but it still holds {b} on its hook"),
+                    None => format!("holds {b} on its hook but no session was ever started"),
+                },
+            )),
+            (false, _) => out.push(problem(
+                "dead",
+                format!(
+                    "state {} but its session {} is gone",
+                    a.state,
+                    a.pid.map_or("(none)".into(), |p| p.to_string())
                 ),
-            });
+            )),
+            (true, Some(b)) if !holds(conn, b, &addr)? => out.push(problem(
+                "zombie",
+                format!(
+                    "session {} still runs but {b} is no longer its work",
+                    a.pid.unwrap_or(0)
+                ),
+            )),
+            (true, _) => {
+                let idle = idle_secs(&a, lease.as_ref(), now_secs).unwrap_or(0);
+                let kind = if idle >= th.stuck_secs {
+                    "stuck"
+                } else if idle >= th.stalled_secs {
+                    "stalled"
+                } else {
+                    continue;
+                };
+                out.push(problem(
+                    kind,
+                    format!(
+                        "session {} alive, no progress for {} min (no heartbeat, no log output)",
+                        a.pid.unwrap_or(0),
+                        idle / 60
+                    ),
+                ));
+            }
         }
     }
-    for (agent, issue, at, why) in escalations {
-        let open: bool = conn
-            .query_row(
-                "SELECT status != 'closed' FROM issues WHERE id = ?1",
-                [&issue],
-                |r| r.get(0),
-            )
-            .unwrap_or(true);
-        if open {
-            out.push(Problem {
-                agent,
-                kind: "escalation".into(),
-                since: at,
-                why: format!("{issue}: {why}"),
-            });
+    for e in events::story(conn, 0, "")? {
+        if let TownEvent::Escalation { reason } = &e.event {
+            let open: bool = conn
+                .query_row(
+                    "SELECT status != 'closed' FROM issues WHERE id = ?1",
+                    [&e.subject],
+                    |r| r.get(0),
+                )
+                .unwrap_or(true);
+            if open {
+                out.push(Problem {
+                    agent: e.actor.clone(),
+                    kind: "escalation".into(),
+                    since: e.at.clone(),
+                    pid: None,
+                    bead: Some(e.subject.clone()),
+                    why: format!("{}: {reason}", e.subject),
+                });
+            }
         }
     }
     Ok(out)

@@ -272,7 +272,7 @@ pub struct Inbox {
 pub fn inbox(conn: &Connection, address: &str, unread_only: bool, limit: usize) -> Result<Inbox> {
     let count = |unread: i64| -> Result<i64> {
         Ok(conn
-            .prepare_cached("SELECT count(*) FROM mail WHERE recipient = ?1 AND unread = ?2")?
+            .prepare_cached("SELECT count(*) FROM mail WHERE recipient = ?1 AND unread = ?2 AND archived_at IS NULL")?
             .query_row(params![address, unread], |r| r.get(0))?)
     };
     let unread = count(1)?;
@@ -283,7 +283,7 @@ pub fn inbox(conn: &Connection, address: &str, unread_only: bool, limit: usize) 
             break;
         }
         let mut st = conn.prepare_cached(&format!(
-            "SELECT {COLS} FROM mail WHERE recipient = ?1 AND unread = ?2 ORDER BY id DESC LIMIT ?3"
+            "SELECT {COLS} FROM mail WHERE recipient = ?1 AND unread = ?2 AND archived_at IS NULL ORDER BY id DESC LIMIT ?3"
         ))?;
         let rows = st.query_map(
             params![address, flag, (limit - messages.len()) as i64],
@@ -337,7 +337,7 @@ pub fn read(store: &mut Store, id: i64) -> Result<Message> {
     Ok(m)
 }
 
-fn mark_read_tx(tx: &Tx<'_>, ids: &[i64]) -> Result<()> {
+pub fn mark_read_tx(tx: &Tx<'_>, ids: &[i64]) -> Result<()> {
     let mut st = tx
         .conn()
         .prepare_cached("UPDATE mail SET unread = 0, read_at = ?2 WHERE id = ?1 AND unread = 1")?;
@@ -414,7 +414,7 @@ pub fn check(
     // at the next check, still in order.
     let unread: Vec<Message> = {
         let mut st = store.conn().prepare_cached(&format!(
-            "SELECT {COLS} FROM mail WHERE recipient = ?1 AND unread = 1 ORDER BY id LIMIT ?2"
+            "SELECT {COLS} FROM mail WHERE recipient = ?1 AND unread = 1 AND archived_at IS NULL ORDER BY id LIMIT ?2"
         ))?;
         let rows = st.query_map(params![address, limit as i64], from_row)?;
         rows.collect::<rusqlite::Result<_>>()?

@@ -12,6 +12,7 @@ pub mod convoy;
 pub mod doctor;
 pub mod feed;
 pub mod mail;
+pub mod mailbox;
 pub mod merge_slot;
 pub mod mq;
 pub mod nudge;

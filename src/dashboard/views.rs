@@ -510,22 +510,7 @@ pub fn inbox(conn: &Connection, address: &str) -> Result<mail::Inbox> {
 
 /// The newest `n` story events, oldest first (the index on `kind` answers it).
 pub fn recent_feed(conn: &Connection, n: usize) -> Result<Vec<feed::FeedEvent>> {
-    let kinds: Vec<String> = feed::RUNTIME_KINDS
-        .iter()
-        .chain(feed::COORD_KINDS)
-        .map(|k| format!("'{k}'"))
-        .collect();
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT id, issue_id, at, actor, kind, field, old, new FROM events
-         WHERE kind IN ({}) ORDER BY id DESC LIMIT ?1",
-        kinds.join(",")
-    ))?;
-    let rows = st.query_map([n as i64], crate::store::events::from_row)?;
-    let mut out: Vec<feed::FeedEvent> = rows
-        .map(|e| e.map(|e| feed::to_feed(&e)))
-        .collect::<rusqlite::Result<_>>()?;
-    out.reverse();
-    Ok(out)
+    Ok(feed::recent(conn, n)?)
 }
 
 /// Rigs (for the sling form).

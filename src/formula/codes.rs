@@ -69,7 +69,7 @@ codes! {
     // Binding vars at cook and pour.
     F0030 "missing-var" Error "a required var with no value";
     F0031 "invalid-var-value" Error "a var value that breaks the var's rules";
-    F0032 "undeclared-var-arg" Error "a `--var` for a var the formula does not declare";
+    F0032 "undeclared-var-arg" Warning "a `--var` for a var the formula does not declare";
     // Mini-languages and transforms.
     F0033 "invalid-range" Error "a loop range that does not parse or evaluate";
     F0034 "invalid-condition" Error "a step condition that does not parse";
@@ -90,6 +90,9 @@ codes! {
     F0048 "unsafe-placeholder" Error "a `{{var}}` in a `run` command where no escape is safe";
     F0049 "invalid-shell" Error "a `run` command that does not lex as shell";
     F0050 "reserved-var-env" Warning "a var whose environment name is reserved";
+    // Ids and files.
+    F0051 "invalid-step-id" Error "a step id the runtime cannot use as a bead id, file name or git ref";
+    F0052 "untitled-step" Warning "a step without a `title` (its id is used)";
 }
 
 #[cfg(test)]

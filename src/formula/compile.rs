@@ -101,8 +101,8 @@ pub fn compile(opts: &CookOptions, env: &Env) -> Compiled {
             let steps = std::mem::take(&mut f.steps);
             let mut p = super::cook::cook_steps(&f, steps, &sess);
             if bind_vars {
-                if let Err(errs) = bind(&mut p, &f, &opts.vars) {
-                    sess.diags.extend(errs);
+                match bind(&mut p, &f, &opts.vars) {
+                    Ok(warnings) | Err(warnings) => sess.diags.extend(warnings),
                 }
             }
             proto = Some(p);
@@ -151,7 +151,7 @@ pub fn bind(
     proto: &mut Proto,
     f: &Formula,
     supplied: &std::collections::BTreeMap<String, String>,
-) -> Result<(), Vec<Diagnostic>> {
+) -> Result<Vec<Diagnostic>, Vec<Diagnostic>> {
     let mut referenced = BTreeSet::new();
     let mut note = |t: &str| {
         for n in vars::referenced_vars(t) {
@@ -173,9 +173,14 @@ pub fn bind(
             note(a);
         }
     }
+    let mut warnings: Vec<Diagnostic> = vars::undeclared(&proto.vars, supplied)
+        .iter()
+        .map(|e| var_diagnostic(e, f))
+        .collect();
     let values = vars::bind(&proto.vars, supplied, &referenced).map_err(|errs| {
         errs.into_iter()
             .map(|e| var_diagnostic(&e, f))
+            .chain(warnings.drain(..))
             .collect::<Vec<_>>()
     })?;
     let sub = |t: &mut String| *t = vars::substitute(t, &values);
@@ -205,7 +210,7 @@ pub fn bind(
         return Err(errors);
     }
     proto.bound_vars = Some(values);
-    Ok(())
+    Ok(warnings)
 }
 
 fn var_diagnostic(e: &VarError, f: &Formula) -> Diagnostic {

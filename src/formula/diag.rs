@@ -175,13 +175,89 @@ mod human {
         }
     }
 
-    fn source_span(span: Span) -> SourceSpan {
-        SourceSpan::new(span.start().into(), span.end() - span.start())
+    fn named(sources: &Sources, file: usize, clip: &Clip) -> NamedSource<String> {
+        let f = sources.get(file);
+        NamedSource::new(f.name.clone(), clip.text.clone()).with_language("toml")
     }
 
-    fn named(sources: &Sources, file: usize) -> NamedSource<String> {
-        let f = sources.get(file);
-        NamedSource::new(f.name.clone(), f.text.to_string()).with_language("toml")
+    /// Lines longer than this are shown as a window around their labels
+    /// (miette cannot draw past 65,535 columns, and nobody can read it).
+    const MAX_LINE: usize = 400;
+    const WINDOW: usize = 120;
+
+    /// A file's text with over-long lines clipped, and the map from file
+    /// offsets to offsets in the clipped text.
+    struct Clip {
+        text: String,
+        /// (file start, file end, clipped start) of every kept stretch.
+        kept: Vec<(usize, usize, usize)>,
+        clipped: bool,
+    }
+
+    impl Clip {
+        fn new(text: &str, points: &[usize]) -> Clip {
+            if !text.lines().any(|l| l.len() > MAX_LINE) {
+                return Clip {
+                    text: text.to_string(),
+                    kept: vec![(0, text.len(), 0)],
+                    clipped: false,
+                };
+            }
+            let mut out = String::new();
+            let mut kept = Vec::new();
+            let mut start = 0;
+            for line in text.split_inclusive('\n') {
+                let end = start + line.len();
+                if line.len() <= MAX_LINE {
+                    kept.push((start, end, out.len()));
+                    out.push_str(line);
+                } else {
+                    let centre = points
+                        .iter()
+                        .copied()
+                        .find(|p| (start..end).contains(p))
+                        .unwrap_or(start);
+                    let floor = |mut i: usize| {
+                        while !text.is_char_boundary(i) {
+                            i -= 1;
+                        }
+                        i
+                    };
+                    let ws = floor(centre.saturating_sub(WINDOW).max(start));
+                    let we = floor((ws + 2 * WINDOW).min(end));
+                    if ws > start {
+                        out.push('…');
+                    }
+                    kept.push((ws, we, out.len()));
+                    out.push_str(&text[ws..we]);
+                    if we < end {
+                        out.push('…');
+                        if line.ends_with('\n') {
+                            out.push('\n');
+                        }
+                    }
+                }
+                start = end;
+            }
+            Clip {
+                text: out,
+                kept,
+                clipped: true,
+            }
+        }
+
+        /// Where file offset `p` lands in the clipped text (clamped into
+        /// the window of its line).
+        fn map(&self, p: usize) -> usize {
+            let i = self.kept.partition_point(|(s, _, _)| *s <= p).max(1) - 1;
+            let (s, e, at) = self.kept[i];
+            at + p.min(e).saturating_sub(s)
+        }
+
+        fn span(&self, span: Span) -> SourceSpan {
+            let (a, b) = (self.map(span.start()), self.map(span.end()));
+            SourceSpan::new(a.into(), b.saturating_sub(a))
+        }
     }
 
     fn build(d: &Diagnostic, sources: &Sources) -> Rendered {
@@ -209,17 +285,41 @@ mod human {
             };
         };
         let file = primary.span.file();
+        let points: Vec<usize> = std::iter::once(primary.span)
+            .chain(d.secondary.iter().map(|l| l.span))
+            .filter(|s| s.file() == file)
+            .map(|s| s.start())
+            .collect();
+        let clip = Clip::new(&sources.get(file).text, &points);
+        if clip.clipped {
+            let loc = super::locate(primary.span, sources);
+            let note = format!(
+                "note: long lines are clipped; the span starts at line {}, column {}",
+                loc.line, loc.column
+            );
+            help = Some(match help.take() {
+                Some(h) => format!("{h}\n{note}"),
+                None => note,
+            });
+        }
         let mut labels = vec![LabeledSpan::new_primary_with_span(
             non_empty(&primary.message),
-            source_span(primary.span),
+            clip.span(primary.span),
         )];
         // Labels in other files, grouped per file, in order of appearance.
         let mut others: Vec<(usize, Vec<LabeledSpan>)> = Vec::new();
         for l in &d.secondary {
-            let ls = LabeledSpan::new_with_span(non_empty(&l.message), source_span(l.span));
             if l.span.file() == file {
-                labels.push(ls);
-            } else if let Some((_, v)) = others.iter_mut().find(|(f, _)| *f == l.span.file()) {
+                labels.push(LabeledSpan::new_with_span(
+                    non_empty(&l.message),
+                    clip.span(l.span),
+                ));
+                continue;
+            }
+            // Same clipping as the related report's source below.
+            let other = Clip::new(&sources.get(l.span.file()).text, &[]);
+            let ls = LabeledSpan::new_with_span(non_empty(&l.message), other.span(l.span));
+            if let Some((_, v)) = others.iter_mut().find(|(f, _)| *f == l.span.file()) {
                 v.push(ls);
             } else {
                 others.push((l.span.file(), vec![ls]));
@@ -232,7 +332,7 @@ mod human {
                 severity: miette::Severity::Advice,
                 message: format!("in {}", sources.get(f).name),
                 help: None,
-                source: Some(named(sources, f)),
+                source: Some(named(sources, f, &Clip::new(&sources.get(f).text, &[]))),
                 labels,
                 related: Vec::new(),
             })
@@ -242,7 +342,7 @@ mod human {
             severity,
             message: d.message.clone(),
             help,
-            source: Some(named(sources, file)),
+            source: Some(named(sources, file, &clip)),
             labels,
             related,
         }

@@ -384,6 +384,11 @@ pub struct Session {
     pub search: SearchPath,
     pub diags: Vec<Diagnostic>,
     cache: HashMap<String, Option<(FileId, Rc<Formula>)>>,
+    /// Resolved formulas by name, with the height of their extends tree:
+    /// `extends` resolution is memoized so that diamonds cost linear time.
+    pub(super) resolved: HashMap<String, (Rc<Formula>, usize)>,
+    /// The deepest extends chain seen in the current resolution.
+    pub(super) max_chain: usize,
     /// The formula name each file defines (its `formula` field, else stem).
     names: HashMap<FileId, String>,
 }
@@ -395,6 +400,8 @@ impl Session {
             search,
             diags: Vec::new(),
             cache: HashMap::new(),
+            resolved: HashMap::new(),
+            max_chain: 0,
             names: HashMap::new(),
         }
     }

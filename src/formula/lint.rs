@@ -257,9 +257,11 @@ fn sarif(report: &LintReport) -> String {
             }
             let location = match &d.primary {
                 Some(l) => region(l.span),
+                // Whole-file problems (not UTF-8, empty, unreadable): line 1.
                 None => json!({
                     "physicalLocation": {
-                        "artifactLocation": { "uri": sarif_uri(&owner.display().to_string()) }
+                        "artifactLocation": { "uri": sarif_uri(&owner.display().to_string()) },
+                        "region": { "startLine": 1, "startColumn": 1 }
                     }
                 }),
             };

@@ -32,6 +32,7 @@ pub(super) fn resolve(
     let mut pointcuts = Vec::new();
     let mut phase = None;
     let mut pour = None;
+    let mut inherited = rustc_hash::FxHashSet::default();
 
     for parent_ref in &f.extends {
         let pname = parent_ref.value.as_str();
@@ -53,26 +54,36 @@ pub(super) fn resolve(
             continue;
         }
         if chain.len() > MAX_EXTENDS_DEPTH {
-            let names: Vec<&str> = chain.iter().map(|(n, _)| n.as_str()).collect();
-            sess.diags.push(
-                Diagnostic::new(
-                    Code::F0013,
-                    format!(
-                        "the extends chain is deeper than {MAX_EXTENDS_DEPTH} levels: {} -> ...",
-                        names[..4.min(names.len())].join(" -> ")
-                    ),
-                )
-                .at(parent_ref.span, "this `extends` goes past the limit")
-                .help("flatten the hierarchy; deep inheritance is hard to read and review"),
-            );
+            sess.diags.push(too_deep(chain, parent_ref));
             continue;
         }
-        let Some((_, parent)) = sess.load_name(pname, Some(parent_ref.span)) else {
-            continue;
+        let parent = match sess.resolved.get(pname).cloned() {
+            // Memoized: a diamond resolves each formula once (linear cost).
+            Some((parent, height)) => {
+                if chain.len() + height > MAX_EXTENDS_DEPTH {
+                    sess.diags.push(too_deep(chain, parent_ref));
+                    continue;
+                }
+                sess.max_chain = sess.max_chain.max(chain.len() + 1 + height);
+                parent
+            }
+            None => {
+                let Some((_, parent)) = sess.load_name(pname, Some(parent_ref.span)) else {
+                    continue;
+                };
+                chain.push((pname.to_string(), Some(parent_ref.clone())));
+                let depth = chain.len();
+                let max_before = sess.max_chain;
+                sess.max_chain = depth;
+                let parent = resolve(sess, parent, chain);
+                let height = sess.max_chain - depth;
+                sess.max_chain = sess.max_chain.max(max_before);
+                chain.pop();
+                sess.resolved
+                    .insert(pname.to_string(), (parent.clone(), height));
+                parent
+            }
         };
-        chain.push((pname.to_string(), Some(parent_ref.clone())));
-        let parent = resolve(sess, parent, chain);
-        chain.pop();
 
         for v in &parent.vars {
             if !vars
@@ -82,10 +93,16 @@ pub(super) fn resolve(
                 vars.push(v.clone());
             }
         }
-        steps.extend(parent.steps.iter().cloned());
+        // Through a diamond the same inherited definition arrives twice:
+        // keep it once (same id and same source span).
+        for st in &parent.steps {
+            if inherited.insert((st.id_str().to_string(), st.span)) {
+                steps.push(st.clone());
+            }
+        }
         compose = merge_compose(compose, parent.compose.clone());
-        advice.extend(parent.advice.iter().cloned());
-        pointcuts.extend(parent.pointcuts.iter().cloned());
+        push_new(&mut advice, &parent.advice);
+        push_new(&mut pointcuts, &parent.pointcuts);
         phase = phase.or(parent.phase.clone());
         pour = pour.or(parent.pour.clone());
     }
@@ -123,6 +140,29 @@ pub(super) fn resolve(
     })
 }
 
+fn too_deep(chain: &[ChainLink], parent_ref: &super::ast::SpStr) -> Diagnostic {
+    let names: Vec<&str> = chain.iter().map(|(n, _)| n.as_str()).collect();
+    Diagnostic::new(
+        Code::F0013,
+        format!(
+            "the extends chain is deeper than {MAX_EXTENDS_DEPTH} levels: {} -> ...",
+            names[..4.min(names.len())].join(" -> ")
+        ),
+    )
+    .at(parent_ref.span, "this `extends` goes past the limit")
+    .help("flatten the hierarchy; deep inheritance is hard to read and review")
+}
+
+/// Append the items of `from` that `to` does not hold yet (items are
+/// spanned, so equal means the same definition reached twice).
+fn push_new<T: Clone + PartialEq>(to: &mut Vec<T>, from: &[T]) {
+    for x in from {
+        if !to.contains(x) {
+            to.push(x.clone());
+        }
+    }
+}
+
 /// Merge two compose tables, keeping every rule (base first).
 fn merge_compose(base: Option<Compose>, overlay: Option<Compose>) -> Option<Compose> {
     match (base, overlay) {
@@ -138,11 +178,11 @@ fn merge_compose(base: Option<Compose>, overlay: Option<Compose>) -> Option<Comp
                     _ => b.bond_points.push(bp),
                 }
             }
-            b.hooks.extend(o.hooks);
-            b.expand.extend(o.expand);
-            b.map.extend(o.map);
-            b.branch.extend(o.branch);
-            b.gate.extend(o.gate);
+            push_new(&mut b.hooks, &o.hooks);
+            push_new(&mut b.expand, &o.expand);
+            push_new(&mut b.map, &o.map);
+            push_new(&mut b.branch, &o.branch);
+            push_new(&mut b.gate, &o.gate);
             for a in o.aspects {
                 if !b.aspects.iter().any(|x| x.value == a.value) {
                     b.aspects.push(a);

@@ -6,8 +6,9 @@
 //!    it has no default and is referenced as `{{name}}` anywhere in the text
 //!    that will be substituted;
 //! 3. every bound value must satisfy `enum`, `pattern` and `type`;
-//! 4. a supplied var that the formula never declares is an error (a typo in
-//!    `--var` must not pass silently).
+//! 4. a supplied var that the formula never declares is accepted and
+//!    substituted, as beads does, with a warning (F0032) that suggests the
+//!    declared name it may be a typo of ([`undeclared`]).
 
 use super::proto::ProtoVar;
 use regex::Regex;
@@ -71,7 +72,7 @@ impl VarError {
                 ..
             } => format!("did you mean `{s}`?"),
             VarError::Undeclared { .. } => {
-                "declare it under `[vars]` in the formula, or drop the `--var`".to_string()
+                "it is substituted where `{{name}}` appears; declare it under `[vars]` in the formula, or drop the `--var`".to_string()
             }
         }
     }
@@ -174,13 +175,9 @@ pub fn bind(
 ) -> Result<BTreeMap<String, String>, Vec<VarError>> {
     let mut errors = Vec::new();
     let mut values = BTreeMap::new();
-    let names: Vec<&str> = declared.iter().map(|v| v.name.as_str()).collect();
-    for name in supplied.keys() {
-        if !names.contains(&name.as_str()) {
-            errors.push(VarError::Undeclared {
-                name: name.clone(),
-                suggestion: crate::formula::suggest::did_you_mean(name, names.iter().copied()),
-            });
+    for (name, value) in supplied {
+        if !declared.iter().any(|v| &v.name == name) {
+            values.insert(name.clone(), value.clone());
         }
     }
     for var in declared {
@@ -203,6 +200,20 @@ pub fn bind(
     } else {
         Err(errors)
     }
+}
+
+/// The supplied vars that the formula does not declare: warnings, with a
+/// did-you-mean over the declared names.
+pub fn undeclared(declared: &[ProtoVar], supplied: &BTreeMap<String, String>) -> Vec<VarError> {
+    let names: Vec<&str> = declared.iter().map(|v| v.name.as_str()).collect();
+    supplied
+        .keys()
+        .filter(|name| !names.contains(&name.as_str()))
+        .map(|name| VarError::Undeclared {
+            name: name.clone(),
+            suggestion: crate::formula::suggest::did_you_mean(name, names.iter().copied()),
+        })
+        .collect()
 }
 
 /// Check one value against a var's `enum`, `pattern` and `type`.
@@ -342,13 +353,11 @@ mod tests {
     }
 
     #[test]
-    fn undeclared_supplied_var_gets_a_suggestion() {
-        let errs = bind(
-            &[var("feature")],
-            &map(&[("featur", "x")]),
-            &BTreeSet::new(),
-        )
-        .unwrap_err();
+    fn undeclared_supplied_var_is_bound_with_a_suggestion() {
+        let supplied = map(&[("featur", "x")]);
+        let got = bind(&[var("feature")], &supplied, &BTreeSet::new()).unwrap();
+        assert_eq!(got, supplied);
+        let errs = undeclared(&[var("feature")], &supplied);
         assert_eq!(
             errs[0],
             VarError::Undeclared {

@@ -164,7 +164,11 @@ fn plan(proto: &Proto, root: &str, opts: &PourOptions) -> Result<Plan> {
     let values = bind(proto, &opts.vars)?;
     let sub = |t: &str| vars::substitute(t, &values);
     let hash = proto_hash(proto);
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<String> = vars::undeclared(&proto.vars, &opts.vars)
+        .iter()
+        .filter(|_| proto.bound_vars.is_none())
+        .map(|e| format!("{e} ({})", e.help()))
+        .collect();
     if !opts.ephemeral && proto.phase.as_deref() == Some("vapor") {
         warnings.push(format!(
             "formula {} recommends a wisp (phase = \"vapor\"); consider `bd mol wisp`",

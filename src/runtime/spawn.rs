@@ -140,7 +140,15 @@ pub fn record(
             log_path: &log,
         })?;
         if won {
-            tx.event(&subject, "spawn", Some("agent"), None, Some(&addr))?;
+            tx.emit(
+                &subject,
+                &crate::store::events::TownEvent::Spawn {
+                    agent: addr.clone(),
+                    generation: id.generation,
+                    pid,
+                    rig: id.rig.to_string(),
+                },
+            )?;
         }
         Ok(won)
     })

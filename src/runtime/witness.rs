@@ -25,6 +25,7 @@ use super::supervise::Backoff;
 use super::work;
 use super::RuntimeError;
 use crate::store::agents::{self, AgentRow, AgentUpdate};
+use crate::store::events::TownEvent;
 use crate::store::leases::{self, Failure, LeaseRequest};
 use crate::store::{issues, Status, Store};
 use crate::town::{DoneMode, Town};
@@ -102,7 +103,11 @@ fn one(
             }
             None if first => {
                 let pid = a.pid.unwrap_or(0).to_string();
-                store.write(|tx| tx.event(&bead, "adopt", Some("pid"), None, Some(&pid)))?;
+                let ev = TownEvent::Adopt {
+                    agent: Some(a.address()),
+                    pid: a.pid.unwrap_or(0),
+                };
+                store.write(|tx| tx.emit(&bead, &ev))?;
                 return Ok(Some(format!("{}: adopted live session {pid}", a.address())));
             }
             None => return Ok(None),
@@ -232,7 +237,12 @@ fn fail_and_release(
                         agent: Some(agent_name),
                         bump_generation: true,
                     })?;
-                    tx.event(bead, "restart", Some("agent"), None, Some(&addr))?;
+                    let ev = TownEvent::Restart {
+                        agent: Some(addr.clone()),
+                        lease: None,
+                        supervisor: None,
+                    };
+                    tx.emit(bead, &ev)?;
                 }
             }
             leases::FailOutcome::Blocked { .. } => {

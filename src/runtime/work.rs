@@ -7,6 +7,7 @@ use super::spawn::{self, SessionIdentity};
 use super::RuntimeError;
 use crate::molecule::{self, PourOptions};
 use crate::store::agents::{self, address, AgentRow, AgentUpdate};
+use crate::store::events::TownEvent;
 use crate::store::leases::{self, LeaseRequest};
 use crate::store::{issues, Issue, IssueType, Status, Store, StoreError, Update};
 use crate::town::{rigs, worktree, AgentConfig, Town};
@@ -157,19 +158,19 @@ pub fn sling(town: &Town, req: &SlingRequest) -> Result<SlingResult, RuntimeErro
             agent: Some(&agent_name),
             bump_generation: true,
         })?;
-        tx.event(
+        tx.emit(
             &bead,
-            "sling",
-            Some("target"),
-            None,
-            Some(&format!("{rig_name}/{polecat}")),
+            &TownEvent::Sling {
+                rig: rig_name.clone(),
+                polecat: polecat.clone(),
+            },
         )?;
-        tx.event(
+        tx.emit(
             &bead,
-            "hook",
-            Some("generation"),
-            Some(&addr),
-            Some(&lease.generation.to_string()),
+            &TownEvent::Hook {
+                agent: addr.clone(),
+                lease: lease.generation,
+            },
         )?;
         // The auto-convoy: unless an open convoy tracks the bead.
         let convoy = crate::coord::convoy::ensure_for_bead(tx, &bead, &actor)?;

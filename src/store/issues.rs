@@ -207,6 +207,21 @@ pub struct IssueFilter {
 }
 
 pub fn list(conn: &Connection, f: &IssueFilter) -> Result<Vec<Issue>> {
+    let mut out = Vec::new();
+    list_each(conn, f, |i| {
+        out.push(i);
+        Ok(true)
+    })?;
+    Ok(out)
+}
+
+/// [`list`] as a stream: `each` gets the issues in order and returns false
+/// to stop. Nothing is held but the current row (`bd list` on a big store).
+pub fn list_each(
+    conn: &Connection,
+    f: &IssueFilter,
+    mut each: impl FnMut(Issue) -> Result<bool>,
+) -> Result<()> {
     let mut sql = format!("SELECT {COLS} FROM issues WHERE 1=1");
     let mut args: Vec<rusqlite::types::Value> = Vec::new();
     let arg = |v: String, args: &mut Vec<rusqlite::types::Value>| {
@@ -257,7 +272,12 @@ pub fn list(conn: &Connection, f: &IssueFilter) -> Result<Vec<Issue>> {
     }
     let mut st = conn.prepare(&sql)?;
     let rows = st.query_map(rusqlite::params_from_iter(args), from_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    for row in rows {
+        if !each(row?)? {
+            break;
+        }
+    }
+    Ok(())
 }
 
 pub fn comments(conn: &Connection, id: &str) -> Result<Vec<Comment>> {

@@ -8,6 +8,7 @@
 //! `step.retry`, `escalation`, `crash`.
 
 use super::error::{Result, StoreError};
+use super::events::TownEvent;
 use super::issues::{get as get_issue, CloseOutcome};
 use super::types::Status;
 use super::Tx;
@@ -186,12 +187,12 @@ impl Tx<'_> {
         let lease = get(&self.tx, step)?.ok_or_else(|| {
             StoreError::Invalid(format!("lease of {step} vanished inside its transaction"))
         })?;
-        self.event(
+        self.emit(
             step,
-            "step.started",
-            Some("generation"),
-            Some(&req.holder),
-            Some(&lease.generation.to_string()),
+            &TownEvent::StepStarted {
+                agent: req.holder.clone(),
+                lease: lease.generation,
+            },
         )?;
         Ok(Some(lease))
     }
@@ -254,13 +255,7 @@ impl Tx<'_> {
         self.check_lease(step, gen)?;
         let out = self.close(step, reason)?;
         if out == CloseOutcome::Closed {
-            self.event(
-                step,
-                "step.closed",
-                Some("generation"),
-                None,
-                Some(&gen.to_string()),
-            )?;
+            self.emit(step, &TownEvent::StepClosed { lease: gen })?;
         }
         Ok(out)
     }
@@ -283,12 +278,11 @@ impl Tx<'_> {
         let out = self.close(id, reason)?;
         if out == CloseOutcome::Closed && matches!(was, Status::InProgress | Status::Hooked) {
             if let Some(l) = get(&self.tx, id)? {
-                self.event(
+                self.emit(
                     id,
-                    "step.closed",
-                    Some("generation"),
-                    None,
-                    Some(&l.generation.to_string()),
+                    &TownEvent::StepClosed {
+                        lease: l.generation,
+                    },
                 )?;
             }
         }
@@ -315,15 +309,15 @@ impl Tx<'_> {
             Err(e) => return Err(e),
         };
         let status = get_issue(&self.tx, step)?.status;
-        self.event(step, "step.failed", Some(f.kind), None, Some(f.error))?;
+        self.emit(
+            step,
+            &TownEvent::StepFailed {
+                reason: f.kind.to_string(),
+                error: f.error.to_string(),
+            },
+        )?;
         if f.kind == "crash" {
-            self.event(
-                step,
-                "crash",
-                Some("generation"),
-                None,
-                Some(&gen.to_string()),
-            )?;
+            self.emit(step, &TownEvent::Crash { lease: gen })?;
         }
         self.tx
             .prepare_cached("UPDATE leases SET last_error = ?2, pid = NULL, pid_start = NULL WHERE step_id = ?1")?
@@ -338,7 +332,12 @@ impl Tx<'_> {
                     lease.attempts, f.error
                 )
             };
-            self.event(step, "escalation", Some("attempts"), None, Some(&why))?;
+            self.emit(
+                step,
+                &TownEvent::Escalation {
+                    reason: why.clone(),
+                },
+            )?;
             return Ok(FailOutcome::Blocked {
                 attempts: lease.attempts,
                 why,
@@ -349,12 +348,12 @@ impl Tx<'_> {
             .prepare_cached("UPDATE leases SET not_before = ?2 WHERE step_id = ?1")?
             .execute(params![step, not_before])?;
         self.set_status(step, status, Status::Open, None)?;
-        self.event(
+        self.emit(
             step,
-            "step.retry",
-            Some("attempt"),
-            Some(&not_before),
-            Some(&(lease.attempts + 1).to_string()),
+            &TownEvent::StepRetry {
+                attempt: lease.attempts + 1,
+                not_before: not_before.clone(),
+            },
         )?;
         Ok(FailOutcome::Retry {
             attempt: lease.attempts + 1,
@@ -374,12 +373,13 @@ impl Tx<'_> {
             )?
             .execute(params![step, why])?;
         self.set_status(step, status, Status::Open, None)?;
-        self.event(
+        self.emit(
             step,
-            "restart",
-            Some("generation"),
-            None,
-            Some(&gen.to_string()),
+            &TownEvent::Restart {
+                agent: None,
+                lease: Some(gen),
+                supervisor: None,
+            },
         )?;
         Ok(true)
     }

@@ -275,6 +275,10 @@ BEGIN INSERT INTO jsonl_pending (id) VALUES (NEW.id); END;
 CREATE TRIGGER jsonl_tomb_del AFTER DELETE ON tombstones
 BEGIN INSERT INTO jsonl_pending (id) VALUES (OLD.id); END;
 "#,
+    // 7: archived mail leaves the inbox but stays readable (`gt mail archive`).
+    r#"
+ALTER TABLE mail ADD COLUMN archived_at TEXT;
+"#,
 ];
 
 pub fn latest() -> i64 {

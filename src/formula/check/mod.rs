@@ -35,6 +35,7 @@ pub fn check(f: &Formula, sources: &Sources, diags: &mut Vec<Diagnostic>) {
 /// resolvable references, no cycles, and `waits_for` spawners that exist.
 pub fn check_graph(f: &Formula, diags: &mut Vec<Diagnostic>) {
     steps::check_unique_ids(f, diags);
+    steps::check_id_grammar(f, diags);
     deps::check(f, diags);
     exprs::check_waits_for_wiring(f, diags);
 }

@@ -8,6 +8,7 @@ use rustc_hash::FxHashMap;
 
 pub(super) fn check(f: &Formula, diags: &mut Vec<Diagnostic>) {
     check_unique_ids(f, diags);
+    check_id_grammar(f, diags);
     let mut all: Vec<&Step> = f.walk_steps();
     all.extend(f.template.iter());
     for s in all {
@@ -29,8 +30,8 @@ fn check_step(s: &Step, diags: &mut Vec<Diagnostic>) {
     };
     if s.title.is_none() && s.expand.is_none() && s.loop_.is_none() {
         diags.push(
-            Diagnostic::new(Code::F0009, format!("step `{}` has no `title`", id.value))
-                .at(id.span, "this step needs a `title`")
+            Diagnostic::new(Code::F0052, format!("step `{}` has no `title`", id.value))
+                .at(id.span, "its id is used as the title")
                 .help("add `title = \"...\"`: it becomes the bead's title that agents see"),
         );
     }
@@ -68,6 +69,28 @@ fn check_step(s: &Step, diags: &mut Vec<Diagnostic>) {
                     "step types are: {}; for a gate, use a `[steps.gate]` table",
                     STEP_TYPES.join(", ")
                 )),
+            );
+        }
+    }
+}
+
+/// Step ids become bead ids, file names and git ref components: they
+/// follow the crate's one name grammar (`crate::ids`). Ids with
+/// `{placeholders}` are templates, checked once expanded.
+pub(super) fn check_id_grammar(f: &Formula, diags: &mut Vec<Diagnostic>) {
+    for s in f.walk_steps() {
+        let Some(id) = &s.id else { continue };
+        if id.value.contains('{') {
+            continue;
+        }
+        if let Err(e) = crate::ids::validate_name("step id", &id.value) {
+            diags.push(
+                Diagnostic::new(Code::F0051, e.to_string())
+                    .at(id.span, "the runtime cannot use this id")
+                    .help(format!(
+                        "step ids name beads, files and git branches: ASCII letters, digits, `-`, `_` and `.`, at most {} bytes, no `..`, no leading `.` or `-`, no `.lock` ending",
+                        crate::ids::MAX_NAME
+                    )),
             );
         }
     }
