@@ -166,6 +166,8 @@ fn town() -> (tempfile::TempDir, Town, String) {
 
 fn bench_dashboard(c: &mut Criterion) {
     let (_d, town, mol) = town();
+    let (_d2, town2, mol2) = self::town();
+    latency_and_memory(&mol2, &town2);
     let app = App::new(town, Config::loopback(8080)).expect("app");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -209,6 +211,138 @@ fn bench_dashboard(c: &mut Criterion) {
                 .expect("render")
         })
     });
+}
+
+/// Read SSE frames from `body` until `n` events named `kind` arrived (or it ends).
+async fn count_events(
+    body: &mut Body,
+    kind: &str,
+    n: usize,
+    done: &std::sync::atomic::AtomicBool,
+) -> usize {
+    let mut buf = String::new();
+    let mut seen = 0;
+    let needle = format!("event: {kind}\n");
+    while seen < n && !done.load(std::sync::atomic::Ordering::Relaxed) {
+        match tokio::time::timeout(std::time::Duration::from_millis(200), body.frame()).await {
+            Ok(Some(Ok(f))) => {
+                if let Ok(d) = f.into_data() {
+                    buf.push_str(&String::from_utf8_lossy(&d));
+                }
+                while let Some(end) = buf.find("\n\n") {
+                    let frame: String = buf.drain(..end + 2).collect();
+                    if frame.contains(&needle) {
+                        seen += 1;
+                    }
+                }
+            }
+            Ok(_) => break,
+            Err(_) => {}
+        }
+    }
+    seen
+}
+
+fn open_stream(rt: &tokio::runtime::Runtime, app: &std::sync::Arc<App>, view: &str) -> Body {
+    let req = Request::get(format!("/live?view={view}&after=0"))
+        .header(header::HOST, "127.0.0.1:8080")
+        .body(Body::empty())
+        .expect("request");
+    let router = routes::router(app.clone());
+    rt.block_on(async move { router.oneshot(req).await.expect("stream").into_body() })
+}
+
+/// How long from a step's close to the open molecule page's re-rendered
+/// view, and whether the server's memory grows while pages stay open
+/// through a stream of changes (not timed by criterion: printed figures).
+fn latency_and_memory(mol: &str, town: &Town) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let app = App::new(town.clone(), Config::loopback(8080)).expect("app");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let never = AtomicBool::new(false);
+    let mut body = open_stream(&rt, &app, &format!("/molecules/{mol}"));
+    rt.block_on(count_events(&mut body, "view", 1, &never));
+    let mut lat = Vec::new();
+    let mut store = town.store().expect("store");
+    for step in ["design", "api", "ui", "review"] {
+        let id = format!("{mol}.{step}");
+        let t = Instant::now();
+        store
+            .write(|tx| tx.close(&id, None).map(|_| ()))
+            .expect("close");
+        let got = rt.block_on(count_events(&mut body, "view", 1, &never));
+        assert_eq!(got, 1, "no view event after closing {id}");
+        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    lat.sort_by(f64::total_cmp);
+    eprintln!(
+        "step close -> pushed view: median {:.0} ms, max {:.0} ms (poll 150 ms)",
+        lat[lat.len() / 2],
+        lat[lat.len() - 1]
+    );
+    // Memory: three open pages, 600 changes (a step reopened and closed,
+    // and a story event, each), RSS sampled after warm-up and at the end.
+    let pid = std::process::id() as i64;
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let mut bodies: Vec<Body> = ["/", format!("/molecules/{mol}").as_str(), "/agents"]
+        .iter()
+        .map(|v| open_stream(&rt, &app, v))
+        .collect();
+    let writer = {
+        let town = town.clone();
+        let mol = mol.to_string();
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut store = town.store().expect("store");
+            let id = format!("{mol}.ship");
+            let mut warm = 0;
+            for i in 0..600 {
+                store
+                    .write(|tx| -> gastown::store::Result<()> {
+                        if i % 2 == 0 {
+                            tx.close(&id, None)?;
+                        } else {
+                            tx.reopen(&id)?;
+                        }
+                        tx.event(
+                            &mol,
+                            "heartbeat",
+                            None,
+                            None,
+                            Some("{\"agent\": \"app/polecats/p0\"}"),
+                        )?;
+                        Ok(())
+                    })
+                    .expect("write");
+                if i == 100 {
+                    warm = gastown::runtime::proc::rss_bytes(pid).unwrap_or(0);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            done.store(true, Ordering::Relaxed);
+            warm
+        })
+    };
+    let seen: usize = rt
+        .block_on(futures_util::future::join_all(
+            bodies
+                .iter_mut()
+                .map(|b| count_events(b, "view", usize::MAX, &done)),
+        ))
+        .into_iter()
+        .sum();
+    let warm = writer.join().expect("writer");
+    let end = gastown::runtime::proc::rss_bytes(pid).unwrap_or(0);
+    eprintln!(
+        "memory with 3 open pages through 600 changes: RSS {:.1} MiB after 100, {:.1} MiB after 600 ({} view pushes)",
+        warm as f64 / 1048576.0,
+        end as f64 / 1048576.0,
+        seen
+    );
 }
 
 criterion_group! {

@@ -43,7 +43,7 @@ unset BEADS_DIR GT_TOWN
 now() { date +%s.%N; }
 load() { uptime | sed 's/.*load average: //'; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
 
 # The DAG as (id, needs) lines: "s0", "s1 s0", ...
 dag() {
@@ -178,19 +178,26 @@ case_store() {
     "chain, $STEPS steps, store of $STORE_ISSUES issues" "$STORE_ISSUES-issue" "$gf" "$ge" "$(ratio "$gf" "$ge")" "$(load)"
 }
 
-# Processes in the tree under $1 (itself excluded), and their total RSS in kB.
+# Processes in the tree under $1 (itself excluded), and their total
+# proportional set size (PSS: shared pages split between sharers) in kB.
 tree_stats() {
-  ps -e -o pid=,ppid=,rss= | awk -v root="$1" '
-    { parent[$1] = $2; rss[$1] = $3 }
+  local pids p kb=0 n=0 v
+  pids=$(ps -e -o pid=,ppid= | awk -v root="$1" '
+    { parent[$1] = $2 }
     END {
       for (p in parent) {
         q = p
         while (q in parent && q != root && q > 1) q = parent[q]
-        if (q == root && p != root) { n++; kb += rss[p] }
+        if (q == root && p != root) print p
       }
-      printf "%d %d\n", n, kb
-    }'
+    }')
+  for p in $pids; do
+    v=$(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null) || continue
+    n=$((n + 1)); kb=$((kb + ${v:-0}))
+  done
+  echo "$n $kb"
 }
+pss_of() { awk '/^Pss:/ { print $2 }' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
 rss_of() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 count_sleeps() { pgrep -c -f "^sleep 30$" || true; }
 
@@ -210,10 +217,11 @@ sleepers_under() {
   sleep 1
   read -r procs kb <<<"$(tree_stats "$pid")"
   lead=$(rss_of "$pid")
+  kb=$((kb + $(pss_of "$pid")))
   kill -TERM -- "-$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   for _ in $(seq 100); do [ "$(count_sleeps)" = 0 ] && break; sleep 0.1; done
-  echo "$(secs "$t0" "$t1") $procs $((kb + lead)) $lead"
+  echo "$(secs "$t0" "$t1") $procs $kb $lead"
 }
 
 case_sleepers() {
@@ -222,7 +230,7 @@ case_sleepers() {
   write_dag "$dir" flat "$SLEEPERS" "sleep 30"
   read -r gs gp gk gl <<<"$(sleepers_under "$dir" "$GT" run bench.formula.toml --jobs "$SLEEPERS" --quiet)"
   read -r ms mp mk ml <<<"$(sleepers_under "$dir" make -j "$SLEEPERS" -f Makefile all)"
-  printf '%-44s gt: %ss to start, %s processes (%s per step), %s MB total, supervisor %s MB | make: %ss, %s processes, %s MB  load %s\n' \
+  printf '%-44s gt: %ss to start, %s processes (%s per step), %s MB PSS in all, supervisor RSS %s MB | make: %ss, %s processes, %s MB PSS  load %s\n' \
     "$SLEEPERS concurrent \`sleep 30\` steps" "$gs" "$gp" \
     "$(awk -v p="$gp" -v n="$SLEEPERS" 'BEGIN { printf "%.2f", p / n }')" \
     "$((gk / 1024))" "$((gl / 1024))" "$ms" "$mp" "$((mk / 1024))" "$(load)"

@@ -1,6 +1,10 @@
 //! Runtime benchmarks (a plain bench binary, `cargo bench --bench runtime`):
 //! 1. dispatch throughput: a 1,000-step no-op molecule, `gt run --jobs 16`;
-//! 2. supervisor RSS while 100 agents sleep concurrently (`--jobs 100`).
+//! 2. supervisor RSS while 100 agents sleep concurrently (`--jobs 100`);
+//! 3. fan-in: closing the n blockers of one step, n = 2k/4k/8k (the cost per
+//!    close must stay flat: counters move by one, nothing is recounted).
+//!
+//! `benches/peers.sh` compares whole runs with ninja and make.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -28,7 +32,52 @@ fn rss_kb(pid: u32) -> Option<u64> {
         .ok()
 }
 
+/// Seconds to close the `n` blockers of one sink, one transaction each.
+fn fan_in(n: usize) -> f64 {
+    use gastown::store::{issues::NewIssue, DepType, Store};
+    let t = tempfile::tempdir().expect("tempdir");
+    let mut st = Store::init(t.path(), "fan").expect("bd init");
+    st.conn()
+        .execute_batch("PRAGMA synchronous = OFF")
+        .expect("pragma");
+    let ids: Vec<String> = st
+        .write(|tx| {
+            (0..n)
+                .map(|i| {
+                    tx.create(&NewIssue {
+                        title: format!("blocker {i}"),
+                        ..Default::default()
+                    })
+                    .map(|i| i.id)
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .expect("blockers");
+    st.write(|tx| {
+        tx.create(&NewIssue {
+            title: "sink".into(),
+            deps: ids.iter().map(|b| (DepType::Blocks, b.clone())).collect(),
+            ..Default::default()
+        })
+    })
+    .expect("sink");
+    let t0 = Instant::now();
+    for id in &ids {
+        st.write(|tx| tx.close(id, None)).expect("close");
+    }
+    t0.elapsed().as_secs_f64()
+}
+
 fn main() {
+    // 3. Fan-in (first: it needs no binaries).
+    for n in [2000, 4000, 8000] {
+        let s = fan_in(n);
+        println!(
+            "fan-in: closing {n} blockers of one step: {s:.2}s ({:.0} us per close)",
+            s * 1e6 / n as f64
+        );
+    }
+
     // 1. Throughput.
     let t = tempfile::tempdir().expect("tempdir");
     let f = formula(t.path(), "noop", 1000, "true");

@@ -369,7 +369,9 @@ fn fault_injection_sigkill_supervisor_five_times() {
             .current_dir(d)
             .env_remove("BEADS_DIR")
             .env_remove("GT_TOWN")
-            .env("BD_SYNCHRONOUS", "NORMAL")
+            // The default: the supervisor relaxes its commits and syncs them
+            // at its sync points, which is what the kills must not break.
+            .env("BD_SYNCHRONOUS", "FULL")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -461,7 +463,18 @@ run = "pwd > where-sandboxed.txt"
 "#,
     )
     .unwrap();
-    let o = gt(d, &["--json", "run", f.to_str().unwrap()]);
+    // With the default `synchronous = FULL` (commits made durable at the
+    // supervisor's sync points).
+    let o = Command::new(GT)
+        .args(["--json", "run", f.to_str().unwrap()])
+        .current_dir(d)
+        .env_remove("BEADS_DIR")
+        .env_remove("GT_TOWN")
+        .env_remove("GT_LEASE")
+        .env("BD_SYNCHRONOUS", "FULL")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let real = d.canonicalize().unwrap();
     let here = std::fs::read_to_string(d.join("where-here.txt")).unwrap();

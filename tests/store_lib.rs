@@ -311,7 +311,8 @@ fn random_operations_keep_the_ready_set_consistent() {
                     .map(|_| ())
             }
         };
-        if step % 50 == 0 {
+        // Often: counters move by deltas, so a wrong one must not hide.
+        if step % 5 == 0 {
             assert_consistent(&mut s);
         }
     }

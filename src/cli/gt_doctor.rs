@@ -31,27 +31,7 @@ pub fn run(a: &DoctorArgs, json: bool) -> i32 {
         fix: a.fix,
         ..Default::default()
     };
-    let mut r = doctor::run(&cwd, &opts);
-    // Agents the roles use: would their sessions start (CLI installed,
-    // Claude Code not refused as root, a login)?
-    if let Ok(t) = crate::town::Town::find(&cwd) {
-        for f in crate::runtime::launch::town_findings(&t) {
-            r.findings.push(match f {
-                Ok(m) => doctor::Finding {
-                    check: "agents.launch".into(),
-                    level: Level::Ok,
-                    message: m,
-                    fix: None,
-                },
-                Err((m, fix)) => doctor::Finding {
-                    check: "agents.launch".into(),
-                    level: Level::Error,
-                    message: m,
-                    fix,
-                },
-            });
-        }
-    }
+    let r = doctor::run(&cwd, &opts);
     if json {
         println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
     } else {

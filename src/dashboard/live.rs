@@ -139,6 +139,7 @@ struct Client {
     pending: VecDeque<Event>,
     fresh: bool,
     tick: tokio::time::Interval,
+    closing: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Client {
@@ -193,7 +194,9 @@ pub fn stream(
     log: Option<LogTail>,
 ) -> impl futures_util::Stream<Item = std::result::Result<Event, Infallible>> {
     let rx = app.hub.subscribe();
+    let closing = app.closing();
     let client = Client {
+        closing,
         app,
         rx,
         view,
@@ -216,7 +219,11 @@ pub fn stream(
                 c.refresh().await;
                 continue;
             }
+            if *c.closing.borrow() {
+                return None;
+            }
             tokio::select! {
+                _ = c.closing.changed() => return None,
                 r = c.rx.recv() => match r {
                     Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
                         // Coalesce a burst into one render.

@@ -119,6 +119,8 @@ pub struct App {
     pub hub: live::Hub,
     readers: Mutex<Vec<crate::store::Store>>,
     stop: Arc<AtomicBool>,
+    /// Set when the server shuts down: every live stream ends.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl App {
@@ -136,7 +138,18 @@ impl App {
             hub,
             readers: Mutex::new(vec![store]),
             stop,
+            closing: tokio::sync::watch::Sender::new(false),
         }))
+    }
+
+    /// End every live stream (so a graceful shutdown does not wait for
+    /// open pages to go away).
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    pub fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.closing.subscribe()
     }
 
     /// A store connection for one render (pooled; reads only).
@@ -225,10 +238,11 @@ pub fn serve(town: Town, opts: &ServeOptions) -> Result<()> {
             open_browser(&url);
         }
         let app = App::new(town, config)?;
-        let router = routes::router(app);
+        let router = routes::router(app.clone());
         axum::serve(listener, router)
-            .with_graceful_shutdown(async {
+            .with_graceful_shutdown(async move {
                 let _ = tokio::signal::ctrl_c().await;
+                app.close();
             })
             .await
             .map_err(|e| RuntimeError::Io(format!("the dashboard server failed: {e}")))?;

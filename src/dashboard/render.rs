@@ -38,6 +38,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("mail.html", include_str!("templates/mail.html")),
     ("feed.html", include_str!("templates/feed.html")),
     ("actions.html", include_str!("templates/actions.html")),
+    ("nudge_form.html", include_str!("templates/nudge_form.html")),
     ("error.html", include_str!("templates/error.html")),
 ];
 
@@ -469,4 +470,55 @@ pub fn error_page(app: &App, title: &str, message: &str, help: Option<&str>) -> 
     app.templates
         .render("error.html", &ctx)
         .unwrap_or_else(|_| "error".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn views_round_trip_through_their_addresses() {
+        let views = [
+            View::Overview,
+            View::Agents,
+            View::Agent("app/polecats/nux".into()),
+            View::Agent("mayor/".into()),
+            View::Convoys,
+            View::Convoy("hq-abc".into()),
+            View::Molecules,
+            View::Molecule("hq-abc".into()),
+            View::Mq,
+            View::Mail(None),
+            View::Mail(Some("app/witness".into())),
+            View::Feed,
+        ];
+        for v in views {
+            assert_eq!(View::parse_href(&v.href()), Some(v.clone()), "{}", v.href());
+        }
+        assert_eq!(View::parse_href("/nope"), None);
+        assert_eq!(
+            View::parse_href("/agent"),
+            None,
+            "an agent page needs its address"
+        );
+        assert_eq!(
+            View::parse_href("/mail?addr=a%20b&x"),
+            Some(View::Mail(Some("a b".into())))
+        );
+        assert_eq!(enc("a b&c=d"), "a%20b%26c%3Dd");
+    }
+
+    #[test]
+    fn bar_segments_fill_the_bar_in_order() {
+        let s = segments(&[("merged", "merged", 1), ("open", "open", 3)]);
+        assert_eq!(s[0].w, 50.0);
+        assert_eq!(s[1].x, 50.0);
+        assert_eq!(s[1].w, 150.0);
+        assert!(segments(&[("open", "open", 0)])[0].w == 0.0);
+    }
+
+    #[test]
+    fn every_embedded_template_parses() {
+        Templates::new().unwrap();
+    }
 }

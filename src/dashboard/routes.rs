@@ -296,8 +296,10 @@ fn directory(app: &App, store: &crate::store::Store) -> Result<Directory> {
     Ok(Directory::load(Some(&app.town), store.conn())?)
 }
 
+/// Like the CLI after a ledger change: the JSONL is current, or the
+/// failure of its export is reported.
 fn export(store: &mut crate::store::Store) -> Result<()> {
-    crate::store::sync::export(store)?;
+    store.flush_export()?;
     Ok(())
 }
 

@@ -103,28 +103,6 @@ fn claude_preflight(name: &str, agent: &AgentConfig, line: &str) -> Result<(), R
     Ok(())
 }
 
-/// `gt doctor`: can each role's agent start? One finding per distinct
-/// agent the town's roles use: `Ok(message)` or `Err((message, fix))`.
-pub fn town_findings(town: &crate::town::Town) -> Vec<Result<String, (String, Option<String>)>> {
-    let mut seen = std::collections::BTreeSet::new();
-    let mut out = Vec::new();
-    for role in ["mayor", "polecat", "witness", "refinery", "deacon", "crew"] {
-        let Ok((name, cfg)) = town.agent_for(role, None, None) else {
-            continue;
-        };
-        if cfg.is_shell() || !seen.insert(name.clone()) {
-            continue;
-        }
-        out.push(match preflight(&name, &cfg) {
-            Ok(()) => Ok(format!(
-                "agent `{name}` ({role} and others using it) can start"
-            )),
-            Err(e) => Err((format!("{role}: {e}"), e.help())),
-        });
-    }
-    out
-}
-
 /// The user's Claude Code login file, if any (read, never written).
 fn user_credentials() -> Option<PathBuf> {
     let dir = env_var("CLAUDE_CONFIG_DIR")

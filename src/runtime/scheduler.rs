@@ -179,6 +179,12 @@ pub struct Scheduler<'a> {
     resumed: bool,
     interrupted: bool,
     last_version: i64,
+    /// The connection's own `synchronous` level when it fsyncs every commit
+    /// (`FULL`/`EXTRA`): the run commits at `NORMAL` and makes its commits
+    /// durable together at each [`Scheduler::sync_point`].
+    durable_sync: Option<i64>,
+    /// The store's write counter at the last sync point.
+    synced_version: i64,
     /// The molecule's bound vars, as every step's environment.
     var_env: Vec<(String, String)>,
 }
@@ -211,8 +217,68 @@ impl<'a> Scheduler<'a> {
             resumed: false,
             interrupted: false,
             last_version: -1,
+            durable_sync: None,
+            synced_version: -1,
             var_env,
         }
+    }
+
+    fn set_synchronous(&self, level: i64) -> Result<(), RuntimeError> {
+        self.store
+            .conn()
+            .execute_batch(&format!("PRAGMA synchronous = {level}"))
+            .map_err(|e| crate::store::StoreError::from(e).into())
+    }
+
+    /// Commit at `NORMAL` from now on if the store fsyncs every commit: a
+    /// commit still survives a supervisor crash (it is in the WAL), and
+    /// [`Scheduler::sync_point`] makes it durable before the supervisor waits.
+    fn relax_commits(&mut self) -> Result<(), RuntimeError> {
+        let level: i64 = self
+            .store
+            .conn()
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .map_err(crate::store::StoreError::from)?;
+        if level >= 2 {
+            self.durable_sync = Some(level);
+            self.set_synchronous(1)?;
+        }
+        Ok(())
+    }
+
+    /// One fsync'd commit that makes every commit since the last sync point
+    /// durable (the WAL is written in order): a step's close, the next
+    /// step's lease and its session record cost one fsync together.
+    fn sync_point(&mut self) -> Result<(), RuntimeError> {
+        let Some(level) = self.durable_sync else {
+            return Ok(());
+        };
+        if self.store.data_version()? == self.synced_version {
+            return Ok(());
+        }
+        self.set_synchronous(level)?;
+        let done = self.store.write(|_| Ok::<_, RuntimeError>(()));
+        self.set_synchronous(1)?;
+        done?;
+        self.synced_version = self.store.data_version()?;
+        Ok(())
+    }
+
+    /// A write that is itself a sync point (the session records, the last
+    /// write before the supervisor waits): no separate empty commit.
+    fn write_synced<T>(
+        &mut self,
+        f: impl FnOnce(&mut crate::store::Tx<'_>) -> Result<T, RuntimeError>,
+    ) -> Result<T, RuntimeError> {
+        let Some(level) = self.durable_sync else {
+            return self.store.write(f);
+        };
+        self.set_synchronous(level)?;
+        let out = self.store.write(f);
+        self.set_synchronous(1)?;
+        let out = out?;
+        self.synced_version = self.store.data_version()?;
+        Ok(out)
     }
 
     fn holder(&self, polecat: &str) -> String {
@@ -226,6 +292,7 @@ impl<'a> Scheduler<'a> {
     /// Drive the molecule to the end. Returns the summary.
     pub async fn run(mut self, rep: &mut dyn Reporter) -> Result<Summary, RuntimeError> {
         let t0 = Instant::now();
+        self.relax_commits()?;
         self.reconcile(rep)?;
         let (total, done) = self.counts()?;
         rep.event(RunEvent::Begin {
@@ -242,6 +309,7 @@ impl<'a> Scheduler<'a> {
                 self.dispatch(rep)?;
             }
             if self.running.is_empty() {
+                self.sync_point()?;
                 if self.interrupted {
                     break Outcome::Interrupted;
                 }
@@ -262,6 +330,7 @@ impl<'a> Scheduler<'a> {
                     }
                 }
             }
+            self.sync_point()?;
             tokio::select! {
                 Some(e) = self.exit_rx.recv() => {
                     let mut exits = vec![e];
@@ -281,6 +350,10 @@ impl<'a> Scheduler<'a> {
                 }
             }
         };
+        self.sync_point()?;
+        if let Some(level) = self.durable_sync.take() {
+            self.set_synchronous(level)?;
+        }
         self.summary(outcome, t0.elapsed())
     }
 
@@ -588,8 +661,9 @@ impl<'a> Scheduler<'a> {
         // 2. Start the sessions.
         let mut recorded = Vec::new();
         let mut failed_start = Vec::new();
-        for (c, polecat, gen, agent_gen) in plan {
-            match self.start_session(&c, &polecat, gen, agent_gen) {
+        let cwds = self.prepare_cwds(&plan);
+        for ((c, polecat, gen, agent_gen), cwd) in plan.into_iter().zip(cwds) {
+            match cwd.and_then(|cwd| self.start_session(&c, &polecat, gen, agent_gen, cwd)) {
                 Ok(r) => {
                     rep.event(RunEvent::Started {
                         step: &c.id,
@@ -617,41 +691,39 @@ impl<'a> Scheduler<'a> {
         if !recorded.is_empty() {
             let rig = self.cfg.rig.clone();
             let holders: Vec<String> = recorded.iter().map(|r| self.holder(&r.3)).collect();
-            let lost = self
-                .store
-                .write(|tx| -> Result<Vec<String>, RuntimeError> {
-                    let mut lost = Vec::new();
-                    for (i, (step, gen, agent_gen, polecat, pid, ps, sf, log)) in
-                        recorded.iter().enumerate()
-                    {
-                        let (sf, log) = (sf.display().to_string(), log.display().to_string());
-                        let won = tx.record_spawn(&crate::store::agents::SpawnRecord {
-                            rig: &rig,
-                            name: polecat,
-                            generation: *agent_gen,
-                            lease: Some((step, *gen)),
-                            pid: *pid,
-                            pid_start: *ps,
-                            session: None,
-                            status_file: &sf,
-                            log_path: &log,
-                        })?;
-                        if won {
-                            tx.emit(
-                                step,
-                                &TownEvent::Spawn {
-                                    agent: holders[i].clone(),
-                                    generation: *agent_gen,
-                                    pid: *pid,
-                                    rig: rig.clone(),
-                                },
-                            )?;
-                        } else {
-                            lost.push(step.clone());
-                        }
+            let lost = self.write_synced(|tx| -> Result<Vec<String>, RuntimeError> {
+                let mut lost = Vec::new();
+                for (i, (step, gen, agent_gen, polecat, pid, ps, sf, log)) in
+                    recorded.iter().enumerate()
+                {
+                    let (sf, log) = (sf.display().to_string(), log.display().to_string());
+                    let won = tx.record_spawn(&crate::store::agents::SpawnRecord {
+                        rig: &rig,
+                        name: polecat,
+                        generation: *agent_gen,
+                        lease: Some((step, *gen)),
+                        pid: *pid,
+                        pid_start: *ps,
+                        session: None,
+                        status_file: &sf,
+                        log_path: &log,
+                    })?;
+                    if won {
+                        tx.emit(
+                            step,
+                            &TownEvent::Spawn {
+                                agent: holders[i].clone(),
+                                generation: *agent_gen,
+                                pid: *pid,
+                                rig: rig.clone(),
+                            },
+                        )?;
+                    } else {
+                        lost.push(step.clone());
                     }
-                    Ok(lost)
-                })?;
+                }
+                Ok(lost)
+            })?;
             for step in lost {
                 if let Some(r) = self.running.get_mut(&step) {
                     r.killed = Some("claim lost");
@@ -687,39 +759,61 @@ impl<'a> Scheduler<'a> {
         Ok(())
     }
 
+    /// Where each planned step runs: its polecat's worktree (prepared on
+    /// worker threads, a few at once, so a batch of starts does not pay for
+    /// its checkouts one after another), or the run's directory.
+    fn prepare_cwds(
+        &self,
+        plan: &[(Ready, String, i64, i64)],
+    ) -> Vec<Result<PathBuf, RuntimeError>> {
+        let Some(g) = &self.cfg.git else {
+            return plan.iter().map(|_| Ok(self.cfg.workdir.clone())).collect();
+        };
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let chunk = plan.len().div_ceil(workers).max(1);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = plan
+                .chunks(chunk)
+                .map(|part| {
+                    let workdir = &self.cfg.workdir;
+                    scope.spawn(move || {
+                        let repo = git2::Repository::open(&g.repo);
+                        part.iter()
+                            .map(|(c, polecat, _, _)| {
+                                if c.isolation.as_deref() == Some("none") {
+                                    return Ok(workdir.clone());
+                                }
+                                let repo = repo.as_ref().map_err(|e| {
+                                    RuntimeError::Io(format!(
+                                        "cannot open {}: {e}",
+                                        g.repo.display()
+                                    ))
+                                })?;
+                                polecat_worktree(repo, g, polecat, &c.id)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        vec![Err(RuntimeError::Io("a worktree worker panicked".into()))]
+                    })
+                })
+                .collect()
+        })
+    }
+
     fn start_session(
         &mut self,
         c: &Ready,
         polecat: &str,
         gen: i64,
         agent_gen: i64,
+        cwd: PathBuf,
     ) -> Result<Running, RuntimeError> {
-        let sandbox = self
-            .cfg
-            .git
-            .as_ref()
-            .filter(|_| c.isolation.as_deref() != Some("none"));
-        let cwd = match sandbox {
-            Some(g) => {
-                let repo = git2::Repository::open(&g.repo)?;
-                let path = g.worktrees.join(polecat);
-                let branch = crate::town::worktree::polecat_branch(polecat, &c.id);
-                let wt = crate::town::worktree::prepare(
-                    &repo,
-                    &path,
-                    &format!("gt-{polecat}"),
-                    &branch,
-                    g.base,
-                )?;
-                let sub = wt.join(&g.subdir);
-                if sub.is_dir() {
-                    sub
-                } else {
-                    wt
-                }
-            }
-            None => self.cfg.workdir.clone(),
-        };
         let status_file = self.status_path(&c.id, gen);
         let log = step_file(&self.cfg.runtime_dir, "logs", &c.id, gen, ".log");
         let lease = format!("{}:{gen}", c.id);
@@ -1129,6 +1223,26 @@ impl<'a> Scheduler<'a> {
             unfinished,
         })
     }
+}
+
+/// The worktree of `polecat` prepared for `step`, and the directory in it
+/// where the step runs (the run's subdirectory when the tree has it).
+fn polecat_worktree(
+    repo: &git2::Repository,
+    g: &GitSandbox,
+    polecat: &str,
+    step: &str,
+) -> Result<PathBuf, RuntimeError> {
+    let branch = crate::town::worktree::polecat_branch(polecat, step);
+    let wt = crate::town::worktree::prepare(
+        repo,
+        &g.worktrees.join(polecat),
+        &format!("gt-{polecat}"),
+        &branch,
+        g.base,
+    )?;
+    let sub = wt.join(&g.subdir);
+    Ok(if sub.is_dir() { sub } else { wt })
 }
 
 /// Close the molecule root when it has no open children left.

@@ -13,13 +13,15 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 /// The wrapper. `$1` is the status file; the command is `$GT_CMD`, its
-/// stdin `$GT_STDIN` (or nothing). The command is `eval`ed in the wrapper
-/// itself (no second shell: a step is the wrapper plus its command), with
-/// no positional parameters; the exit trap records its status, also when it
-/// ends with `exit` or `set -e`.
-const WRAPPER: &str = r#"echo $$ > "$1.pid"
-__gt_status_file=$1
+/// stdin `$GT_STDIN` (or nothing). The status file says `pid <pid>` while
+/// the session runs and holds the exit status once it ended (one file per
+/// session: creating files is a real part of a no-op step's cost). The
+/// command is `eval`ed in the wrapper itself (no second shell: a step is
+/// the wrapper plus its command), with no positional parameters; the exit
+/// trap records its status, also when it ends with `exit` or `set -e`.
+const WRAPPER: &str = r#"__gt_status_file=$1
 shift
+echo "pid $$" > "$__gt_status_file"
 trap 'echo $? > "$__gt_status_file"' EXIT
 if [ -n "$GT_STDIN" ]; then eval "$GT_CMD" < "$GT_STDIN"; else eval "$GT_CMD" < /dev/null; fi"#;
 
@@ -209,21 +211,19 @@ fn start_tmux(spec: &SessionSpec) -> std::io::Result<i64> {
         .map_err(|_| std::io::Error::other("tmux did not report the pane's pid"))
 }
 
-/// How a session ended, from its status file: `Some(code)`, or `None` when
-/// the wrapper never wrote one (killed, crashed).
+/// How a session ended, from its status file: `Some(code)`, or `None`
+/// while it runs or when the wrapper never wrote one (killed, crashed).
 pub fn read_status(status_file: &Path) -> Option<i32> {
     std::fs::read_to_string(status_file)
         .ok()
         .and_then(|t| t.trim().parse().ok())
 }
 
-/// The pid a session wrapper wrote when it started.
+/// The pid a session wrapper wrote when it started (`None` once it ended).
 pub fn read_pidfile(status_file: &Path) -> Option<i64> {
-    let mut p = status_file.as_os_str().to_owned();
-    p.push(".pid");
-    std::fs::read_to_string(PathBuf::from(p))
+    std::fs::read_to_string(status_file)
         .ok()
-        .and_then(|t| t.trim().parse().ok())
+        .and_then(|t| t.trim().strip_prefix("pid ")?.trim().parse().ok())
 }
 
 /// The last `lines` lines of a log file.

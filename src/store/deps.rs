@@ -24,6 +24,14 @@ fn dep_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Dep> {
     })
 }
 
+fn is_closed(conn: &Connection, id: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT status = 'closed' FROM issues WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .unwrap_or(false))
+}
+
 /// What `id` depends on.
 pub fn deps_of(conn: &Connection, id: &str) -> Result<Vec<Dep>> {
     let mut st = conn.prepare_cached(
@@ -203,12 +211,29 @@ impl Tx<'_> {
         self.event(from, "dep_added", Some(t.as_str()), None, Some(to))?;
         conn.prepare_cached("UPDATE issues SET updated_at = ?2 WHERE id = ?1")?
             .execute(params![from, self.now])?;
-        let mut seeds = vec![from.to_string()];
+        // A blocking edge to an open target is one more open blocker: moved
+        // by one, not recounted (adding n blockers costs O(n), not O(n^2)).
+        let counted = matches!(t, DepType::Blocks | DepType::ConditionalBlocks);
+        if counted && !is_closed(conn, to)? {
+            ready::move_blockers(conn, from, 1)?;
+        }
+        let mut seeds = vec![(
+            from.to_string(),
+            if counted {
+                ready::Recount::KeepBlockers
+            } else {
+                ready::Recount::All
+            },
+        )];
         if t == DepType::ParentChild {
             ready::child_counts(conn, to, from_closed, 1)?;
-            seeds.extend(ready::waiters_of(conn, to)?);
+            seeds.extend(
+                ready::waiters_of(conn, to)?
+                    .into_iter()
+                    .map(|w| (w, ready::Recount::All)),
+            );
         }
-        ready::settle(conn, seeds)?;
+        ready::settle_seeds(conn, seeds)?;
         Ok(true)
     }
 

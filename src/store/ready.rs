@@ -111,6 +111,13 @@ fn compute_blocked(status: &str, ob: i64, wu: i64, ab: bool) -> bool {
     status != "closed" && (ob > 0 || wu > 0 || ab || status == "blocked" || status == "deferred")
 }
 
+/// One more (`delta = 1`) or one fewer (`-1`) open blocker for `id`.
+pub(crate) fn move_blockers(conn: &Connection, id: &str, delta: i64) -> Result<()> {
+    conn.prepare_cached("UPDATE issues SET open_blockers = open_blockers + ?2 WHERE id = ?1")?
+        .execute(params![id, delta])?;
+    Ok(())
+}
+
 /// What [`settle_seeds`] recounts for a seed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Recount {
@@ -126,7 +133,7 @@ pub(crate) fn settle(conn: &Connection, seeds: impl IntoIterator<Item = String>)
     settle_seeds(conn, seeds.into_iter().map(|s| (s, Recount::All)))
 }
 
-fn settle_seeds(
+pub(crate) fn settle_seeds(
     conn: &Connection,
     seeds: impl IntoIterator<Item = (String, Recount)>,
 ) -> Result<()> {
