@@ -212,19 +212,31 @@ fn hang_is_killed_by_timeout_crash_is_retried_and_missing_command_is_not_retried
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let root = summary(&o)["molecule"].as_str().unwrap().to_string();
     let st = store(d);
+    // "reason: error" of each typed `step.failed` event of a step.
     let failed = |p: &str| -> Vec<String> {
-        events::for_issue(st.conn(), &format!("{root}.{p}"))
-            .unwrap()
-            .into_iter()
-            .filter(|e| e.kind == "step.failed")
-            .map(|e| {
-                format!(
-                    "{}: {}",
-                    e.field.unwrap_or_default(),
-                    e.new.unwrap_or_default()
-                )
+        let mut q = st
+            .conn()
+            .prepare("SELECT kind, payload, new FROM events WHERE issue_id = ?1 AND kind = 'step.failed' ORDER BY id")
+            .unwrap();
+        let rows = q
+            .query_map([format!("{root}.{p}")], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
             })
-            .collect()
+            .unwrap();
+        rows.map(|r| {
+            let (kind, payload, new) = r.unwrap();
+            match events::typed(&kind, payload.as_deref(), new.as_deref()) {
+                Some(events::TownEvent::StepFailed { reason, error }) => {
+                    format!("{reason}: {error}")
+                }
+                other => panic!("step.failed without its payload: {other:?}"),
+            }
+        })
+        .collect()
     };
     let hang = failed("hang");
     assert_eq!(hang.len(), 2, "{hang:?}");
