@@ -194,6 +194,7 @@ fn upstream(repo: &git2::Repository, branch: &str) -> Option<(String, String, bo
 pub fn round_trip(store: &mut Store, opts: &SyncOptions) -> Result<RoundTrip> {
     let dir = store.dir().to_path_buf();
     let _lock = Lock::take(&dir, SYNC_LOCK)?;
+    let _inflight = Inflight::begin(&dir)?;
     let mut rt = RoundTrip::default();
     let first = sync::commit(store, opts.message.as_deref())?;
     rt.commit = first.commit.clone();
@@ -255,6 +256,68 @@ pub fn round_trip(store: &mut Store, opts: &SyncOptions) -> Result<RoundTrip> {
         }
     }
     Ok(rt)
+}
+
+/// `.beads/sync.inflight` exists while a sync runs. Finding it on entry
+/// (under the sync lock, so no other sync runs) means the last sync was
+/// killed; the git lock files it left behind (newer than the marker) would
+/// block every later commit, so they are removed, and the user is told.
+struct Inflight(PathBuf);
+
+impl Inflight {
+    fn begin(dir: &Path) -> Result<Inflight> {
+        let marker = dir.join("sync.inflight");
+        if let Ok(started) = std::fs::metadata(&marker).and_then(|m| m.modified()) {
+            if let Ok(repo) = git2::Repository::discover(dir) {
+                for lock in stale_git_locks(repo.path(), started) {
+                    if std::fs::remove_file(&lock).is_ok() {
+                        eprintln!(
+                            "note: removed {} left by a sync that was killed",
+                            lock.display()
+                        );
+                    }
+                }
+            }
+        }
+        std::fs::write(&marker, std::process::id().to_string())
+            .map_err(|e| StoreError::io(&marker, e))?;
+        Ok(Inflight(marker))
+    }
+}
+
+impl Drop for Inflight {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Git's lock files (index, HEAD, packed-refs, branch refs) created at or
+/// after `since`.
+fn stale_git_locks(git_dir: &Path, since: std::time::SystemTime) -> Vec<PathBuf> {
+    let mut candidates = vec![
+        git_dir.join("index.lock"),
+        git_dir.join("HEAD.lock"),
+        git_dir.join("packed-refs.lock"),
+    ];
+    let mut dirs = vec![git_dir.join("refs").join("heads")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "lock") {
+                candidates.push(p);
+            }
+        }
+    }
+    candidates
+        .into_iter()
+        .filter(|p| {
+            std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t >= since)
+        })
+        .collect()
 }
 
 /// Merge `FETCH_HEAD` into HEAD (if it is not already contained), then
