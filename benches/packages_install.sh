@@ -43,8 +43,9 @@ for r in $(seq 1 $runs); do
   proj="$work/proj-$r"
   mkdir -p "$proj/.beads"
   start=$(date +%s.%N)
-  (cd "$proj" && GT_PACKAGE_CACHE="$work/cache-$r" "$gt" formula install "file://$pkg@v1.0.0" >/dev/null)
+  (cd "$proj" && GT_PACKAGE_CACHE="$work/cache-$r" "$gt" formula install "file://$pkg@v1.0.0" >"$work/out-$r.txt" 2>&1) || { cat "$work/out-$r.txt"; exit 1; }
   end=$(date +%s.%N)
   echo "run $r: $(echo "$end - $start" | bc) s"
 done
+echo "installed formulas in the last run: $(ls "$work/proj-$runs/.beads/formulas/packages/fifty" | grep -c formula.toml)"
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
