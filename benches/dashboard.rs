@@ -297,7 +297,7 @@ fn latency_and_memory(mol: &str, town: &Town) {
         let done = done.clone();
         std::thread::spawn(move || {
             let mut store = town.store().expect("store");
-            let id = format!("{mol}.ship");
+            let id = format!("{mol}.review");
             let mut warm = 0;
             for i in 0..600 {
                 store
