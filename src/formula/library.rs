@@ -116,8 +116,7 @@ impl SearchPath {
     /// The default five tiers, seen from `cwd`.
     pub fn discover(cwd: &Path, env: &Env) -> SearchPath {
         let mut dirs = Vec::new();
-        let project = cwd.ancestors().find(|d| d.join(".beads").is_dir());
-        if let Some(p) = project {
+        if let Some(p) = project_root(cwd) {
             dirs.push(SearchDir {
                 tier: Tier::Project,
                 path: Some(p.join(".beads").join("formulas")),
@@ -300,6 +299,12 @@ impl SearchPath {
     pub fn all_names(&self) -> Vec<String> {
         self.list().into_iter().map(|(c, _)| c.name).collect()
     }
+}
+
+/// The project whose formulas are on the path: the nearest ancestor of
+/// `cwd` with a `.beads/` directory.
+pub fn project_root(cwd: &Path) -> Option<&Path> {
+    cwd.ancestors().find(|d| d.join(".beads").is_dir())
 }
 
 /// The town whose formulas are on the path: `GT_TOWN`, else the nearest

@@ -16,7 +16,7 @@ pub mod source;
 pub mod tidy;
 pub mod verify;
 
-use crate::formula::library::{Env, SearchPath, Tier, PACKAGES_DIR};
+use crate::formula::library::{self, Env, Tier, PACKAGES_DIR};
 use std::path::{Path, PathBuf};
 
 pub use install::{install, install_locked, remove, update, InstallOptions};
@@ -91,22 +91,17 @@ pub struct Home {
 impl Home {
     /// The tier's formula directory as the search path sees it from `cwd`.
     pub fn locate(scope: Scope, cwd: &Path, env: &Env) -> Result<Home> {
-        // The search path drops a tier that is the same directory as an
-        // earlier one (a town root is also a project), so ask for the town.
-        if scope == Scope::Town {
-            if let Some(t) = crate::formula::library::town_root(cwd, env) {
-                return Ok(Home {
-                    scope,
-                    formulas: t.join(".beads").join("formulas"),
-                });
-            }
-        }
-        SearchPath::discover(cwd, env)
-            .dirs
-            .into_iter()
-            .find(|d| d.tier == scope.tier())
-            .and_then(|d| d.path)
-            .map(|formulas| Home { scope, formulas })
+        // Each tier by its own rule: the search path drops a tier that is
+        // the same directory as an earlier one (a town root is a project too).
+        let root = match scope {
+            Scope::Project => library::project_root(cwd).map(Path::to_path_buf),
+            Scope::Town => library::town_root(cwd, env),
+            Scope::User => env.home.clone(),
+        };
+        root.map(|r| Home {
+            scope,
+            formulas: r.join(".beads").join("formulas"),
+        })
             .ok_or_else(|| {
                 PackageError::Usage(match scope {
                     Scope::Project => "no project store here (no `.beads/` in this directory or above); run `bd init`, or install with `--town` or `--user`".into(),
