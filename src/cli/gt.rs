@@ -91,7 +91,7 @@ pub enum Command {
     Refinery(super::gt_roles::RoleCommand),
     /// The town's deacon (housekeeping patrol): supervisor code, or an agent.
     #[command(subcommand)]
-    Deacon(super::gt_roles::RoleCommand),
+    Deacon(super::gt_roles::DeaconCommand),
     /// Convoys: beads tracked together; land when all are merged.
     #[command(subcommand)]
     Convoy(super::gt_convoy::ConvoyCommand),
@@ -174,7 +174,7 @@ pub fn main() -> i32 {
             Command::Mayor(c) => super::gt_roles::role("mayor", c, cli.json),
             Command::Witness(c) => super::gt_roles::role("witness", c, cli.json),
             Command::Refinery(c) => super::gt_roles::role("refinery", c, cli.json),
-            Command::Deacon(c) => super::gt_roles::role("deacon", c, cli.json),
+            Command::Deacon(c) => super::gt_roles::deacon(c, cli.json),
             Command::Convoy(c) => super::gt_convoy::run(c, cli.json),
             Command::Mail(c) => super::gt_mail::run(c, cli.json),
             Command::Nudge(a) => super::gt_mail::nudge_cmd(a, cli.json),

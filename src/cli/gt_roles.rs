@@ -21,6 +21,42 @@ pub enum RoleCommand {
     Status(RoleArgs),
 }
 
+/// `gt deacon`: the role commands plus the patrol's parts, which the
+/// built-in deacon runs on its own and an agent deacon's wisp steps call.
+#[derive(Subcommand, Debug)]
+pub enum DeaconCommand {
+    #[command(flatten)]
+    Role(RoleCommand),
+    /// Run one whole patrol now (zombie-scan, stale-hooks, housekeeping).
+    Patrol {
+        /// Report what would be done, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Hand dead and stale sessions to their witness; end processes that
+    /// outlived their session.
+    ZombieScan {
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Release work hooked by dead holders whose lease has been quiet this long.
+    StaleHooks {
+        /// e.g. 30m, 1h (default: deacon.stale_hook_secs, else 1h).
+        #[arg(long)]
+        max_age: Option<String>,
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Prune orphaned worktree registrations, land finished convoys,
+    /// collect finished wisps, drop stale handoff requests.
+    Housekeeping {
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Record that the deacon is alive (and what it is doing).
+    Heartbeat { action: Option<String> },
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct RoleArgs {
     /// Run the role as this agent (overrides roles.<role>.agent).
@@ -50,7 +86,111 @@ fn status_line(s: &RoleStatus) -> String {
             "not running (supervisor code; `gt start` or this command's `start`)".into()
         }
     };
-    format!("{}: {what}", s.address)
+    let mut line = format!("{}: {what}", s.address);
+    if let Some(h) = &s.patrol {
+        line += &patrol_lines(h);
+    }
+    line
+}
+
+fn patrol_lines(h: &crate::runtime::deacon::Heartbeat) -> String {
+    let mut out = match &h.last_patrol {
+        Some(at) => format!("\nlast patrol: {at} (cycle {}, by {})", h.cycle, h.by),
+        None => "\nno patrol yet".into(),
+    };
+    if let Some(at) = &h.heartbeat {
+        out += &format!(
+            "\nheartbeat: {at}{}",
+            h.action
+                .as_ref()
+                .map(|a| format!(" ({a})"))
+                .unwrap_or_default()
+        );
+    }
+    for p in &h.results {
+        out += &part_lines(p);
+    }
+    out
+}
+
+fn part_lines(p: &crate::runtime::deacon::PartResult) -> String {
+    let mut out = format!(
+        "\n  {} at {}{}: {}",
+        p.part,
+        p.at,
+        if p.dry_run { " (dry run)" } else { "" },
+        if p.lines.is_empty() {
+            "all well".to_string()
+        } else {
+            format!("{} finding(s)", p.lines.len())
+        }
+    );
+    for l in &p.lines {
+        out += &format!("\n    - {l}");
+    }
+    out
+}
+
+pub fn deacon(c: &DeaconCommand, json: bool) -> i32 {
+    use crate::runtime::deacon as d;
+    if let DeaconCommand::Role(r) = c {
+        return role("deacon", r, json);
+    }
+    finish(
+        (|| {
+            let t = town()?;
+            let mut store = t.store()?;
+            store.set_actor("deacon");
+            let parts = match c {
+                DeaconCommand::Patrol { dry_run } => {
+                    d::patrol(&t, &mut store, "gt deacon patrol", *dry_run)?
+                }
+                DeaconCommand::ZombieScan { dry_run } => {
+                    vec![d::zombie_scan(&t, &mut store, *dry_run)?]
+                }
+                DeaconCommand::StaleHooks { max_age, dry_run } => {
+                    let secs = match max_age.as_deref() {
+                        // Zero is no timeout but a fine age: release at once.
+                        Some("0" | "0s") => Some(0),
+                        Some(a) => Some(crate::formula::expr::duration::parse_duration(a).map_err(
+                            |e| {
+                                RuntimeError::usage(
+                                    format!("--max-age `{a}`: {e}"),
+                                    "e.g. 30m, 1h, 2d",
+                                )
+                            },
+                        )? as i64),
+                        None => None,
+                    };
+                    vec![d::stale_hooks(&t, &mut store, secs, *dry_run)?]
+                }
+                DeaconCommand::Housekeeping { dry_run } => {
+                    vec![d::housekeeping(&t, &mut store, *dry_run)?]
+                }
+                DeaconCommand::Heartbeat { action } => {
+                    let h = d::heartbeat(&t, action.as_deref())?;
+                    print(json, &h, || {
+                        format!(
+                            "deacon heartbeat {}",
+                            h.heartbeat.clone().unwrap_or_default()
+                        )
+                    });
+                    return Ok(());
+                }
+                DeaconCommand::Role(_) => Vec::new(), // handled above
+            };
+            print(json, &parts, || {
+                parts
+                    .iter()
+                    .map(part_lines)
+                    .collect::<String>()
+                    .trim_start()
+                    .to_string()
+            });
+            Ok(())
+        })(),
+        json,
+    )
 }
 
 pub fn role(role: &str, c: &RoleCommand, json: bool) -> i32 {

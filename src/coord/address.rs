@@ -1,4 +1,4 @@
-//! Agent addresses: `mayor`, `overseer` (the human), `<rig>/witness`,
+//! Agent addresses: `mayor`, `deacon`, `overseer` (the human), `<rig>/witness`,
 //! `<rig>/refinery`, `<rig>/polecats/<name>`, `<rig>/crew/<name>`, and the
 //! groups `<rig>/polecats` and `<rig>/crew`.
 //!
@@ -15,6 +15,8 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Address {
     Mayor,
+    /// The town's patrol (`deacon/`).
+    Deacon,
     Overseer,
     Witness(String),
     Refinery(String),
@@ -30,6 +32,7 @@ impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Address::Mayor => f.write_str("mayor"),
+            Address::Deacon => f.write_str("deacon"),
             Address::Overseer => f.write_str("overseer"),
             Address::Witness(r) => write!(f, "{r}/witness"),
             Address::Refinery(r) => write!(f, "{r}/refinery"),
@@ -69,6 +72,7 @@ impl Address {
         }
         Some(match parts.as_slice() {
             ["mayor"] => Address::Mayor,
+            ["deacon"] => Address::Deacon,
             ["overseer"] => Address::Overseer,
             [r, "witness"] => Address::Witness(r.to_string()),
             [r, "refinery"] => Address::Refinery(r.to_string()),
@@ -82,7 +86,7 @@ impl Address {
 
     pub fn rig(&self) -> Option<&str> {
         match self {
-            Address::Mayor | Address::Overseer => None,
+            Address::Mayor | Address::Deacon | Address::Overseer => None,
             Address::Witness(r)
             | Address::Refinery(r)
             | Address::Polecat(r, _)
@@ -126,6 +130,7 @@ impl Directory {
                 "{r}/witness, {r}/refinery, {r}/polecats/<name>, {r}/crew/<name>, {r}/polecats, {r}/crew"
             ));
         }
+        v.push("deacon".into());
         v.join(", ")
     }
 
