@@ -324,6 +324,7 @@ fn enqueue(t: &TownFixture, bead: &str, branch: &str, sha: git2::Oid, polecat: &
             polecat: Some(format!("rig/polecats/{polecat}")),
             generation: Some(gen),
             priority: None,
+            ..Default::default()
         },
     )
     .unwrap();

@@ -121,12 +121,18 @@ fn current_convoy(ctx: &Ctx, store: &crate::store::Store) -> CliResult<String> {
         row.hooked_bead
     });
     if let Some(b) = hooked {
-        if let Some(c) = convoy::convoys_tracking(store.conn(), &b)?.into_iter().next() {
+        if let Some(c) = convoy::convoys_tracking(store.conn(), &b)?
+            .into_iter()
+            .next()
+        {
             return Ok(c);
         }
     }
     let open = convoy::list(store.conn(), false)?;
-    match open.iter().max_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id))) {
+    match open
+        .iter()
+        .max_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)))
+    {
         Some(c) => Ok(c.id.clone()),
         None => Err(super::bd::CliError::usage(
             "there is no current convoy: nothing on your hook is tracked and no convoy is open",

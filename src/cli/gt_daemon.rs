@@ -197,18 +197,24 @@ fn daemon_start(json: bool) -> i32 {
         (|| {
             let t = town()?;
             if let Some(pid) = daemon::running(&t) {
-                print(json, &serde_json::json!({"pid": pid, "already_running": true}), || {
-                    format!("Supervisor already running (pid {pid})")
-                });
+                print(
+                    json,
+                    &serde_json::json!({"pid": pid, "already_running": true}),
+                    || format!("Supervisor already running (pid {pid})"),
+                );
                 return Ok(());
             }
             let pid = daemon::start(&t)?;
-            print(json, &serde_json::json!({"pid": pid, "already_running": false}), || {
-                format!(
-                    "Supervisor started (pid {pid}); log: {}",
-                    daemon::logfile(&t).display()
-                )
-            });
+            print(
+                json,
+                &serde_json::json!({"pid": pid, "already_running": false}),
+                || {
+                    format!(
+                        "Supervisor started (pid {pid}); log: {}",
+                        daemon::logfile(&t).display()
+                    )
+                },
+            );
             Ok(())
         })(),
         json,

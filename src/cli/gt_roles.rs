@@ -130,7 +130,12 @@ pub fn role(role: &str, c: &RoleCommand, json: bool) -> i32 {
 
 /// `gt ROLE status`: one rig's (or the town's) role, or with no rig given
 /// and several rigs, each rig's.
-fn statuses(t: &crate::town::Town, role: &str, a: &StatusArgs, json: bool) -> Result<(), RuntimeError> {
+fn statuses(
+    t: &crate::town::Town,
+    role: &str,
+    a: &StatusArgs,
+    json: bool,
+) -> Result<(), RuntimeError> {
     let per_rig = matches!(role, "witness" | "refinery") && a.role.rig().is_none();
     let rigs = if per_rig {
         crate::town::rigs::names(t.store()?.conn())?
@@ -154,7 +159,9 @@ fn statuses(t: &crate::town::Town, role: &str, a: &StatusArgs, json: bool) -> Re
     } else if let [one] = all.as_slice() {
         print(json, one, || status_line(one));
     } else {
-        print(json, &all, || all.iter().map(status_line).collect::<Vec<_>>().join("\n"));
+        print(json, &all, || {
+            all.iter().map(status_line).collect::<Vec<_>>().join("\n")
+        });
     }
     Ok(())
 }
@@ -246,7 +253,9 @@ pub fn done(a: &DoneArgs, json: bool) -> i32 {
                     let at = format!("{} at {}", r.branch, &r.head_sha[..r.head_sha.len().min(8)]);
                     match &r.merge_request {
                         Some(mr) => format!("Done with {}: {at} is ready to merge ({mr})", r.bead),
-                        None => format!("Done with {}: {at} pushed for review (not merged)", r.bead),
+                        None => {
+                            format!("Done with {}: {at} pushed for review (not merged)", r.bead)
+                        }
                     }
                 });
                 return Ok(());
@@ -258,7 +267,9 @@ pub fn done(a: &DoneArgs, json: bool) -> i32 {
                 status = DoneStatus::Deferred;
                 work::commit_hooked_work(&me)?;
                 message = match &a.gate {
-                    Some(g) => format!("phase complete; the next phase waits on gate {g}. {message}"),
+                    Some(g) => {
+                        format!("phase complete; the next phase waits on gate {g}. {message}")
+                    }
                     None => format!("phase complete; the next phase waits on its gate. {message}"),
                 };
             }

@@ -158,7 +158,10 @@ fn rig_status_text(s: &crate::runtime::rig_state::RigStatus) -> String {
             "{} ({}{})",
             if r.running { "running" } else { "not running" },
             r.mode,
-            r.agent.as_ref().map(|a| format!(" `{a}`")).unwrap_or_default()
+            r.agent
+                .as_ref()
+                .map(|a| format!(" `{a}`"))
+                .unwrap_or_default()
         )
     };
     let mut out = format!(
@@ -176,8 +179,11 @@ fn rig_status_text(s: &crate::runtime::rig_state::RigStatus) -> String {
         role(&s.refinery),
         s.merge_queue
     );
-    out += &format!("
-  polecats: {}", s.polecats.len());
+    out += &format!(
+        "
+  polecats: {}",
+        s.polecats.len()
+    );
     for p in &s.polecats {
         out += &format!(
             "
@@ -242,8 +248,16 @@ pub fn rig(c: &RigCommand, json: bool) -> i32 {
                         crate::runtime::rig_state::undock(&t, name)?
                     };
                     print(json, &r, || {
-                        let what = if dock { "docked; stopped" } else { "undocked; unpaused" };
-                        let list = if r.changed.is_empty() { "nothing was running".into() } else { r.changed.join(", ") };
+                        let what = if dock {
+                            "docked; stopped"
+                        } else {
+                            "undocked; unpaused"
+                        };
+                        let list = if r.changed.is_empty() {
+                            "nothing was running".into()
+                        } else {
+                            r.changed.join(", ")
+                        };
                         format!("Rig {} {what}: {list}", r.rig)
                     });
                 }

@@ -141,13 +141,7 @@ impl Directory {
 
     /// The valid address forms, for error messages.
     pub fn valid_forms(&self) -> String {
-        let mut v = vec![
-            "mayor".to_string(),
-            "overseer".to_string(),
-            "deacon".to_string(),
-            "boot".to_string(),
-            "deacon/dogs/<name>, deacon/dogs".to_string(),
-        ];
+        let mut v = vec!["mayor".to_string(), "overseer".to_string()];
         if self.rigs.is_empty() {
             v.push("<rig>/witness, <rig>/refinery, <rig>/polecats/<name>, <rig>/crew/<name>, <rig>/polecats, <rig>/crew (this town has no rigs yet: add one with `gt rig add NAME URL`)".into());
         }
@@ -156,6 +150,7 @@ impl Directory {
                 "{r}/witness, {r}/refinery, {r}/polecats/<name>, {r}/crew/<name>, {r}/polecats, {r}/crew"
             ));
         }
+        v.push("deacon, boot, deacon/dogs/<name>, deacon/dogs".into());
         v.join(", ")
     }
 

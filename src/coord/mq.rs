@@ -67,7 +67,10 @@ impl MergeRequest {
             created_at: i.created_at.clone(),
             close_reason: i.close_reason.clone(),
             assignee: i.assignee.clone(),
-            pre_verified: m.get("pre_verified").and_then(Value::as_bool).unwrap_or(false),
+            pre_verified: m
+                .get("pre_verified")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
             cleanup_status: s("cleanup_status"),
         })
     }

@@ -88,7 +88,11 @@ pub fn rotate_log(town: &Town) -> Result<Rotation, RuntimeError> {
         Err(e) => return Err(io(e)),
     };
     if bytes == 0 {
-        return Ok(Rotation { log, rotated_to: None, bytes });
+        return Ok(Rotation {
+            log,
+            rotated_to: None,
+            bytes,
+        });
     }
     let nth = |n: usize| PathBuf::from(format!("{}.{n}", log.display()));
     for n in (1..KEPT_LOGS).rev() {
@@ -102,7 +106,11 @@ pub fn rotate_log(town: &Town) -> Result<Rotation, RuntimeError> {
         .open(&log)
         .and_then(|f| f.set_len(0))
         .map_err(io)?;
-    Ok(Rotation { rotated_to: Some(nth(1)), log, bytes })
+    Ok(Rotation {
+        rotated_to: Some(nth(1)),
+        log,
+        bytes,
+    })
 }
 
 /// `gt start`: spawn `gt daemon run` detached; wait for its pidfile.

@@ -58,7 +58,10 @@ pub fn run(town: &Town) -> Result<Preflight, RuntimeError> {
             "in_progress" => findings.push(Finding {
                 severity: Severity::Blocker,
                 subject: format!("{}/refinery", mr.rig),
-                detail: format!("merge {} ({}) is being built and gated now", mr.id, mr.branch),
+                detail: format!(
+                    "merge {} ({}) is being built and gated now",
+                    mr.id, mr.branch
+                ),
             }),
             "deferred" => findings.push(Finding {
                 severity: Severity::Info,
@@ -86,14 +89,24 @@ pub fn run(town: &Town) -> Result<Preflight, RuntimeError> {
                 subject: a.address(),
                 detail: format!(
                     "{n} commit(s) not on the origin{}",
-                    if queued { " (handed in: the merge queue has them)" } else { "" }
+                    if queued {
+                        " (handed in: the merge queue has them)"
+                    } else {
+                        ""
+                    }
                 ),
             });
         }
     }
     Ok(Preflight {
-        blockers: findings.iter().filter(|f| f.severity == Severity::Blocker).count(),
-        warnings: findings.iter().filter(|f| f.severity == Severity::Warning).count(),
+        blockers: findings
+            .iter()
+            .filter(|f| f.severity == Severity::Blocker)
+            .count(),
+        warnings: findings
+            .iter()
+            .filter(|f| f.severity == Severity::Warning)
+            .count(),
         findings,
     })
 }

@@ -520,7 +520,15 @@ pub fn done_with(
     let branch = me.branch.clone().unwrap_or_default();
     let gen = lease.generation;
     if opts.no_merge {
-        return push_for_review(town, &mut store, me, &bead, &branch, &head, committed.is_some());
+        return push_for_review(
+            town,
+            &mut store,
+            me,
+            &bead,
+            &branch,
+            &head,
+            committed.is_some(),
+        );
     }
     let mr = store.write(|tx| -> Result<String, RuntimeError> {
         // The one way a merge request is made (it also writes the `done` event).
