@@ -400,8 +400,20 @@ fn fault_injection_sigkill_supervisor_five_times() {
         let _ = child.wait();
         kills += 1;
     }
+    // A run defers its exports: after a kill, the next command (a read)
+    // brings issues.jsonl current with every committed change.
+    let o = Command::new(BD)
+        .args(["list", "--all"])
+        .current_dir(d)
+        .env_remove("BEADS_DIR")
+        .env_remove("GT_TOWN")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_jsonl_matches_db(d);
     let o = gt(d, &["--json", "run", &root, "--jobs", "8"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_jsonl_matches_db(d);
     let st = store(d);
     let ev = events::since(st.conn(), 0, 1_000_000).unwrap();
     let mut closed: HashMap<&str, Vec<i64>> = HashMap::new();
@@ -430,6 +442,33 @@ fn fault_injection_sigkill_supervisor_five_times() {
         Status::Closed
     );
     eprintln!("fault injection: {kills} SIGKILLs, {} events", ev.len());
+}
+
+/// Every persistent issue's status in `issues.jsonl` equals the database's
+/// (read the file first: opening the store would bring it current).
+fn assert_jsonl_matches_db(d: &Path) {
+    let text = std::fs::read_to_string(d.join(".beads/issues.jsonl")).unwrap();
+    let in_file: std::collections::BTreeMap<String, String> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["id"].as_str().unwrap().to_string(),
+                v["status"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let conn = rusqlite::Connection::open(d.join(".beads/beads.db")).unwrap();
+    let mut q = conn
+        .prepare("SELECT id, status FROM issues WHERE ephemeral = 0")
+        .unwrap();
+    let in_db: std::collections::BTreeMap<String, String> = q
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(in_file, in_db, "issues.jsonl is not current");
 }
 
 /// `--isolation none` runs every step in the current directory of a git

@@ -187,7 +187,15 @@ pub struct Scheduler<'a> {
     synced_version: i64,
     /// The molecule's bound vars, as every step's environment.
     var_env: Vec<(String, String)>,
+    /// When the JSONL was last brought current during the run.
+    jsonl_flushed: Instant,
+    /// An export failed during the run (said once; the end retries).
+    jsonl_warned: bool,
 }
+
+/// How often a run brings the JSONL current (the store defers it during a
+/// run; see `run::run_prepared`).
+const JSONL_EVERY: Duration = Duration::from_secs(1);
 
 fn step_file(dir: &Path, kind: &str, step: &str, gen: i64, ext: &str) -> PathBuf {
     dir.join(kind).join(format!("{step}.{gen}{ext}"))
@@ -220,6 +228,8 @@ impl<'a> Scheduler<'a> {
             durable_sync: None,
             synced_version: -1,
             var_env,
+            jsonl_flushed: Instant::now(),
+            jsonl_warned: false,
         }
     }
 
@@ -250,6 +260,7 @@ impl<'a> Scheduler<'a> {
     /// durable (the WAL is written in order): a step's close, the next
     /// step's lease and its session record cost one fsync together.
     fn sync_point(&mut self) -> Result<(), RuntimeError> {
+        self.flush_jsonl_every(JSONL_EVERY);
         let Some(level) = self.durable_sync else {
             return Ok(());
         };
@@ -262,6 +273,23 @@ impl<'a> Scheduler<'a> {
         done?;
         self.synced_version = self.store.data_version()?;
         Ok(())
+    }
+
+    /// Bring the JSONL current if `every` has passed since the last time,
+    /// so that git users see a long run's progress. A failure is a note:
+    /// the changes are saved, and the end of the run (or the next command)
+    /// exports them.
+    fn flush_jsonl_every(&mut self, every: Duration) {
+        if self.jsonl_flushed.elapsed() < every {
+            return;
+        }
+        self.jsonl_flushed = Instant::now();
+        if let Err(e) = self.store.flush_export() {
+            if !self.jsonl_warned {
+                self.jsonl_warned = true;
+                eprintln!("warning: exporting issues.jsonl during the run failed: {e}");
+            }
+        }
     }
 
     /// A write that is itself a sync point (the session records, the last
