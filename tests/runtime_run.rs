@@ -560,3 +560,50 @@ run = "pwd > where-sandboxed.txt"
         "nothing is created on refusal"
     );
 }
+
+/// One transaction per transition: in a chain, a step's session record, its
+/// close and its successor's lease are one commit (one `at` time). The tick
+/// is long so that no poll turn records the session on its own.
+#[test]
+fn a_chain_step_is_closed_and_its_successor_leased_in_one_transaction() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let f = formula(
+        d,
+        "chain",
+        &[
+            ("a", &[], "true"),
+            ("b", &["a"], "true"),
+            ("c", &["b"], "true"),
+        ],
+    );
+    let o = gt(
+        d,
+        &["--json", "run", f.to_str().unwrap(), "--tick-ms", "5000"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let root = summary(&o)["molecule"].as_str().unwrap().to_string();
+    let st = store(d);
+    let ev = events::since(st.conn(), 0, 1_000_000).unwrap();
+    let at = |kind: &str, step: &str| -> String {
+        let id = format!("{root}.{step}");
+        let hits: Vec<&String> = ev
+            .iter()
+            .filter(|e| e.kind == kind && e.issue_id == id)
+            .map(|e| &e.at)
+            .collect();
+        assert_eq!(hits.len(), 1, "{kind} of {id}: {hits:?}");
+        hits[0].clone()
+    };
+    let closed_b = at("step.closed", "b");
+    assert_eq!(
+        at("step.started", "c"),
+        closed_b,
+        "lease of c apart from the close of b"
+    );
+    assert_eq!(
+        at("spawn", "b"),
+        closed_b,
+        "session record of b apart from its close"
+    );
+}
