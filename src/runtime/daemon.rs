@@ -10,7 +10,7 @@ use super::proc;
 use super::session;
 use super::supervise::{Backoff, QuietLog, Refineries};
 use super::RuntimeError;
-use crate::store::agents::{self, AgentRow, AgentUpdate};
+use crate::store::agents::{self, AgentRow};
 use crate::store::{issues, Store};
 use crate::town::Town;
 use serde::Serialize;
@@ -401,89 +401,4 @@ fn builtin_role_log(town: &Town, who: &str, lines: usize) -> Option<String> {
         log.display(),
         if tail.trim().is_empty() { "(empty: the supervisor has not run yet; `gt start`)" } else { &tail }
     ))
-}
-
-/// `gt mayor start [--agent A]`: the mayor's session in the town root.
-pub fn mayor_start(town: &Town, agent_flag: Option<&str>) -> Result<i64, RuntimeError> {
-    let mut store = town.store()?;
-    if let Some(a) = agents::get(store.conn(), "", "mayor")? {
-        if a.pid.is_some_and(|p| proc::alive(p, a.pid_start)) {
-            return Err(RuntimeError::usage(
-                format!("the mayor is already running (pid {})", a.pid.unwrap_or(0)),
-                "`gt mayor attach` to see it, `gt mayor stop` to stop it",
-            ));
-        }
-    }
-    let (name, cfg) = town.agent_for("mayor", None, agent_flag)?;
-    super::run::check_program(&name, &cfg)?;
-    if cfg.is_shell() {
-        return Err(RuntimeError::usage(
-            "the mayor needs an AI agent, not `shell`",
-            "use --agent claude (or another agent)",
-        ));
-    }
-    let st = status(town)?;
-    let mut prompt = super::prime::prime_text("mayor", "mayor/", None, None);
-    prompt += &format!("\nTown: {}\nRigs: {}\n", st.town, st.rigs.join(", "));
-    let rt = town.runtime_dir();
-    let gen = store.write(|tx| {
-        tx.agent_upsert(&AgentUpdate {
-            rig: "",
-            name: "mayor",
-            role: "mayor",
-            state: "spawning",
-            worktree: Some(&town.root.display().to_string()),
-            branch: None,
-            hooked_bead: None,
-            agent: Some(&name),
-            bump_generation: true,
-        })
-    })?;
-    let beads_dir = town.beads_dir();
-    let id = super::spawn::SessionIdentity {
-        town: Some(&town.root),
-        beads_dir: &beads_dir,
-        rig: "",
-        role: "mayor",
-        name: "mayor",
-        agent_name: &name,
-        generation: gen,
-        lease: None,
-        molecule: None,
-    };
-    let mut env = id.env(&cfg);
-    let pf = rt.join("prompts").join("mayor.md");
-    let (command, stdin) = session::agent_command(&cfg, &prompt, &pf, &mut env)?;
-    let spec = session::SessionSpec {
-        name: "gt-mayor".into(),
-        command,
-        cwd: town.root.clone(),
-        env,
-        stdin,
-        log: rt.join("logs").join("mayor.log"),
-        status_file: rt.join("status").join(format!("mayor.{gen}")),
-        provider: cfg.provider,
-    };
-    super::spawn::start_detached(&mut store, &id, &spec)
-}
-
-/// `gt mayor stop`.
-pub fn mayor_stop(town: &Town) -> Result<bool, RuntimeError> {
-    let mut store = town.store()?;
-    let Some(a) = agents::get(store.conn(), "", "mayor")? else {
-        return Ok(false);
-    };
-    let alive = a.pid.is_some_and(|p| proc::alive(p, a.pid_start));
-    if alive {
-        if let Some(p) = a.pid {
-            proc::kill_group(p, proc::SIGTERM);
-        }
-    }
-    if a.session.is_some() && session::tmux_available() {
-        let _ = session::tmux(&session::tmux_socket(&town.runtime_dir()))
-            .args(["kill-session", "-t", "gt-mayor"])
-            .output();
-    }
-    store.write(|tx| tx.agent_state("", "mayor", "idle", true))?;
-    Ok(alive)
 }
