@@ -7,6 +7,7 @@
 
 pub mod agents;
 pub mod deps;
+pub mod details;
 pub mod error;
 pub mod events;
 pub mod gitsync;
