@@ -249,12 +249,14 @@ fn pour_and_walk_a_molecule() {
     assert_eq!(r["metadata"]["proto_hash"].as_str().unwrap().len(), 64);
     let gate = bd
         .ok(&["show", &format!("{root}.gate-ci"), "--json"])
-        .json()[0].clone();
+        .json()[0]
+        .clone();
     assert_eq!(gate["issue_type"], "gate");
     assert_eq!(gate["metadata"]["step"]["gate"]["await_id"], "ci-login");
     let draft = bd
         .ok(&["show", &format!("{root}.implement.draft"), "--json"])
-        .json()[0].clone();
+        .json()[0]
+        .clone();
     assert_eq!(draft["metadata"]["step"]["run"], "echo login");
     assert_eq!(
         bd.ok(&["show", &format!("{root}.ship"), "--json"]).json()[0].clone()["title"],

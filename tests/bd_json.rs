@@ -33,7 +33,16 @@ fn store() -> (tempfile::TempDir, Bd) {
     let d = tempfile::tempdir().unwrap();
     let bd = Bd::new(d.path());
     bd.ok(&["init", "--prefix", "bj"]);
-    bd.ok(&["create", "Login epic", "-t", "epic", "-p", "1", "--id", "bj-epic"]);
+    bd.ok(&[
+        "create",
+        "Login epic",
+        "-t",
+        "epic",
+        "-p",
+        "1",
+        "--id",
+        "bj-epic",
+    ]);
     bd.ok(&[
         "create",
         "Design the form",
@@ -146,24 +155,42 @@ fn create_and_update_print_beads_issues() {
         )
     );
     let added = bd
-        .ok(&["comments", "add", "bj-ship", "on", "it", "--author", "bob", "--json"])
+        .ok(&[
+            "comments", "add", "bj-ship", "on", "it", "--author", "bob", "--json",
+        ])
         .json();
-    assert_eq!((added["author"].as_str(), added["text"].as_str()), (Some("bob"), Some("on it")));
+    assert_eq!(
+        (added["author"].as_str(), added["text"].as_str()),
+        (Some("bob"), Some("on it"))
+    );
 }
 
 #[test]
 fn epic_close_eligible_closes_epics_whose_children_are_closed() {
     let (_d, bd) = store();
-    assert_eq!(bd.ok(&["epic", "close-eligible", "--json"]).json(), serde_json::json!([]));
+    assert_eq!(
+        bd.ok(&["epic", "close-eligible", "--json"]).json(),
+        serde_json::json!([])
+    );
     bd.ok(&["close", "bj-form", "bj-api"]);
-    let status = bd.ok(&["epic", "status", "--eligible-only", "--json"]).json();
+    let status = bd
+        .ok(&["epic", "status", "--eligible-only", "--json"])
+        .json();
     assert_eq!(status[0]["eligible_for_close"], true, "{status}");
-    let dry = bd.ok(&["epic", "close-eligible", "--dry-run", "--json"]).json();
+    let dry = bd
+        .ok(&["epic", "close-eligible", "--dry-run", "--json"])
+        .json();
     assert_eq!(dry[0]["epic"]["id"], "bj-epic");
-    assert_eq!(bd.ok(&["show", "bj-epic", "--json"]).json()[0]["status"], "open");
+    assert_eq!(
+        bd.ok(&["show", "bj-epic", "--json"]).json()[0]["status"],
+        "open"
+    );
     let done = bd.ok(&["epic", "close-eligible", "--json"]).json();
     assert_eq!(done, serde_json::json!({"closed": ["bj-epic"], "count": 1}));
-    assert_eq!(bd.ok(&["show", "bj-epic", "--json"]).json()[0]["status"], "closed");
+    assert_eq!(
+        bd.ok(&["show", "bj-epic", "--json"]).json()[0]["status"],
+        "closed"
+    );
 }
 
 fn ids(v: &Value) -> Vec<String> {

@@ -130,7 +130,16 @@ fn workspace() -> (tempfile::TempDir, Bd) {
     let d = tempfile::tempdir().unwrap();
     let bd = Bd::new(d.path());
     bd.ok(&["init", "--prefix", "ui"]);
-    bd.ok(&["create", "Login epic", "-t", "epic", "-p", "1", "--id", "ui-epic"]);
+    bd.ok(&[
+        "create",
+        "Login epic",
+        "-t",
+        "epic",
+        "-p",
+        "1",
+        "--id",
+        "ui-epic",
+    ]);
     for (id, title) in [
         ("ui-form", "Design the login form"),
         ("ui-api", "Wire the login API"),
@@ -139,7 +148,14 @@ fn workspace() -> (tempfile::TempDir, Bd) {
         bd.ok(&["create", title, "--id", id, "--parent", "ui-epic"]);
     }
     bd.ok(&["dep", "add", "ui-api", "ui-form"]);
-    bd.ok(&["update", "ui-form", "--status", "in_progress", "-a", "alice"]);
+    bd.ok(&[
+        "update",
+        "ui-form",
+        "--status",
+        "in_progress",
+        "-a",
+        "alice",
+    ]);
     bd.ok(&["create", "Polecat work on the hook", "--id", "ui-hook"]);
     bd.ok(&["update", "ui-hook", "--status", "hooked"]);
     bd.ok(&["create", "Old chore", "-t", "chore", "--id", "ui-old"]);
@@ -167,7 +183,10 @@ fn beads_ui_shows_and_edits_our_store_in_chromium() {
     let list = text_of(&mut b, "#list-root");
     assert!(list.contains("Wire the login API"), "{list}");
     let api_deps = text_of(&mut b, "#list-root tr[data-issue-id=\"ui-api\"] .deps-col");
-    assert!(api_deps.contains("→1"), "ui-api depends on one issue: {api_deps:?}");
+    assert!(
+        api_deps.contains("→1"),
+        "ui-api depends on one issue: {api_deps:?}"
+    );
     b.screenshot(&screenshots(), "issues");
 
     // Board: blocked, ready, in progress (hooked work included), closed.
@@ -216,12 +235,20 @@ fn beads_ui_shows_and_edits_our_store_in_chromium() {
         "!!document.querySelector('.detail-title .editable') && document.querySelector('.detail-title .editable').innerText.includes('Wire the login API')",
     );
     b.eval("document.querySelector('.detail-title .editable').click(), true");
-    b.wait_for("the title editor", "!!document.querySelector('.detail-title input')");
+    b.wait_for(
+        "the title editor",
+        "!!document.querySelector('.detail-title input')",
+    );
     b.eval(
         "(() => { const i = document.querySelector('.detail-title input'); i.value = 'Wire the login API (edited in beads-ui)'; \
            i.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', bubbles: true})); return true; })()",
     );
-    wait_for_store(&bd, "ui-api", "title", "Wire the login API (edited in beads-ui)");
+    wait_for_store(
+        &bd,
+        "ui-api",
+        "title",
+        "Wire the login API (edited in beads-ui)",
+    );
     // beads-ui 0.12.0 renders the reply of its own `bd show` (an array, as
     // beads prints it) until a push replaces it, so read the stored issue
     // back through a fresh detail view.
@@ -232,7 +259,10 @@ fn beads_ui_shows_and_edits_our_store_in_chromium() {
         "!!document.querySelector('.detail-title .editable') && document.querySelector('.detail-title .editable').innerText.includes('(edited in beads-ui)')",
     );
     let detail = text_of(&mut b, "#detail-panel");
-    assert!(detail.contains("Design the login form"), "its blocker is listed: {detail}");
+    assert!(
+        detail.contains("Design the login form"),
+        "its blocker is listed: {detail}"
+    );
     b.screenshot(&screenshots(), "detail");
     // The store's own record followed (the JSONL the write path keeps current).
     let jsonl = std::fs::read_to_string(d.path().join(".beads/issues.jsonl")).unwrap();
@@ -240,7 +270,10 @@ fn beads_ui_shows_and_edits_our_store_in_chromium() {
 
     // A change made outside the UI (an agent's `bd create`) shows up live.
     b.navigate(&format!("{base}/#/issues"));
-    b.wait_for("the issues list", "!!document.querySelector('#list-root tr[data-issue-id=\"ui-epic\"]')");
+    b.wait_for(
+        "the issues list",
+        "!!document.querySelector('#list-root tr[data-issue-id=\"ui-epic\"]')",
+    );
     b.eval("window.__notReloaded = true");
     bd.ok(&["create", "Filed by an agent", "--id", "ui-agent"]);
     b.wait_for(

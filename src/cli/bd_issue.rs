@@ -1,10 +1,10 @@
 //! `bd create|show|list|ready|update|close|reopen|delete|label|comment|search|stats|events`.
 
 use super::bd::{CliError, CliResult, Ctx};
+use super::bd_json::{BeadsIssue, Fields, ListItem, ShowItem};
 use crate::store::issues::{self, ClaimOutcome, CloseOutcome, IssueFilter, NewIssue, Update};
 use crate::store::ready::{self, ReadyFilter};
 use crate::store::{events, parse_priority, DepType, Issue, IssueType, Status, Store};
-use super::bd_json::{BeadsIssue, Fields, ListItem, ShowItem};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
@@ -858,7 +858,10 @@ fn list_comments(ctx: &Ctx, id: &str) -> CliResult {
 pub fn comment(ctx: &Ctx, a: &CommentArgs) -> CliResult {
     let text = match &a.file {
         Some(path) => std::fs::read_to_string(path).map_err(|e| {
-            CliError::other(format!("cannot read the comment from {}: {e}", path.display()))
+            CliError::other(format!(
+                "cannot read the comment from {}: {e}",
+                path.display()
+            ))
         })?,
         None if a.text.is_empty() => return list_comments(ctx, &a.id),
         None => a.text.join(" "),
