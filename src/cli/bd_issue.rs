@@ -430,7 +430,8 @@ pub struct ReadyArgs {
 }
 
 /// Not work an agent picks up: molecule roots (closed by their steps),
-/// convoys, gates, mail and merge requests.
+/// convoys, gates, mail, merge requests and Gas Town's records (agents,
+/// roles, events, digests, warrants).
 fn workable(i: &Issue) -> bool {
     !matches!(
         i.issue_type,
@@ -439,6 +440,11 @@ fn workable(i: &Issue) -> bool {
             | IssueType::Gate
             | IssueType::Message
             | IssueType::MergeRequest
+            | IssueType::Agent
+            | IssueType::Role
+            | IssueType::Event
+            | IssueType::Digest
+            | IssueType::Warrant
     )
 }
 
