@@ -345,6 +345,15 @@ pub fn stop(town: &Town, r: &RoleRef) -> Result<bool, RuntimeError> {
     }
 }
 
+/// Lift a pause of the built-in role (`stop` left it). Returns whether it was paused.
+pub fn unpause(town: &Town, r: &RoleRef) -> Result<bool, RuntimeError> {
+    match std::fs::remove_file(r.pause_file(town)) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(RuntimeError::Io(e.to_string())),
+    }
+}
+
 /// Kill an agent's session: its process group and its tmux session.
 pub fn kill(town: &Town, a: &AgentRow) -> bool {
     let was = alive(a);

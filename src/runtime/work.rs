@@ -47,6 +47,7 @@ pub struct SlingResult {
 pub fn sling(town: &Town, req: &SlingRequest) -> Result<SlingResult, RuntimeError> {
     let mut store = town.store()?;
     let rig = rigs::get(&store, &req.rig)?;
+    super::rig_state::refuse_docked(town, &rig.name)?;
     // A rig whose repository is gone fails here, before anything changes.
     let repo = rigs::open_repo(&rig)?;
     let base = rigs::fetch_base(&repo, &rig)?;
@@ -406,23 +407,74 @@ pub fn hook(town: &Town, cwd: &Path) -> Result<HookView, RuntimeError> {
 #[derive(Debug, Serialize)]
 pub struct DoneResult {
     pub bead: String,
-    pub merge_request: String,
+    /// None with `--no-merge`.
+    pub merge_request: Option<String>,
+    pub pushed_for_review: bool,
     pub branch: String,
     pub head_sha: String,
     pub committed: bool,
 }
 
+/// How a polecat hands its finished work in (`gt done` flags).
+#[derive(Debug, Clone, Default)]
+pub struct DoneOptions {
+    /// Merge into this branch instead of the rig's merge target.
+    pub target: Option<String>,
+    /// The polecat ran the gates on a branch already on the target's tip:
+    /// the refinery skips them when the merge is a fast-forward.
+    pub pre_verified: bool,
+    /// The polecat's own account of its worktree (`clean`, `uncommitted`, ...).
+    pub cleanup_status: Option<String>,
+    /// Push the branch for review instead of queueing a merge.
+    pub no_merge: bool,
+}
+
+/// The git states a polecat may report with `--cleanup-status`.
+pub const CLEANUP_STATUSES: &[&str] = &["clean", "uncommitted", "stash", "unpushed", "unknown"];
+
+impl DoneOptions {
+    fn check(&self) -> Result<(), RuntimeError> {
+        if let Some(c) = &self.cleanup_status {
+            if !CLEANUP_STATUSES.contains(&c.as_str()) {
+                return Err(RuntimeError::usage(
+                    format!("unknown cleanup status `{c}`"),
+                    format!("valid: {}", CLEANUP_STATUSES.join(", ")),
+                ));
+            }
+        }
+        if let Some(t) = &self.target {
+            if !git2::Reference::is_valid_name(&format!("refs/heads/{t}")) {
+                return Err(RuntimeError::usage(
+                    format!("`{t}` is not a valid branch name"),
+                    "pass the branch to merge into, e.g. --target main",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `gt done`: commit leftover work, record the branch as ready to merge
 /// (a `merge-request` issue), set the bead `in_progress`, free the polecat.
-pub fn done(town: &Town, cwd: &Path) -> Result<DoneResult, RuntimeError> {
+pub fn done(town: &Town, cwd: &Path, opts: &DoneOptions) -> Result<DoneResult, RuntimeError> {
     let store = town.store()?;
     let me = whoami(town, &store, cwd)?;
     drop(store);
-    done_as(town, &me)
+    done_with(town, &me, opts)
 }
 
 /// `gt done` on behalf of agent `me` (the witness uses it for exit 0).
 pub fn done_as(town: &Town, me: &AgentRow) -> Result<DoneResult, RuntimeError> {
+    done_with(town, me, &DoneOptions::default())
+}
+
+/// `gt done` as `me`, with the caller's options.
+pub fn done_with(
+    town: &Town,
+    me: &AgentRow,
+    opts: &DoneOptions,
+) -> Result<DoneResult, RuntimeError> {
+    opts.check()?;
     let mut store = town.store()?;
     let bead = me.hooked_bead.clone().ok_or_else(|| {
         RuntimeError::usage(
@@ -467,6 +519,17 @@ pub fn done_as(town: &Town, me: &AgentRow) -> Result<DoneResult, RuntimeError> {
     let head = worktree::head_sha(Path::new(&wt))?;
     let branch = me.branch.clone().unwrap_or_default();
     let gen = lease.generation;
+    if opts.no_merge {
+        return push_for_review(
+            town,
+            &mut store,
+            me,
+            &bead,
+            &branch,
+            &head,
+            committed.is_some(),
+        );
+    }
     let mr = store.write(|tx| -> Result<String, RuntimeError> {
         // The one way a merge request is made (it also writes the `done` event).
         let mr = crate::coord::mq::enqueue_tx(
@@ -479,6 +542,9 @@ pub fn done_as(town: &Town, me: &AgentRow) -> Result<DoneResult, RuntimeError> {
                 polecat: Some(name.clone()),
                 generation: Some(gen),
                 priority: None,
+                target: opts.target.clone(),
+                pre_verified: opts.pre_verified,
+                cleanup_status: opts.cleanup_status.clone(),
             },
         )?;
         let cur = issues::get(tx.conn(), &bead)?;
@@ -496,10 +562,82 @@ pub fn done_as(town: &Town, me: &AgentRow) -> Result<DoneResult, RuntimeError> {
     })?;
     Ok(DoneResult {
         bead,
-        merge_request: mr,
+        merge_request: Some(mr),
+        pushed_for_review: false,
         branch,
         head_sha: head,
         committed: committed.is_some(),
+    })
+}
+
+/// Commit whatever is left in `me`'s worktree (before a hand-back, so no
+/// work is lost). Returns the new commit, if there was anything to commit.
+pub fn commit_hooked_work(me: &AgentRow) -> Result<Option<String>, RuntimeError> {
+    let (Some(wt), Some(bead)) = (&me.worktree, &me.hooked_bead) else {
+        return Ok(None);
+    };
+    let c = worktree::commit_all(
+        Path::new(wt),
+        &format!("{bead}: work by {}", me.address()),
+        &me.address(),
+    )?;
+    Ok(c.map(|o| o.to_string()))
+}
+
+/// `gt done --no-merge`: push the branch to the rig's origin for a person
+/// to review, note it on the bead (which stays in progress) and tell the
+/// overseer; no merge request is queued.
+fn push_for_review(
+    town: &Town,
+    store: &mut Store,
+    me: &AgentRow,
+    bead: &str,
+    branch: &str,
+    head: &str,
+    committed: bool,
+) -> Result<DoneResult, RuntimeError> {
+    let cfg = town.merge_config_in(store.conn(), &me.rig)?;
+    match crate::town::git::push(&cfg.repo, &cfg.remote, &cfg.url, head, branch, true)? {
+        crate::town::git::Pushed::Ok => {}
+        crate::town::git::Pushed::Rejected(line) => {
+            return Err(RuntimeError::Io(format!(
+                "the origin refused branch {branch}: {line}"
+            )))
+        }
+    }
+    let (rig, name, addr) = (me.rig.clone(), me.name.clone(), me.address());
+    let note = format!(
+        "{addr}: branch {branch} at {} pushed to {} for review (not merged)",
+        &head[..head.len().min(12)],
+        cfg.url
+    );
+    store.write(|tx| -> Result<(), RuntimeError> {
+        tx.comment(bead, &note)?;
+        tx.event(bead, "done", Some("no_merge"), None, Some(branch))?;
+        tx.agent_state(&rig, &name, "idle", true)?;
+        Ok(())
+    })?;
+    let dir = crate::coord::address::Directory::load(Some(town), store.conn())?;
+    crate::coord::mail::send(
+        store,
+        &dir,
+        &crate::coord::mail::Outgoing {
+            from: addr,
+            to: "overseer".into(),
+            subject: format!("Review: {branch} ({bead})"),
+            body: note,
+            kind: "review".into(),
+            sender_gen: Some(me.generation),
+            ..Default::default()
+        },
+    )?;
+    Ok(DoneResult {
+        bead: bead.to_string(),
+        merge_request: None,
+        pushed_for_review: true,
+        branch: branch.to_string(),
+        head_sha: head.to_string(),
+        committed,
     })
 }
 
