@@ -1,7 +1,9 @@
 //! Command-line front ends. Parsing and rendering only; no business logic.
 pub mod bd;
 pub mod bd_dep;
+pub mod bd_epic;
 pub mod bd_issue;
+pub mod bd_json;
 pub mod bd_mol;
 pub mod bd_ops;
 pub mod bd_sync;
