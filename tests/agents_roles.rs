@@ -417,8 +417,16 @@ fn deacon_builtin_patrol_hands_sessions_to_the_witness_and_keeps_house() {
         .iter()
         .map(|p| p["part"].as_str().unwrap())
         .collect();
-    assert_eq!(parts, ["zombie-scan", "stale-hooks", "housekeeping"]);
-    let house = st["patrol"]["results"][2]["lines"].to_string();
+    assert_eq!(
+        parts,
+        [
+            "zombie-scan",
+            "cleanup-orphans",
+            "stale-hooks",
+            "housekeeping"
+        ]
+    );
+    let house = st["patrol"]["results"][3]["lines"].to_string();
     assert!(
         house.contains("worktrees.orphaned") && house.contains("pruned"),
         "{house}"
@@ -473,10 +481,13 @@ gt deacon heartbeat "fake patrol done"
             .unwrap()
             .iter()
             .all(|i| i.id == wisp || i.status == gastown::store::Status::Closed)
-            && gastown::runtime::deacon::load(&gastown::town::Town {
-                root: w.town.clone(),
-            })
-            .is_some_and(|h| h.action.as_deref() == Some("fake patrol done"))
+            && gastown::runtime::patrol::last_beat(
+                &gastown::town::Town {
+                    root: w.town.clone(),
+                },
+                "deacon",
+            )
+            .is_some_and(|h| h.action == "fake patrol done")
     });
     let st = w.json(&["deacon", "status"]);
     assert_eq!(st["patrol"]["cycle"], 1, "{st:#}");

@@ -40,6 +40,7 @@ fn enqueue(s: &mut Store, bead: &str, branch: &str, sha: git2::Oid, polecat: &st
             polecat: Some(format!("rig/polecats/{polecat}")),
             generation: Some(1),
             priority: None,
+            ..Default::default()
         },
     )
     .unwrap()

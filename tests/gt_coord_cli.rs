@@ -326,6 +326,7 @@ fn enqueue(t: &TownFixture, bead: &str, branch: &str, sha: git2::Oid, polecat: &
             polecat: Some(format!("rig/polecats/{polecat}")),
             generation: Some(gen),
             priority: None,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -451,7 +452,7 @@ fn end_to_end_convoy_lands_after_rework() {
     );
     assert_eq!(t.main_file("two.txt").as_deref(), Some("two\n"));
     for b in &beads {
-        let v = bd_ok(&t, &["show", b, "--json"]).json();
+        let v = bd_ok(&t, &["show", b, "--json"]).json()[0].clone();
         let v = if v.is_array() { v[0].clone() } else { v };
         assert_eq!(
             (v["status"].as_str(), v["close_reason"].as_str()),
@@ -546,7 +547,7 @@ fn mq_list_status_reject_retry() {
     );
     let o = gt_ok(&t, "mayor", &["mq", "reject", &mr, "-r", "wrong approach"]);
     assert!(o.stdout.contains("MERGE REJECTION"), "{}", o.stdout);
-    let v = bd_ok(&t, &["show", &b, "--json"]).json();
+    let v = bd_ok(&t, &["show", &b, "--json"]).json()[0].clone();
     let v = if v.is_array() { v[0].clone() } else { v };
     assert!(
         v["notes"]

@@ -17,44 +17,17 @@ pub enum RoleCommand {
     Stop(RoleArgs),
     /// Stop, then start fresh.
     Restart(RoleArgs),
-    /// Is it running, and as what?
-    Status(RoleArgs),
+    /// Is it running, and as what? (witness/refinery with no rig: every rig)
+    Status(StatusArgs),
 }
 
-/// `gt deacon`: the role commands plus the patrol's parts, which the
-/// built-in deacon runs on its own and an agent deacon's wisp steps call.
-#[derive(Subcommand, Debug)]
-pub enum DeaconCommand {
+#[derive(Args, Debug, Clone)]
+pub struct StatusArgs {
     #[command(flatten)]
-    Role(RoleCommand),
-    /// Run one whole patrol now (zombie-scan, stale-hooks, housekeeping).
-    Patrol {
-        /// Report what would be done, change nothing.
-        #[arg(long)]
-        dry_run: bool,
-    },
-    /// Hand dead and stale sessions to their witness; end processes that
-    /// outlived their session.
-    ZombieScan {
-        #[arg(long)]
-        dry_run: bool,
-    },
-    /// Release work hooked by dead holders whose lease has been quiet this long.
-    StaleHooks {
-        /// e.g. 30m, 1h (default: deacon.stale_hook_secs, else 1h).
-        #[arg(long)]
-        max_age: Option<String>,
-        #[arg(long)]
-        dry_run: bool,
-    },
-    /// Prune orphaned worktree registrations, land finished convoys,
-    /// collect finished wisps, drop stale handoff requests.
-    Housekeeping {
-        #[arg(long)]
-        dry_run: bool,
-    },
-    /// Record that the deacon is alive (and what it is doing).
-    Heartbeat { action: Option<String> },
+    pub role: RoleArgs,
+    /// Print only `true` or `false`.
+    #[arg(long)]
+    pub running: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -65,6 +38,15 @@ pub struct RoleArgs {
     /// The rig (witness and refinery run per rig; default: the only rig).
     #[arg(long)]
     pub rig: Option<String>,
+    /// The rig, positionally (`gt witness start gastown`).
+    #[arg(value_name = "RIG", conflicts_with = "rig")]
+    pub rig_name: Option<String>,
+}
+
+impl RoleArgs {
+    pub fn rig(&self) -> Option<&str> {
+        self.rig.as_deref().or(self.rig_name.as_deref())
+    }
 }
 
 fn status_line(s: &RoleStatus) -> String {
@@ -87,33 +69,38 @@ fn status_line(s: &RoleStatus) -> String {
         }
     };
     let mut line = format!("{}: {what}", s.address);
-    if let Some(h) = &s.patrol {
-        line += &patrol_lines(h);
+    if let Some(h) = &s.heartbeat {
+        line += &format!(
+            "\nheartbeat: {} ({} s ago){}",
+            h.at,
+            h.age_secs,
+            Some(&h.action)
+                .filter(|a| !a.is_empty())
+                .map(|a| format!(": {a}"))
+                .unwrap_or_default()
+        );
+    }
+    if s.role == "deacon" {
+        line += &patrol_lines(s.patrol.as_ref());
     }
     line
 }
 
-fn patrol_lines(h: &crate::runtime::deacon::Heartbeat) -> String {
+fn patrol_lines(h: Option<&crate::runtime::deacon::PatrolLog>) -> String {
+    let Some(h) = h else {
+        return "\nno patrol yet".into();
+    };
     let mut out = match &h.last_patrol {
         Some(at) => format!("\nlast patrol: {at} (cycle {}, by {})", h.cycle, h.by),
         None => "\nno patrol yet".into(),
     };
-    if let Some(at) = &h.heartbeat {
-        out += &format!(
-            "\nheartbeat: {at}{}",
-            h.action
-                .as_ref()
-                .map(|a| format!(" ({a})"))
-                .unwrap_or_default()
-        );
-    }
     for p in &h.results {
         out += &part_lines(p);
     }
     out
 }
 
-fn part_lines(p: &crate::runtime::deacon::PartResult) -> String {
+pub fn part_lines(p: &crate::runtime::deacon::PartResult) -> String {
     let mut out = format!(
         "\n  {} at {}{}: {}",
         p.part,
@@ -131,68 +118,6 @@ fn part_lines(p: &crate::runtime::deacon::PartResult) -> String {
     out
 }
 
-pub fn deacon(c: &DeaconCommand, json: bool) -> i32 {
-    use crate::runtime::deacon as d;
-    if let DeaconCommand::Role(r) = c {
-        return role("deacon", r, json);
-    }
-    finish(
-        (|| {
-            let t = town()?;
-            let mut store = t.store()?;
-            store.set_actor("deacon");
-            let parts = match c {
-                DeaconCommand::Patrol { dry_run } => {
-                    d::patrol(&t, &mut store, "gt deacon patrol", *dry_run)?
-                }
-                DeaconCommand::ZombieScan { dry_run } => {
-                    vec![d::zombie_scan(&t, &mut store, *dry_run)?]
-                }
-                DeaconCommand::StaleHooks { max_age, dry_run } => {
-                    let secs = match max_age.as_deref() {
-                        // Zero is no timeout but a fine age: release at once.
-                        Some("0" | "0s") => Some(0),
-                        Some(a) => Some(crate::formula::expr::duration::parse_duration(a).map_err(
-                            |e| {
-                                RuntimeError::usage(
-                                    format!("--max-age `{a}`: {e}"),
-                                    "e.g. 30m, 1h, 2d",
-                                )
-                            },
-                        )? as i64),
-                        None => None,
-                    };
-                    vec![d::stale_hooks(&t, &mut store, secs, *dry_run)?]
-                }
-                DeaconCommand::Housekeeping { dry_run } => {
-                    vec![d::housekeeping(&t, &mut store, *dry_run)?]
-                }
-                DeaconCommand::Heartbeat { action } => {
-                    let h = d::heartbeat(&t, action.as_deref())?;
-                    print(json, &h, || {
-                        format!(
-                            "deacon heartbeat {}",
-                            h.heartbeat.clone().unwrap_or_default()
-                        )
-                    });
-                    return Ok(());
-                }
-                DeaconCommand::Role(_) => Vec::new(), // handled above
-            };
-            print(json, &parts, || {
-                parts
-                    .iter()
-                    .map(part_lines)
-                    .collect::<String>()
-                    .trim_start()
-                    .to_string()
-            });
-            Ok(())
-        })(),
-        json,
-    )
-}
-
 pub fn role(role: &str, c: &RoleCommand, json: bool) -> i32 {
     finish(
         (|| {
@@ -201,10 +126,10 @@ pub fn role(role: &str, c: &RoleCommand, json: bool) -> i32 {
                 RoleCommand::Start(a)
                 | RoleCommand::Attach(a)
                 | RoleCommand::Stop(a)
-                | RoleCommand::Restart(a)
-                | RoleCommand::Status(a) => a,
+                | RoleCommand::Restart(a) => a,
+                RoleCommand::Status(s) => return statuses(&t, role, s, json),
             };
-            let r = RoleRef::new(&t, role, a.rig.as_deref())?;
+            let r = RoleRef::new(&t, role, a.rig())?;
             let flag = a.agent.as_deref();
             match c {
                 RoleCommand::Start(_) => {
@@ -221,10 +146,7 @@ pub fn role(role: &str, c: &RoleCommand, json: bool) -> i32 {
                     let s = roles::restart(&t, &r, flag)?;
                     print(json, &s, || status_line(&s));
                 }
-                RoleCommand::Status(_) => {
-                    let s = roles::status(&t, &r, flag)?;
-                    print(json, &s, || status_line(&s));
-                }
+                RoleCommand::Status(_) => unreachable!("handled above"),
                 RoleCommand::Stop(_) => {
                     let was = roles::stop(&t, &r)?;
                     print(json, &serde_json::json!({"stopped": was}), || {
@@ -251,6 +173,44 @@ pub fn role(role: &str, c: &RoleCommand, json: bool) -> i32 {
         })(),
         json,
     )
+}
+
+/// `gt ROLE status`: one rig's (or the town's) role, or with no rig given
+/// and several rigs, each rig's.
+fn statuses(
+    t: &crate::town::Town,
+    role: &str,
+    a: &StatusArgs,
+    json: bool,
+) -> Result<(), RuntimeError> {
+    let per_rig = matches!(role, "witness" | "refinery") && a.role.rig().is_none();
+    let rigs = if per_rig {
+        crate::town::rigs::names(t.store()?.conn())?
+    } else {
+        Vec::new()
+    };
+    let refs = if rigs.len() > 1 {
+        rigs.iter()
+            .map(|r| RoleRef::new(t, role, Some(r)))
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        vec![RoleRef::new(t, role, a.role.rig())?]
+    };
+    let mut all = Vec::new();
+    for r in &refs {
+        all.push(roles::status(t, r, a.role.agent.as_deref())?);
+    }
+    if a.running {
+        let up = all.iter().all(|s| s.running);
+        print(json, &serde_json::json!({"running": up}), || up.to_string());
+    } else if let [one] = all.as_slice() {
+        print(json, one, || status_line(one));
+    } else {
+        print(json, &all, || {
+            all.iter().map(status_line).collect::<Vec<_>>().join("\n")
+        });
+    }
+    Ok(())
 }
 
 #[derive(Args, Debug)]
@@ -301,29 +261,66 @@ pub struct DoneArgs {
     /// Why (for DEFERRED and ESCALATED).
     #[arg(short, long, default_value = "")]
     pub message: String,
+    /// Merge into this branch instead of the rig's merge target.
+    #[arg(long, value_name = "BRANCH")]
+    pub target: Option<String>,
+    /// You ran the gates on a branch rebased onto the target: the refinery
+    /// skips them when the merge is a fast-forward.
+    #[arg(long)]
+    pub pre_verified: bool,
+    /// Push the branch for review instead of queueing a merge (the overseer is told).
+    #[arg(long, conflicts_with_all = ["target", "pre_verified"])]
+    pub no_merge: bool,
+    /// Your worktree's state as you leave it: clean, uncommitted, stash, unpushed, unknown.
+    #[arg(long, value_name = "STATE")]
+    pub cleanup_status: Option<String>,
+    /// This phase is done and the next waits on a gate: commit, hand the
+    /// bead back open (its remaining steps stay blocked until the gate closes).
+    #[arg(long, conflicts_with_all = ["no_merge", "target"])]
+    pub phase_complete: bool,
+    /// The gate the next phase waits on (with --phase-complete).
+    #[arg(long, requires = "phase_complete")]
+    pub gate: Option<String>,
 }
 
 pub fn done(a: &DoneArgs, json: bool) -> i32 {
     finish(
         (|| {
-            let status: DoneStatus = a.status.parse()?;
+            let mut status: DoneStatus = a.status.parse()?;
             let t = town()?;
-            if status == DoneStatus::Completed {
-                let r = work::done(&t, &cwd()?)?;
+            if status == DoneStatus::Completed && !a.phase_complete {
+                let opts = work::DoneOptions {
+                    target: a.target.clone(),
+                    pre_verified: a.pre_verified,
+                    cleanup_status: a.cleanup_status.clone(),
+                    no_merge: a.no_merge,
+                };
+                let r = work::done(&t, &cwd()?, &opts)?;
                 print(json, &r, || {
-                    format!(
-                        "Done with {}: {} at {} is ready to merge ({})",
-                        r.bead,
-                        r.branch,
-                        &r.head_sha[..r.head_sha.len().min(8)],
-                        r.merge_request
-                    )
+                    let at = format!("{} at {}", r.branch, &r.head_sha[..r.head_sha.len().min(8)]);
+                    match &r.merge_request {
+                        Some(mr) => format!("Done with {}: {at} is ready to merge ({mr})", r.bead),
+                        None => {
+                            format!("Done with {}: {at} pushed for review (not merged)", r.bead)
+                        }
+                    }
                 });
                 return Ok(());
             }
             let mut store = t.store()?;
             let me = identity::whoami_row(&t, &store, &cwd()?)?;
-            let r = fin::hand_back(&mut store, &me, status, &a.message)?;
+            let mut message = a.message.clone();
+            if a.phase_complete {
+                status = DoneStatus::Deferred;
+                work::commit_hooked_work(&me)?;
+                message = match &a.gate {
+                    Some(g) => {
+                        format!("phase complete; the next phase waits on gate {g}. {message}")
+                    }
+                    None => format!("phase complete; the next phase waits on its gate. {message}"),
+                };
+            }
+            let r = fin::hand_back(&mut store, &me, status, message.trim())?;
             print(json, &r, || {
                 format!(
                     "{} handed back as {:?}: it is {} now",

@@ -852,19 +852,6 @@ pub mod patrol {
         Ok(r)
     }
 
-    /// Processes that outlived their session (ended when `opts.fix`), and
-    /// tmux sessions no agent owns (only reported: one may be starting).
-    pub fn leaks(s: &mut Store, town: &Town, opts: &Options) -> Result<Report> {
-        let mut r = Report::default();
-        check_leaked_processes(&mut r, s, opts)?;
-        let report_only = Options {
-            fix: false,
-            ..opts.clone()
-        };
-        check_leaked_sessions(&mut r, s, Some(town), &report_only)?;
-        Ok(r)
-    }
-
     /// Orphaned worktree registrations, and convoys that should have landed.
     pub fn tidy(s: &mut Store, town: &Town, opts: &Options) -> Result<Report> {
         let mut r = Report::default();

@@ -35,6 +35,85 @@ pub fn running(town: &Town) -> Option<i64> {
     proc::alive(pid, start).then_some(pid)
 }
 
+/// `gt daemon status`.
+#[derive(Debug, Serialize)]
+pub struct DaemonStatus {
+    pub running: bool,
+    pub pid: Option<i64>,
+    pub log: PathBuf,
+    pub log_bytes: u64,
+    /// Built-in roles stopped by hand (`gt witness stop`, ...).
+    pub paused: Vec<String>,
+}
+
+pub fn daemon_status(town: &Town) -> DaemonStatus {
+    let pid = running(town);
+    let log = logfile(town);
+    let mut paused: Vec<String> = std::fs::read_dir(town.runtime_dir().join("paused"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    paused.sort();
+    DaemonStatus {
+        running: pid.is_some(),
+        pid,
+        log_bytes: std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0),
+        log,
+        paused,
+    }
+}
+
+/// `gt daemon rotate-logs`.
+#[derive(Debug, Serialize)]
+pub struct Rotation {
+    pub log: PathBuf,
+    pub rotated_to: Option<PathBuf>,
+    pub bytes: u64,
+}
+
+/// How many rotated logs are kept (`daemon.log.1` is the newest).
+const KEPT_LOGS: usize = 3;
+
+/// Copy the log to `daemon.log.1` (shifting older ones, keeping
+/// [`KEPT_LOGS`]) and truncate it in place: the daemon writes through an
+/// append-mode descriptor, so it carries on at the start of the empty file.
+pub fn rotate_log(town: &Town) -> Result<Rotation, RuntimeError> {
+    let log = logfile(town);
+    let io = |e: std::io::Error| RuntimeError::Io(format!("{}: {e}", log.display()));
+    let bytes = match std::fs::metadata(&log) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(io(e)),
+    };
+    if bytes == 0 {
+        return Ok(Rotation {
+            log,
+            rotated_to: None,
+            bytes,
+        });
+    }
+    let nth = |n: usize| PathBuf::from(format!("{}.{n}", log.display()));
+    for n in (1..KEPT_LOGS).rev() {
+        if nth(n).exists() {
+            std::fs::rename(nth(n), nth(n + 1)).map_err(io)?;
+        }
+    }
+    std::fs::copy(&log, nth(1)).map_err(io)?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .and_then(|f| f.set_len(0))
+        .map_err(io)?;
+    Ok(Rotation {
+        rotated_to: Some(nth(1)),
+        log,
+        bytes,
+    })
+}
+
 /// `gt start`: spawn `gt daemon run` detached; wait for its pidfile.
 pub fn start(town: &Town) -> Result<i64, RuntimeError> {
     if let Some(pid) = running(town) {
@@ -59,6 +138,9 @@ pub fn start(town: &Town) -> Result<i64, RuntimeError> {
     let child = std::process::Command::new(exe)
         .args(["daemon", "run"])
         .env("GT_TOWN", &town.root)
+        // Started from inside a session, it is still no session's process.
+        .env_remove("GT_GENERATION")
+        .env_remove("GT_LEASE")
         .current_dir(&town.root)
         .stdin(std::process::Stdio::null())
         .stdout(log)
@@ -283,7 +365,10 @@ pub fn find_agent(store: &Store, who: &str) -> Result<AgentRow, RuntimeError> {
 /// `gt peek AGENT`: the tail of its log (or its tmux pane).
 pub fn peek(town: &Town, who: &str, lines: usize) -> Result<String, RuntimeError> {
     let store = town.store()?;
-    let a = find_agent(&store, who)?;
+    let a = match find_agent(&store, who) {
+        Ok(a) => a,
+        Err(e) => return builtin_role_log(town, who, lines).ok_or(e),
+    };
     if let Some(sess) = &a.session {
         if session::tmux_available() {
             if let Ok(o) = session::tmux(&session::tmux_socket(&town.runtime_dir()))
@@ -304,4 +389,25 @@ pub fn peek(town: &Town, who: &str, lines: usize) -> Result<String, RuntimeError
     })?;
     session::tail(std::path::Path::new(&log), lines)
         .map_err(|e| RuntimeError::Io(format!("cannot read {log}: {e}")))
+}
+
+/// A patrol role without an agent session (the deacon, boot, a rig's
+/// witness or refinery) runs inside the supervisor: its log is the
+/// supervisor's.
+fn builtin_role_log(town: &Town, who: &str, lines: usize) -> Option<String> {
+    use crate::coord::address::Address;
+    let role = match Address::parse(who)? {
+        Address::Deacon => "deacon",
+        Address::Boot => "boot",
+        Address::Witness(_) => "witness",
+        Address::Refinery(_) => "refinery",
+        _ => return None,
+    };
+    let log = logfile(town);
+    let tail = session::tail(&log, lines).unwrap_or_default();
+    Some(format!(
+        "({who}: the {role} runs as supervisor code, not an agent session; the supervisor's log {} follows)\n{}",
+        log.display(),
+        if tail.trim().is_empty() { "(empty: the supervisor has not run yet; `gt start`)" } else { &tail }
+    ))
 }

@@ -2,11 +2,12 @@
 //!
 //! Without an agent it is supervisor code: every `deacon.patrol_secs`
 //! (default 300) `gt daemon run` runs [`patrol`], whose parts are
-//! - **zombie-scan**: sessions that died while working (unless the running
-//!   built-in witness restarts them itself), or whose lease has had no
-//!   heartbeat for `deacon.stale_secs`, are handed to their rig's witness
-//!   (the Mayor for town roles) by mail, once per session generation; processes that outlived their session are ended; tmux
-//!   sessions no agent owns are reported. The deacon never kills a session.
+//! - **zombie-scan**: polecats the scan (`patrol::scan`) finds dead while
+//!   working (unless the running built-in witness restarts them itself) or
+//!   stalled are handed to their rig's witness by mail, once per session
+//!   generation; session leaders no agent holds any more are ended. The
+//!   deacon never stops a current session.
+//! - **cleanup-orphans**: processes whose session has ended are ended.
 //! - **stale-hooks**: work hooked by a dead holder whose lease has been quiet
 //!   for `deacon.stale_hook_secs` (1 h: the witness restarts in place long
 //!   before) is released and reopened.
@@ -15,18 +16,21 @@
 //!   (never one on an agent's hook), handoff requests of ended sessions
 //!   dropped.
 //!
-//! The repairs are the doctor's own (`coord::doctor::patrol`). Each run is
-//! recorded in `<town>/deacon/heartbeat.json`, which `gt deacon status`
-//! shows. With an agent assigned, the deacon's session is started with the
-//! `mol-deacon-patrol` formula poured as a wisp on its hook; its steps run
-//! the same parts (`gt deacon zombie-scan`, ...), and the supervisor starts
-//! the next cycle when a patrol is due and the last wisp is done.
+//! The repairs are the doctor's (`coord::doctor::patrol`) and the patrol
+//! commands' (`runtime::patrol`). Each run is recorded in
+//! `.beads/runtime/deacon-patrol.json`, which `gt deacon status` shows with
+//! the deacon's heartbeat. With an agent assigned, the deacon's session is
+//! started with the `mol-deacon-patrol` formula poured as a wisp on its
+//! hook; its steps run the same parts (`gt deacon zombie-scan`, ...), and
+//! the supervisor starts the next cycle when a patrol is due and every step
+//! of the last wisp is closed.
 
+use super::patrol::{self, ScanLine, Sweep};
 use super::roles::{self, RoleRef};
 use super::RuntimeError;
 use crate::coord::doctor::{self, Level, Options};
 use crate::store::agents::{self, AgentRow};
-use crate::store::{ids, leases, Status, Store};
+use crate::store::{ids, Status, Store};
 use crate::town::Town;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -34,7 +38,12 @@ use std::path::PathBuf;
 /// The formula an agent deacon works, one wisp per patrol cycle.
 pub const PATROL_FORMULA: &str = "mol-deacon-patrol";
 /// The parts of a patrol, in order.
-pub const PARTS: &[&str] = &["zombie-scan", "stale-hooks", "housekeeping"];
+pub const PARTS: &[&str] = &[
+    "zombie-scan",
+    "cleanup-orphans",
+    "stale-hooks",
+    "housekeeping",
+];
 
 /// What one part of a patrol found and did.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -46,9 +55,9 @@ pub struct PartResult {
     pub lines: Vec<String>,
 }
 
-/// `<town>/deacon/heartbeat.json`.
+/// `.beads/runtime/deacon-patrol.json`: the patrols so far.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Heartbeat {
+pub struct PatrolLog {
     /// Completed patrols (built-in runs and agent wisps started).
     pub cycle: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,26 +65,22 @@ pub struct Heartbeat {
     /// `supervisor`, `agent` or `gt deacon patrol`.
     #[serde(default)]
     pub by: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub heartbeat: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub action: Option<String>,
     /// The latest result of each part.
     #[serde(default)]
     pub results: Vec<PartResult>,
 }
 
-fn heartbeat_file(town: &Town) -> PathBuf {
-    town.root.join("deacon").join("heartbeat.json")
+fn log_file(town: &Town) -> PathBuf {
+    town.runtime_dir().join("deacon-patrol.json")
 }
 
-pub fn load(town: &Town) -> Option<Heartbeat> {
-    let text = std::fs::read_to_string(heartbeat_file(town)).ok()?;
+pub fn load(town: &Town) -> Option<PatrolLog> {
+    let text = std::fs::read_to_string(log_file(town)).ok()?;
     serde_json::from_str(&text).ok()
 }
 
-fn save(town: &Town, h: &Heartbeat) -> Result<(), RuntimeError> {
-    let f = heartbeat_file(town);
+fn save(town: &Town, h: &PatrolLog) -> Result<(), RuntimeError> {
+    let f = log_file(town);
     let io = |e: std::io::Error| RuntimeError::Io(format!("{}: {e}", f.display()));
     if let Some(d) = f.parent() {
         std::fs::create_dir_all(d).map_err(io)?;
@@ -86,32 +91,19 @@ fn save(town: &Town, h: &Heartbeat) -> Result<(), RuntimeError> {
     std::fs::rename(&tmp, &f).map_err(io)
 }
 
-/// `gt deacon heartbeat [ACTION]`: the deacon is alive and doing ACTION.
-pub fn heartbeat(town: &Town, action: Option<&str>) -> Result<Heartbeat, RuntimeError> {
-    let mut h = load(town).unwrap_or_default();
-    h.heartbeat = Some(ids::now());
-    h.action = action.map(str::to_string);
-    save(town, &h)?;
-    Ok(h)
-}
-
 fn secs(v: Option<u64>, default: u64) -> i64 {
     v.unwrap_or(default).min(i64::MAX as u64) as i64
 }
 
-/// The town's `deacon.*` settings with their defaults:
-/// (patrol, stale session, stale hook) seconds.
-fn timings(town: &Town) -> (i64, i64, i64) {
+/// The town's `deacon.*` settings with their defaults: (patrol, stale
+/// hook) seconds.
+fn timings(town: &Town) -> (i64, i64) {
     let d = town
         .settings()
         .ok()
         .and_then(|s| s.deacon)
         .unwrap_or_default();
-    (
-        secs(d.patrol_secs, 300),
-        secs(d.stale_secs, 1800),
-        secs(d.stale_hook_secs, 3600),
-    )
+    (secs(d.patrol_secs, 300), secs(d.stale_hook_secs, 3600))
 }
 
 fn now_secs() -> i64 {
@@ -124,7 +116,7 @@ fn age(ts: Option<&str>) -> Option<i64> {
 
 /// Is a patrol due (none yet, or the last one `patrol_secs` ago)?
 fn due(town: &Town) -> bool {
-    let (every, _, _) = timings(town);
+    let (every, _) = timings(town);
     let last = load(town).and_then(|h| h.last_patrol);
     age(last.as_deref()).is_none_or(|a| a >= every)
 }
@@ -194,49 +186,21 @@ fn witness_handles(town: &Town, a: &AgentRow) -> Result<bool, RuntimeError> {
     Ok(roles::assigned_agent(town, &r, None)?.is_none())
 }
 
-/// Why `a`'s session needs the witness, if it does.
+/// The scan's finding for `a` if its witness must hear of it: a zombie
+/// (dead while working; not one being started, nor one the running
+/// witness restarts) or a stalled session.
 fn trouble(
     town: &Town,
-    store: &Store,
     a: &AgentRow,
-    stale_secs: i64,
-) -> Result<Option<(String, String)>, RuntimeError> {
-    let working = matches!(a.state.as_str(), "working" | "spawning");
-    if !working || a.role == "deacon" {
-        return Ok(None);
-    }
-    if !a.session_alive() {
-        if a.pid.is_none() || (a.owner_alive() && !a.owned_by_me()) {
-            return Ok(None); // being spawned
-        }
-        if witness_handles(town, a)? {
-            return Ok(None); // restarted in place by the running witness
-        }
-        return Ok(Some((
-            "DEAD_SESSION".into(),
-            format!(
-                "its session (pid {}) ended while {}",
-                a.pid.unwrap_or(0),
-                a.state
-            ),
-        )));
-    }
-    let Some(bead) = &a.hooked_bead else {
-        return Ok(None);
-    };
-    let Some(lease) = leases::get(store.conn(), bead)? else {
-        return Ok(None);
-    };
-    let quiet = age(lease.heartbeat_at.as_deref().or(lease.leased_at.as_deref()));
-    Ok(quiet.filter(|q| *q >= stale_secs).map(|q| {
-        (
-            "STALE_SESSION".into(),
-            format!(
-                "its session is alive but {bead} has had no heartbeat for {} min",
-                q / 60
-            ),
-        )
-    }))
+    line: &ScanLine,
+) -> Result<Option<&'static str>, RuntimeError> {
+    Ok(match line.finding.as_str() {
+        "stalled" => Some("STALE_SESSION"),
+        "zombie" if a.pid.is_none() || (a.owner_alive() && !a.owned_by_me()) => None,
+        "zombie" if witness_handles(town, a)? => None,
+        "zombie" => Some("DEAD_SESSION"),
+        _ => None,
+    })
 }
 
 /// The subject names the session (address and generation): one report each.
@@ -252,22 +216,40 @@ fn already_reported(store: &Store, subject: &str) -> Result<bool, RuntimeError> 
     Ok(n > 0)
 }
 
-/// `gt deacon zombie-scan`: dead and stale sessions handed to the witness;
-/// processes that outlived their session ended; stray tmux sessions
-/// reported.
+fn sweep_lines(what: &str, s: &Sweep) -> Vec<String> {
+    s.found
+        .iter()
+        .map(|p| {
+            format!(
+                "{what} process {} ({}, `{}`) {}",
+                p.pid,
+                p.agent.as_deref().unwrap_or("?"),
+                crate::coord::tail(&p.command, 80),
+                if s.dry_run { "would be ended" } else { "ended" }
+            )
+        })
+        .collect()
+}
+
+/// `gt deacon zombie-scan`: dead and stalled polecat sessions handed to
+/// their witness; session leaders no agent holds any more ended.
 pub fn zombie_scan(
     town: &Town,
     store: &mut Store,
     dry_run: bool,
 ) -> Result<PartResult, RuntimeError> {
-    let (_, stale_secs, _) = timings(town);
     let mut lines = Vec::new();
-    let dir = crate::coord::address::Directory::load(None, store.conn())?;
-    for a in agents::list(store.conn())? {
-        let Some((kind, why)) = trouble(town, store, &a, stale_secs)? else {
+    let dir = crate::coord::address::Directory::load(Some(town), store.conn())?;
+    let rows = agents::list(store.conn())?;
+    for line in patrol::scan(store, None)? {
+        let Some(a) = rows.iter().find(|a| a.address() == line.address) else {
             continue;
         };
-        let to = witness_of(&a);
+        let Some(kind) = trouble(town, a, &line)? else {
+            continue;
+        };
+        let why = &line.detail;
+        let to = witness_of(a);
         let subject = format!("{kind} {} gen {}", a.address(), a.generation);
         if already_reported(store, &subject)? {
             lines.push(format!("{}: {why} (already with {to})", a.address()));
@@ -281,7 +263,7 @@ pub fn zombie_scan(
             store,
             &dir,
             &crate::coord::mail::Outgoing {
-                from: "deacon/".into(),
+                from: "deacon".into(),
                 to: to.clone(),
                 subject,
                 body: format!(
@@ -295,12 +277,21 @@ pub fn zombie_scan(
         )?;
         lines.push(format!("{}: {why}; handed to {to}", a.address()));
     }
-    lines.extend(lines_of(&doctor::patrol::leaks(
-        store,
-        town,
-        &opts(dry_run),
-    )?));
+    let z = patrol::sweep(patrol::zombies(town, store)?, dry_run);
+    lines.extend(sweep_lines("zombie", &z));
     Ok(record(town, "zombie-scan", dry_run, lines))
+}
+
+/// `gt deacon cleanup-orphans` as a patrol part: processes whose session
+/// has ended.
+pub fn cleanup_orphans(town: &Town, dry_run: bool) -> PartResult {
+    let s = patrol::sweep(patrol::orphans(town), dry_run);
+    record(
+        town,
+        "cleanup-orphans",
+        dry_run,
+        sweep_lines("orphaned", &s),
+    )
 }
 
 /// `gt deacon stale-hooks`: release work hooked by dead holders whose lease
@@ -312,7 +303,7 @@ pub fn stale_hooks(
     dry_run: bool,
 ) -> Result<PartResult, RuntimeError> {
     let o = Options {
-        min_hook_age_secs: max_age_secs.unwrap_or(timings(town).2),
+        min_hook_age_secs: max_age_secs.unwrap_or(timings(town).1),
         ..opts(dry_run)
     };
     let r = doctor::patrol::stale_hooks(store, &o)?;
@@ -367,6 +358,7 @@ pub fn patrol(
 ) -> Result<Vec<PartResult>, RuntimeError> {
     let out = vec![
         zombie_scan(town, store, dry_run)?,
+        cleanup_orphans(town, dry_run),
         stale_hooks(town, store, None, dry_run)?,
         housekeeping(town, store, dry_run)?,
     ];

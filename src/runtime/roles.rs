@@ -173,9 +173,12 @@ pub struct RoleStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
     pub generation: i64,
-    /// The deacon's heartbeat: its last patrol and each part's results.
+    /// The deacon's patrols: the last one and each part's results.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub patrol: Option<super::deacon::Heartbeat>,
+    pub patrol: Option<super::deacon::PatrolLog>,
+    /// The role's last heartbeat (`gt deacon heartbeat`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heartbeat: Option<super::patrol::Heartbeat>,
 }
 
 pub fn status(town: &Town, r: &RoleRef, flag: Option<&str>) -> Result<RoleStatus, RuntimeError> {
@@ -207,6 +210,7 @@ pub fn status(town: &Town, r: &RoleRef, flag: Option<&str>) -> Result<RoleStatus
         patrol: (r.role == "deacon")
             .then(|| super::deacon::load(town))
             .flatten(),
+        heartbeat: super::patrol::last_beat(town, &r.role),
     })
 }
 
@@ -354,6 +358,15 @@ pub fn stop(town: &Town, r: &RoleRef) -> Result<bool, RuntimeError> {
             Ok(was)
         }
         _ => Ok(false),
+    }
+}
+
+/// Lift a pause of the built-in role (`stop` left it). Returns whether it was paused.
+pub fn unpause(town: &Town, r: &RoleRef) -> Result<bool, RuntimeError> {
+    match std::fs::remove_file(r.pause_file(town)) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(RuntimeError::Io(e.to_string())),
     }
 }
 
