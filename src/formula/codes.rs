@@ -29,6 +29,11 @@ macro_rules! codes {
             pub fn summary(self) -> &'static str {
                 match self { $(Code::$code => $summary),* }
             }
+
+            /// Where this code is documented: `docs/diagnostics.md#f0031`.
+            pub fn docs_anchor(self) -> String {
+                format!("docs/diagnostics.md#{}", self.as_str().to_lowercase())
+            }
         }
     };
 }

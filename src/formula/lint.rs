@@ -227,7 +227,7 @@ fn sarif(report: &LintReport) -> String {
                 "id": c.as_str(),
                 "name": c.name(),
                 "shortDescription": { "text": c.summary() },
-                "help": { "text": format!("See docs/diagnostics.md#{} in the gastown repository.", c.as_str().to_lowercase()) },
+                "help": { "text": format!("See {} in the gastown repository.", c.docs_anchor()) },
                 "defaultConfiguration": { "level": sarif_level(c.severity()) },
             })
         })
