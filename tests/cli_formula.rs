@@ -312,3 +312,49 @@ fn an_extends_diamond_resolves_each_formula_once() {
     let proto: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(proto["steps"].as_array().unwrap().len(), 2 * depth + 1);
 }
+
+#[test]
+fn lint_dir_reports_symlink_loops_and_lints_each_real_directory_once() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("formulas");
+    std::fs::create_dir_all(root.join("nested")).unwrap();
+    write(
+        &root,
+        "a.formula.toml",
+        "formula = \"a\"\n[[steps]]\nid = \"s\"\ntitle = \"S\"\n",
+    );
+    write(
+        &root.join("nested"),
+        "b.formula.toml",
+        "formula = \"b\"\n[[steps]]\nid = \"s\"\ntitle = \"S\"\n",
+    );
+    // Two self-links hung the walk; a link to a sibling is an alias, not a loop.
+    std::os::unix::fs::symlink(".", root.join("self1")).unwrap();
+    std::os::unix::fs::symlink(".", root.join("self2")).unwrap();
+    std::os::unix::fs::symlink("..", root.join("nested/up")).unwrap();
+    std::os::unix::fs::symlink("nested", root.join("alias")).unwrap();
+    let o = gt()
+        .args(["formula", "lint", "--format", "json"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["summary"]["files"], 2, "{v}");
+    let loops: Vec<&str> = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == "F0053")
+        .map(|d| d["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(loops.len(), 3, "{v}");
+    for link in ["self1", "self2", "up"] {
+        assert!(loops.iter().any(|f| f.ends_with(link)), "{link}: {v}");
+    }
+}

@@ -98,6 +98,7 @@ codes! {
     // Ids and files.
     F0051 "invalid-step-id" Error "a step id the runtime cannot use as a bead id, file name or git ref";
     F0052 "untitled-step" Warning "a step without a `title` (its id is used)";
+    F0053 "directory-loop" Warning "a directory symlink that leads back into the walk (`lint DIR`)";
 }
 
 #[cfg(test)]
