@@ -294,6 +294,9 @@ fn explain(proto: &crate::formula::proto::Proto, step: &str, compiled: &Compiled
     if let Some(l) = line_of(&p.file, p.line) {
         out.push_str(&format!("      {} | {l}\n", p.line));
     }
+    for c in crate::formula::render::conditions(proto, s) {
+        out.push_str(&format!("  {c}\n"));
+    }
     if p.chain.is_empty() {
         out.push_str("  not generated: it appears in the source as written\n");
     }
