@@ -189,7 +189,10 @@ pub fn mermaid(p: &Proto) -> String {
 pub fn conditions(p: &Proto, step: &ProtoStep) -> Vec<String> {
     let mut out = Vec::new();
     let judged = |judge: Option<Judge>| match judge {
-        Some(j) => format!("judged by {} (the runtime cannot evaluate it)", j.describe()),
+        Some(j) => format!(
+            "judged by {} (the runtime cannot evaluate it)",
+            j.describe()
+        ),
         None => "evaluated by the runtime".to_string(),
     };
     let gate_line = |g: &ProtoGate, whose: &str| {
@@ -212,7 +215,11 @@ pub fn conditions(p: &Proto, step: &ProtoStep) -> Vec<String> {
     if let Some(g) = &step.gate {
         out.push(gate_line(g, "a"));
     }
-    for d in p.deps.iter().filter(|d| d.from == step.id && d.kind == DepKind::Blocks) {
+    for d in p
+        .deps
+        .iter()
+        .filter(|d| d.from == step.id && d.kind == DepKind::Blocks)
+    {
         if let Some(g) = p.step(&d.to).and_then(|s| s.gate.as_ref()) {
             out.push(gate_line(g, &format!("blocked by `{}`, a", d.to)));
         }
@@ -226,7 +233,12 @@ pub fn conditions(p: &Proto, step: &ProtoStep) -> Vec<String> {
             let judge = r
                 .get("judged_by")
                 .and_then(|j| serde_json::from_value::<Judge>(j.clone()).ok());
-            let text = |k: &str| r.get(k).and_then(|c| c.as_str()).unwrap_or_default().to_string();
+            let text = |k: &str| {
+                r.get(k)
+                    .and_then(|c| c.as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            };
             match key.as_str() {
                 "gate" => out.push(format!(
                     "compose.gate condition `{}` is {}",

@@ -1260,7 +1260,16 @@ mod tests {
             assert!(parse(name).is_judged());
         }
         // Half-written comparisons and prose stay errors.
-        for bad in ["status", "step", "output", "steps", "step.status", "a b", "1x", "x!"] {
+        for bad in [
+            "status",
+            "step",
+            "output",
+            "steps",
+            "step.status",
+            "a b",
+            "1x",
+            "x!",
+        ] {
             let _ = err(bad);
         }
         let e = err("children(x).all(tests_pass)");
