@@ -95,6 +95,7 @@ fn town() -> (tempfile::TempDir, Town, String) {
                         polecat: Some(format!("p{i}")),
                         generation: Some(1),
                         priority: None,
+                        ..Default::default()
                     },
                 )?;
             }

@@ -28,9 +28,9 @@ fn issue_lifecycle_and_rules() {
         .collect();
     assert_eq!(ready, vec![a.clone()]);
     // show --json carries readiness and deps.
-    let s = bd.ok(&["show", &b, "--json"]).json();
+    let s = bd.ok(&["show", &b, "--json"]).json()[0].clone();
     assert_eq!(s["readiness"]["open_blockers"], 1);
-    assert_eq!(s["dependencies"][0]["depends_on"], a.as_str());
+    assert_eq!(s["dependencies"][0]["id"], a.as_str());
     // list filters.
     let l = bd.ok(&["list", "--label", "x", "--json"]).json();
     assert_eq!(l.as_array().unwrap().len(), 1);
@@ -55,7 +55,7 @@ fn issue_lifecycle_and_rules() {
     // Notes append, priority, title.
     bd.ok(&["update", &a, "--notes", "one", "--title", "A2", "-p", "0"]);
     bd.ok(&["update", &a, "--append-notes", "two"]);
-    let s = bd.ok(&["show", &a, "--json"]).json();
+    let s = bd.ok(&["show", &a, "--json"]).json()[0].clone();
     assert_eq!(s["notes"], "one\ntwo");
     assert_eq!(s["title"], "A2");
     assert_eq!(s["priority"], 0);
@@ -63,7 +63,7 @@ fn issue_lifecycle_and_rules() {
     bd.ok(&["label", "add", &a, "z"]);
     bd.ok(&["label", "remove", &a, "x"]);
     assert_eq!(
-        bd.ok(&["show", &a, "--json"]).json()["labels"],
+        bd.ok(&["show", &a, "--json"]).json()[0].clone()["labels"],
         serde_json::json!(["y", "z"])
     );
     bd.ok(&["comment", &a, "looks good"]);
@@ -94,7 +94,7 @@ fn issue_lifecycle_and_rules() {
     );
     bd.ok(&["dep", "remove", &b, &a]);
     assert_eq!(
-        bd.ok(&["show", &b, "--json"]).json()["readiness"]["open_blockers"],
+        bd.ok(&["show", &b, "--json"]).json()[0].clone()["readiness"]["open_blockers"],
         0
     );
 }
@@ -145,7 +145,7 @@ fn claim_is_atomic_and_says_who_won() {
     let r = bd.run(&["update", &a, "--claim"]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("assigned to alice"), "{}", r.stderr);
-    let s = bd.ok(&["show", &a, "--json"]).json();
+    let s = bd.ok(&["show", &a, "--json"]).json()[0].clone();
     assert_eq!(s["status"], "in_progress");
     assert_eq!(s["assignee"], "alice");
 }
@@ -239,7 +239,7 @@ fn pour_and_walk_a_molecule() {
         p["id_mapping"]["mol-demo.implement.draft"],
         format!("{root}.implement.draft")
     );
-    let r = bd.ok(&["show", &root, "--json"]).json();
+    let r = bd.ok(&["show", &root, "--json"]).json()[0].clone();
     assert_eq!(r["title"], "Demo login");
     assert_eq!(r["issue_type"], "molecule");
     assert_eq!(r["assignee"], "mayor");
@@ -249,15 +249,17 @@ fn pour_and_walk_a_molecule() {
     assert_eq!(r["metadata"]["proto_hash"].as_str().unwrap().len(), 64);
     let gate = bd
         .ok(&["show", &format!("{root}.gate-ci"), "--json"])
-        .json();
+        .json()[0]
+        .clone();
     assert_eq!(gate["issue_type"], "gate");
     assert_eq!(gate["metadata"]["step"]["gate"]["await_id"], "ci-login");
     let draft = bd
         .ok(&["show", &format!("{root}.implement.draft"), "--json"])
-        .json();
+        .json()[0]
+        .clone();
     assert_eq!(draft["metadata"]["step"]["run"], "echo login");
     assert_eq!(
-        bd.ok(&["show", &format!("{root}.ship"), "--json"]).json()["title"],
+        bd.ok(&["show", &format!("{root}.ship"), "--json"]).json()[0].clone()["title"],
         "Ship to dev"
     );
 
@@ -319,7 +321,7 @@ fn wisps_are_ephemeral_then_squashed_or_collected() {
     let s = bd.ok(&["mol", "squash", &root, "--json"]).json();
     assert_eq!(s["squashed"], 6);
     let digest = s["digest"].as_str().unwrap().to_string();
-    let dj = bd.ok(&["show", &digest, "--json"]).json();
+    let dj = bd.ok(&["show", &digest, "--json"]).json()[0].clone();
     assert_eq!(dj["status"], "closed");
     assert!(dj["description"].as_str().unwrap().contains("[x] Design w"));
     let jsonl = std::fs::read_to_string(d.path().join(".beads/issues.jsonl")).unwrap();
@@ -359,9 +361,9 @@ fn bond_molecules_and_protos() {
         .to_string();
     // mol + mol, sequential: B waits for A.
     bd.ok(&["mol", "bond", &a, &b]);
-    let s = bd.ok(&["show", &b, "--json"]).json();
-    assert_eq!(s["dependencies"][0]["depends_on"], a.as_str());
-    assert_eq!(s["dependencies"][0]["type"], "blocks");
+    let s = bd.ok(&["show", &b, "--json"]).json()[0].clone();
+    assert_eq!(s["dependencies"][0]["id"], a.as_str());
+    assert_eq!(s["dependencies"][0]["dependency_type"], "blocks");
     let ready = ids(&bd.ok(&["ready", "--limit", "0", "--json"]).json());
     assert!(!ready.contains(&format!("{b}.design")));
     // proto + mol, parallel: the new root becomes a child of A.
@@ -380,8 +382,8 @@ fn bond_molecules_and_protos() {
         .json();
     let c = r["from"].as_str().unwrap();
     assert_eq!(r["poured"]["created"], 7);
-    let s = bd.ok(&["show", c, "--json"]).json();
-    assert_eq!(s["dependencies"][0]["type"], "parent-child");
+    let s = bd.ok(&["show", c, "--json"]).json()[0].clone();
+    assert_eq!(s["dependencies"][0]["dependency_type"], "parent-child");
     // Cycles are refused.
     let r = bd.run(&["mol", "bond", &b, &a]);
     assert_eq!(r.code, 1);

@@ -41,7 +41,7 @@ fn clone_edit_on_two_branches_merge_and_import() {
     let b1 = Bd::new(&c1);
     let b2 = Bd::new(&c2);
     assert_eq!(titles(&b1).as_array().unwrap().len(), 6);
-    let s = b1.ok(&["show", "r-a6", "--json"]).json();
+    let s = b1.ok(&["show", "r-a6", "--json"]).json()[0].clone();
     assert_eq!(s["readiness"]["open_blockers"], 1);
 
     // Branch 1: new issue at the top, close r-a2.
@@ -82,11 +82,11 @@ fn clone_edit_on_two_branches_merge_and_import() {
         sorted,
         vec!["r-a0", "r-a1", "r-a2", "r-a3", "r-a5", "r-a6", "r-z9"]
     );
-    let a2 = b1.ok(&["show", "r-a2", "--json"]).json();
+    let a2 = b1.ok(&["show", "r-a2", "--json"]).json()[0].clone();
     assert_eq!(a2["status"], "closed");
     assert_eq!(a2["close_reason"], "done on b1");
     assert_eq!(
-        b1.ok(&["show", "r-a5", "--json"]).json()["title"],
+        b1.ok(&["show", "r-a5", "--json"]).json()[0].clone()["title"],
         "renamed on b2"
     );
     assert_eq!(b1.run(&["show", "r-a4"]).code, 1);
@@ -124,7 +124,7 @@ fn clone_edit_on_two_branches_merge_and_import() {
         "{stderr}"
     );
     assert_eq!(
-        b1.ok(&["show", "r-a3", "--json"]).json()["title"],
+        b1.ok(&["show", "r-a3", "--json"]).json()[0].clone()["title"],
         "c1 title"
     );
     let text = std::fs::read_to_string(c1.join(".beads/issues.jsonl")).unwrap();

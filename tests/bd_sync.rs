@@ -44,12 +44,7 @@ fn two_clones() -> (tempfile::TempDir, PathBuf, PathBuf, String, String) {
 }
 
 fn issue(bd: &Bd, id: &str) -> serde_json::Value {
-    let v = bd.ok(&["show", id, "--json"]).json();
-    if v.is_array() {
-        v[0].clone()
-    } else {
-        v
-    }
+    bd.ok(&["show", id, "--json", "--include-comments"]).json()[0].clone()
 }
 
 fn jsonl(dir: &Path) -> String {

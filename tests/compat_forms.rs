@@ -26,12 +26,20 @@ const STATE_FAILURES: &[(&str, &str)] = &[
     ("bd show hq-deacon", "no issue `hq-deacon`"),
     // The polecat it runs as has open work on its hook: nuke refuses.
     ("gt polecat nuke", "on its hook"),
+    // Gas Town ships these dog formulas; the corpus sample does not have them.
+    (
+        "gt sling mol-orphan-scan",
+        "`mol-orphan-scan` not found on the search path",
+    ),
+    (
+        "gt sling mol-session-gc",
+        "`mol-session-gc` not found on the search path",
+    ),
 ];
 
 /// Forms not supported yet (issue 12 is open): they are run and reported,
 /// and the test fails when one starts working so that this list only shrinks.
 const PENDING: &[&str] = &[
-    "bd create --label --type",
     "bd mol step respawn --target",
     "gt agent state --set",
     "gt agent state hq-deacon --set",
@@ -40,78 +48,13 @@ const PENDING: &[&str] = &[
     "gt compact report",
     "gt compact report --weekly",
     "gt context --usage",
-    "gt convoy",
-    "gt convoy check",
     "gt costs",
-    "gt daemon rotate-logs",
-    "gt daemon start",
-    "gt daemon status",
-    "gt daemon status --json",
-    "gt daemon stop",
-    "gt deacon cleanup-orphans",
-    "gt deacon health-check",
-    "gt deacon heartbeat",
-    "gt deacon redispatch",
-    "gt deacon zombie-scan",
-    "gt deacon zombie-scan --dry-run",
-    "gt dog add",
-    "gt dog clear --force",
-    "gt dog dispatch --formula",
-    "gt dog dispatch --formula --var",
-    "gt dog dispatch --plugin",
-    "gt dog list --json",
-    "gt dog status",
-    "gt dog status --json",
-    "gt dogs list --json",
-    "gt done --cleanup-status",
-    "gt done --no-merge",
-    "gt done --phase-complete",
-    "gt done --pre-verified",
-    "gt done --pre-verified --target",
-    "gt done --target",
     "gt formula run design",
     "gt formula run mol-prd-review",
-    "gt mail inbox boot --json",
-    "gt mail inbox deacon",
-    "gt mail inbox deacon --json",
-    "gt mail send",
-    "gt mail send boot -m -s",
-    "gt mail send deacon -m -s",
-    "gt mayor status --running",
     "gt mol step await-signal --agent-bead --backoff-base --backoff-max --backoff-mult",
     "gt mol step context-check",
     "gt mol step emit-event --channel --payload --type",
-    "gt nudge",
-    "gt nudge --mode",
-    "gt nudge deacon",
-    "gt patrol digest --dry-run --yesterday",
-    "gt patrol digest --yesterday",
-    "gt patrol report --steps --summary",
-    "gt patrol report --summary",
-    "gt patrol scan",
-    "gt patrol scan --notify",
-    "gt peek",
-    "gt peek deacon --lines",
-    "gt refinery ready --all --json",
-    "gt refinery restart",
-    "gt refinery start beads",
-    "gt refinery start gastown",
-    "gt refinery status",
-    "gt rig status",
-    "gt rig undock",
-    "gt session restart",
-    "gt session start",
-    "gt shutdown preflight",
-    "gt sling --formula --var",
-    "gt sling --mail-back",
-    "gt sling mol-orphan-scan --var",
-    "gt sling mol-session-gc --var",
-    "gt sling mol-town-shutdown mayor",
     "gt warrant file --reason",
-    "gt witness restart",
-    "gt witness start beads",
-    "gt witness start gastown",
-    "gt witness status",
 ];
 
 /// The world the forms run in.
@@ -395,12 +338,12 @@ fn follow(mut cmd: Command) -> std::process::Output {
     o
 }
 
-/// A form with no arguments at all (`gt escalate`, `bd worktree create`)
-/// is a command named in prose, not an invocation: it passes when the only
-/// complaint is that the arguments are missing.
+/// A form without a single flag (`gt escalate`, `bd worktree create`,
+/// `gt mail send mayor/`) is a command named in prose, not an invocation:
+/// it passes when the only complaint is that required arguments (which Gas
+/// Town requires too) are missing.
 fn bare_mention(f: &Form, o: &Outcome) -> bool {
-    let path_len = f.key.split(' ').filter(|w| !w.starts_with('-')).count();
-    f.words.len() == path_len
+    !f.words.iter().any(|w| w.text.starts_with('-'))
         && o.code == 2
         && o.stderr.contains("required arguments were not provided")
 }
@@ -454,6 +397,9 @@ fn every_corpus_command_form_parses_and_works() {
             let first = o.stderr.lines().next().unwrap_or("");
             let mark = if good { "ok  " } else { "FAIL" };
             eprintln!("{mark} {:<55} | {first}", f.key);
+            if !good {
+                eprintln!("     ran: {:?} ({})", o.args, f.origin);
+            }
         }
         if PENDING.contains(&f.key.as_str()) {
             pending_n += usize::from(!good);

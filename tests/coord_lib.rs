@@ -40,6 +40,7 @@ fn enqueue(s: &mut Store, bead: &str, branch: &str, sha: git2::Oid, polecat: &st
             polecat: Some(format!("rig/polecats/{polecat}")),
             generation: Some(1),
             priority: None,
+            ..Default::default()
         },
     )
     .unwrap()
@@ -788,7 +789,14 @@ fn doctor_reports_and_repairs_what_is_safe() {
     assert!(t.repo().find_worktree("gone").is_err());
     drop(s);
     let clean = doctor::run(t.root(), &doctor::Options::default());
-    assert_eq!(clean.warnings() + clean.errors(), 0, "{clean:#?}");
+    // Whether this machine has the town's agent CLI (`agents.launch`) is
+    // not this test's business (tests/agents_roles.rs).
+    let bad: Vec<_> = clean
+        .findings
+        .iter()
+        .filter(|f| f.level != Level::Ok && f.check != "agents.launch")
+        .collect();
+    assert!(bad.is_empty(), "{clean:#?}");
     let _ = Address::Mayor;
 }
 

@@ -284,12 +284,14 @@ fn doctor_fix_and_completion_and_feed_errors() {
     let o = gt_ok(&t, "mayor", &["doctor"]);
     assert!(o.stdout.contains("ok    ledger.drift"), "{}", o.stdout);
     let o = gt_ok(&t, "mayor", &["--json", "doctor"]).json();
+    // `agents.launch` depends on the machine (is Claude Code, the town's
+    // default agent, installed here?); tests/agents_roles.rs covers it.
     assert!(
         o["findings"]
             .as_array()
             .unwrap()
             .iter()
-            .all(|f| f["level"] == "ok"),
+            .all(|f| f["level"] == "ok" || f["check"] == "agents.launch"),
         "{o:#}"
     );
     // Broken town config is an error (exit 1).
@@ -324,6 +326,7 @@ fn enqueue(t: &TownFixture, bead: &str, branch: &str, sha: git2::Oid, polecat: &
             polecat: Some(format!("rig/polecats/{polecat}")),
             generation: Some(gen),
             priority: None,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -449,7 +452,7 @@ fn end_to_end_convoy_lands_after_rework() {
     );
     assert_eq!(t.main_file("two.txt").as_deref(), Some("two\n"));
     for b in &beads {
-        let v = bd_ok(&t, &["show", b, "--json"]).json();
+        let v = bd_ok(&t, &["show", b, "--json"]).json()[0].clone();
         let v = if v.is_array() { v[0].clone() } else { v };
         assert_eq!(
             (v["status"].as_str(), v["close_reason"].as_str()),
@@ -515,13 +518,14 @@ fn end_to_end_convoy_lands_after_rework() {
         )),
         "{human}"
     );
-    // The doctor finds nothing to repair.
+    // The doctor finds nothing to repair (whether the machine has the
+    // town's agent CLI is not this test's business).
     let d = gt_ok(&t, "mayor", &["--json", "doctor"]).json();
     let bad: Vec<&Value> = d["findings"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|f| f["level"] != "ok")
+        .filter(|f| f["level"] != "ok" && f["check"] != "agents.launch")
         .collect();
     assert!(bad.is_empty(), "{bad:#?}");
 }
@@ -543,7 +547,7 @@ fn mq_list_status_reject_retry() {
     );
     let o = gt_ok(&t, "mayor", &["mq", "reject", &mr, "-r", "wrong approach"]);
     assert!(o.stdout.contains("MERGE REJECTION"), "{}", o.stdout);
-    let v = bd_ok(&t, &["show", &b, "--json"]).json();
+    let v = bd_ok(&t, &["show", &b, "--json"]).json()[0].clone();
     let v = if v.is_array() { v[0].clone() } else { v };
     assert!(
         v["notes"]

@@ -400,8 +400,20 @@ fn fault_injection_sigkill_supervisor_five_times() {
         let _ = child.wait();
         kills += 1;
     }
+    // A run defers its exports: after a kill, the next command (a read)
+    // brings issues.jsonl current with every committed change.
+    let o = Command::new(BD)
+        .args(["list", "--all"])
+        .current_dir(d)
+        .env_remove("BEADS_DIR")
+        .env_remove("GT_TOWN")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_jsonl_matches_db(d);
     let o = gt(d, &["--json", "run", &root, "--jobs", "8"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_jsonl_matches_db(d);
     let st = store(d);
     let ev = events::since(st.conn(), 0, 1_000_000).unwrap();
     let mut closed: HashMap<&str, Vec<i64>> = HashMap::new();
@@ -430,6 +442,33 @@ fn fault_injection_sigkill_supervisor_five_times() {
         Status::Closed
     );
     eprintln!("fault injection: {kills} SIGKILLs, {} events", ev.len());
+}
+
+/// Every persistent issue's status in `issues.jsonl` equals the database's
+/// (read the file first: opening the store would bring it current).
+fn assert_jsonl_matches_db(d: &Path) {
+    let text = std::fs::read_to_string(d.join(".beads/issues.jsonl")).unwrap();
+    let in_file: std::collections::BTreeMap<String, String> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["id"].as_str().unwrap().to_string(),
+                v["status"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let conn = rusqlite::Connection::open(d.join(".beads/beads.db")).unwrap();
+    let mut q = conn
+        .prepare("SELECT id, status FROM issues WHERE ephemeral = 0")
+        .unwrap();
+    let in_db: std::collections::BTreeMap<String, String> = q
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(in_file, in_db, "issues.jsonl is not current");
 }
 
 /// `--isolation none` runs every step in the current directory of a git
@@ -519,5 +558,52 @@ run = "pwd > where-sandboxed.txt"
     assert!(
         !bare.path().join(".beads").exists(),
         "nothing is created on refusal"
+    );
+}
+
+/// One transaction per transition: in a chain, a step's session record, its
+/// close and its successor's lease are one commit (one `at` time). The tick
+/// is long so that no poll turn records the session on its own.
+#[test]
+fn a_chain_step_is_closed_and_its_successor_leased_in_one_transaction() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let f = formula(
+        d,
+        "chain",
+        &[
+            ("a", &[], "true"),
+            ("b", &["a"], "true"),
+            ("c", &["b"], "true"),
+        ],
+    );
+    let o = gt(
+        d,
+        &["--json", "run", f.to_str().unwrap(), "--tick-ms", "5000"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let root = summary(&o)["molecule"].as_str().unwrap().to_string();
+    let st = store(d);
+    let ev = events::since(st.conn(), 0, 1_000_000).unwrap();
+    let at = |kind: &str, step: &str| -> String {
+        let id = format!("{root}.{step}");
+        let hits: Vec<&String> = ev
+            .iter()
+            .filter(|e| e.kind == kind && e.issue_id == id)
+            .map(|e| &e.at)
+            .collect();
+        assert_eq!(hits.len(), 1, "{kind} of {id}: {hits:?}");
+        hits[0].clone()
+    };
+    let closed_b = at("step.closed", "b");
+    assert_eq!(
+        at("step.started", "c"),
+        closed_b,
+        "lease of c apart from the close of b"
+    );
+    assert_eq!(
+        at("spawn", "b"),
+        closed_b,
+        "session record of b apart from its close"
     );
 }

@@ -40,6 +40,13 @@ fn assert_consistent(s: &mut Store) {
         before, after,
         "incremental ready set differs from a rebuild"
     );
+    // The spliced file equals a full render.
+    let file = std::fs::read_to_string(s.jsonl_path()).unwrap();
+    assert_eq!(
+        file,
+        jsonl::render(s.conn()).unwrap(),
+        "spliced JSONL differs"
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The `bd` command tree. Parsing and rendering only; the work is done by
 //! `store` and `molecule`. Exit codes: 0 ok, 1 error, 2 usage.
 
-use super::{bd_dep, bd_issue, bd_mol, bd_ops, bd_sync};
+use super::{bd_dep, bd_epic, bd_issue, bd_mol, bd_ops, bd_sync};
 use crate::molecule::MolError;
 use crate::store::{Store, StoreError};
 use clap::{Parser, Subcommand};
@@ -51,7 +51,7 @@ pub enum Command {
     /// Reopen closed issues.
     Reopen(bd_issue::IdsArgs),
     /// Delete issues (persistent ones leave a tombstone).
-    Delete(bd_issue::IdsArgs),
+    Delete(bd_issue::DeleteArgs),
     /// Dependencies: add, remove, list, tree.
     #[command(subcommand)]
     Dep(bd_dep::DepCommand),
@@ -60,6 +60,11 @@ pub enum Command {
     Label(bd_issue::LabelCommand),
     /// Add a comment (or list comments without TEXT).
     Comment(bd_issue::CommentArgs),
+    /// List an issue's comments, or `comments add ID TEXT`.
+    Comments(bd_issue::CommentsArgs),
+    /// Epics: status (children closed), close-eligible.
+    #[command(subcommand)]
+    Epic(bd_epic::EpicCommand),
     /// Search titles, descriptions, notes and ids.
     Search(bd_issue::SearchArgs),
     /// Counts by status.
@@ -292,6 +297,8 @@ fn run(ctx: &Ctx, cmd: &Command) -> CliResult {
         Command::Dep(c) => bd_dep::run(ctx, c),
         Command::Label(c) => bd_issue::label(ctx, c),
         Command::Comment(a) => bd_issue::comment(ctx, a),
+        Command::Comments(a) => bd_issue::comments(ctx, a),
+        Command::Epic(c) => bd_epic::run(ctx, c),
         Command::Search(a) => bd_issue::search(ctx, a),
         Command::Stats => bd_issue::stats(ctx),
         Command::Events(a) => bd_issue::events(ctx, a),

@@ -1,9 +1,10 @@
 //! `bd create|show|list|ready|update|close|reopen|delete|label|comment|search|stats|events`.
 
 use super::bd::{CliError, CliResult, Ctx};
+use super::bd_json::{BeadsIssue, Fields, ListItem, ShowItem};
 use crate::store::issues::{self, ClaimOutcome, CloseOutcome, IssueFilter, NewIssue, Update};
 use crate::store::ready::{self, ReadyFilter};
-use crate::store::{deps, events, parse_priority, DepType, Issue, IssueType, Status, Store};
+use crate::store::{events, parse_priority, DepType, Issue, IssueType, Status, Store};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
@@ -61,7 +62,8 @@ pub struct CreateArgs {
     pub description: String,
     #[arg(long)]
     pub design: Option<String>,
-    #[arg(long)]
+    /// Acceptance criteria (beads also spells it --acceptance-criteria).
+    #[arg(long, alias = "acceptance-criteria")]
     pub acceptance: Option<String>,
     #[arg(long)]
     pub notes: Option<String>,
@@ -152,7 +154,9 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> CliResult {
     };
     let issue = store.write(|tx| tx.create(&new))?;
     ctx.exported(&mut store)?;
-    ctx.print(&issue, || format!("Created {}: {}", issue.id, issue.title));
+    ctx.print(&Fields::of(&issue), || {
+        format!("Created {}: {}", issue.id, issue.title)
+    });
     Ok(())
 }
 
@@ -160,110 +164,84 @@ pub fn create(ctx: &Ctx, a: &CreateArgs) -> CliResult {
 pub struct ShowArgs {
     #[arg(required = true)]
     pub ids: Vec<String>,
+    /// Accepted for beads: dependents are always listed.
+    #[arg(long)]
+    pub include_dependents: bool,
+    /// List the comments too (JSON; the text view always shows them).
+    #[arg(long)]
+    pub include_comments: bool,
 }
 
-#[derive(Serialize)]
-struct ShowView {
-    #[serde(flatten)]
-    issue: Issue,
-    readiness: crate::store::Readiness,
-    dependencies: Vec<crate::store::Dep>,
-    dependents: Vec<crate::store::Dep>,
-    comments: Vec<crate::store::Comment>,
-}
-
+/// `bd show`: like beads, `--json` prints an array with one element per id.
 pub fn show(ctx: &Ctx, a: &ShowArgs) -> CliResult {
     let store = ctx.open()?;
     let mut out = Vec::new();
     for id in &a.ids {
         let id = resolve(&store, id)?;
-        let c = store.conn();
-        out.push(ShowView {
-            issue: issues::get(c, &id)?,
-            readiness: issues::readiness(c, &id)?,
-            dependencies: deps::deps_of(c, &id)?,
-            dependents: deps::dependents(c, &id)?,
-            comments: issues::comments(c, &id)?,
-        });
+        out.push(ShowItem::of(
+            store.conn(),
+            &id,
+            a.include_comments || !ctx.json,
+        )?);
     }
-    let value: &dyn erased::Ser = if out.len() == 1 { &out[0] } else { &out };
-    ctx.print(&erased::Wrap(value), || {
-        let mut s = String::new();
-        for v in &out {
-            let i = &v.issue;
-            s += &format!("{}: {}\n", i.id, i.title);
-            s += &format!(
-                "  status: {}  type: {}  priority: P{}  assignee: {}\n",
-                i.status,
-                i.issue_type,
-                i.priority,
-                i.assignee.as_deref().unwrap_or("-")
-            );
-            let r = &v.readiness;
-            let state = if r.ready {
-                "ready".to_string()
-            } else if r.blocked {
-                format!(
-                    "blocked ({} open blockers, {} unmet gates{})",
-                    r.open_blockers,
-                    r.waits_unsatisfied,
-                    if r.ancestor_blocked {
-                        ", ancestor blocked"
-                    } else {
-                        ""
-                    }
-                )
-            } else {
-                "not open".to_string()
-            };
-            s += &format!("  readiness: {state}\n");
-            if !i.labels.is_empty() {
-                s += &format!("  labels: {}\n", i.labels.join(", "));
-            }
-            if let Some(r) = &i.close_reason {
-                s += &format!("  close reason: {r}\n");
-            }
-            for (name, text) in [
-                ("description", &i.description),
-                ("design", &i.design),
-                ("acceptance", &i.acceptance_criteria),
-                ("notes", &i.notes),
-            ] {
-                if !text.is_empty() {
-                    s += &format!("  {name}:\n    {}\n", text.replace('\n', "\n    "));
-                }
-            }
-            for d in &v.dependencies {
-                s += &format!("  depends on {} ({})\n", d.depends_on, d.dep_type);
-            }
-            for d in &v.dependents {
-                s += &format!("  needed by {} ({})\n", d.issue_id, d.dep_type);
-            }
-            for c in &v.comments {
-                s += &format!("  [{}] {}: {}\n", c.created_at, c.author, c.text);
-            }
-        }
-        s
-    });
+    ctx.print(&out, || out.iter().map(show_text).collect());
     Ok(())
 }
 
-/// Serialise either one value or a list through one `print` call.
-mod erased {
-    pub trait Ser {
-        fn to_value(&self) -> serde_json::Value;
+fn show_text(v: &ShowItem) -> String {
+    let i = v.issue();
+    let mut s = format!("{}: {}\n", i.id, i.title);
+    s += &format!(
+        "  status: {}  type: {}  priority: P{}  assignee: {}\n",
+        i.status,
+        i.issue_type,
+        i.priority,
+        i.assignee.as_deref().unwrap_or("-")
+    );
+    let r = &v.readiness;
+    let state = if r.ready {
+        "ready".to_string()
+    } else if r.blocked {
+        format!(
+            "blocked ({} open blockers, {} unmet gates{})",
+            r.open_blockers,
+            r.waits_unsatisfied,
+            if r.ancestor_blocked {
+                ", ancestor blocked"
+            } else {
+                ""
+            }
+        )
+    } else {
+        "not open".to_string()
+    };
+    s += &format!("  readiness: {state}\n");
+    if !i.labels.is_empty() {
+        s += &format!("  labels: {}\n", i.labels.join(", "));
     }
-    impl<T: serde::Serialize> Ser for T {
-        fn to_value(&self) -> serde_json::Value {
-            serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    if let Some(r) = &i.close_reason {
+        s += &format!("  close reason: {r}\n");
+    }
+    for (name, text) in [
+        ("description", &i.description),
+        ("design", &i.design),
+        ("acceptance", &i.acceptance_criteria),
+        ("notes", &i.notes),
+    ] {
+        if !text.is_empty() {
+            s += &format!("  {name}:\n    {}\n", text.replace('\n', "\n    "));
         }
     }
-    pub struct Wrap<'a>(pub &'a dyn Ser);
-    impl serde::Serialize for Wrap<'_> {
-        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            self.0.to_value().serialize(s)
-        }
+    for d in &v.dependencies {
+        s += &format!("  depends on {} ({})\n", d.issue().id, d.dependency_type);
     }
+    for d in &v.dependents {
+        s += &format!("  needed by {} ({})\n", d.id, d.dependency_type);
+    }
+    for c in &v.comments {
+        s += &format!("  [{}] {}: {}\n", c.created_at, c.author, c.text);
+    }
+    s
 }
 
 #[derive(Args, Debug)]
@@ -371,7 +349,7 @@ pub fn list(ctx: &Ctx, a: &ListArgs) -> CliResult {
                 .is_none_or(|d| i.title.contains(d))
     };
     let limit = a.limit.filter(|n| *n > 0);
-    stream_issues(ctx.json, |each| {
+    stream_issues(ctx.json, store.conn(), |each| {
         let mut n = 0;
         issues::list_each(store.conn(), &f, |i| {
             if !keep(&i) {
@@ -383,11 +361,13 @@ pub fn list(ctx: &Ctx, a: &ListArgs) -> CliResult {
     })
 }
 
-/// Print issues as they are read: a pretty JSON array (the same bytes as
-/// printing the whole list at once), or one line each (`(none)` if empty).
+/// Print issues as they are read: a pretty JSON array of beads' list rows
+/// (the same bytes as printing the whole list at once), or one line each
+/// (`(none)` if empty).
 /// A closed stdout (`| head`) stops the stream quietly.
 fn stream_issues(
     json: bool,
+    conn: &rusqlite::Connection,
     produce: impl FnOnce(&mut dyn FnMut(&Issue) -> bool) -> crate::store::Result<()>,
 ) -> CliResult {
     use serde::ser::{SerializeSeq, Serializer};
@@ -400,11 +380,18 @@ fn stream_issues(
         let mut seq = ser
             .serialize_seq(None)
             .map_err(|e| CliError::other(format!("cannot render JSON: {e}")))?;
+        let mut failed = None;
         produce(&mut |i| {
             count += 1;
-            broken = seq.serialize_element(i).is_err();
-            !broken
+            match ListItem::of(conn, i) {
+                Ok(item) => broken = seq.serialize_element(&item).is_err(),
+                Err(e) => failed = Some(e),
+            }
+            !broken && failed.is_none()
         })?;
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
         if !broken {
             let _ = seq.end();
             let _ = writeln!(w);
@@ -443,7 +430,8 @@ pub struct ReadyArgs {
 }
 
 /// Not work an agent picks up: molecule roots (closed by their steps),
-/// convoys, gates, mail and merge requests.
+/// convoys, gates, mail, merge requests and Gas Town's records (agents,
+/// roles, events, digests, warrants).
 fn workable(i: &Issue) -> bool {
     !matches!(
         i.issue_type,
@@ -452,6 +440,11 @@ fn workable(i: &Issue) -> bool {
             | IssueType::Gate
             | IssueType::Message
             | IssueType::MergeRequest
+            | IssueType::Agent
+            | IssueType::Role
+            | IssueType::Event
+            | IssueType::Digest
+            | IssueType::Warrant
     )
 }
 
@@ -497,7 +490,7 @@ pub fn ready(ctx: &Ctx, a: &ReadyArgs) -> CliResult {
     };
     if a.gated {
         let v = gated_molecules(&store)?;
-        ctx.print(&v, || lines(&v));
+        print_list(ctx, store.conn(), &v)?;
         return Ok(());
     }
     let mut v: Vec<Issue> = ready::ready(store.conn(), &f)?
@@ -507,7 +500,19 @@ pub fn ready(ctx: &Ctx, a: &ReadyArgs) -> CliResult {
     if a.limit > 0 {
         v.truncate(a.limit);
     }
-    ctx.print(&v, || lines(&v));
+    print_list(ctx, store.conn(), &v)
+}
+
+/// Issues as beads' list rows (`--json`) or one line each.
+fn print_list(ctx: &Ctx, conn: &rusqlite::Connection, v: &[Issue]) -> CliResult {
+    let rows = if ctx.json {
+        v.iter()
+            .map(|i| ListItem::of(conn, i))
+            .collect::<crate::store::Result<Vec<_>>>()?
+    } else {
+        Vec::new()
+    };
+    ctx.print(&rows, || lines(v));
     Ok(())
 }
 
@@ -535,7 +540,8 @@ pub struct UpdateArgs {
     pub description: Option<String>,
     #[arg(long)]
     pub design: Option<String>,
-    #[arg(long)]
+    /// Acceptance criteria (beads also spells it --acceptance-criteria).
+    #[arg(long, alias = "acceptance-criteria")]
     pub acceptance: Option<String>,
     #[arg(short = 't', long = "type")]
     pub issue_type: Option<String>,
@@ -632,7 +638,7 @@ pub fn update(ctx: &Ctx, a: &UpdateArgs) -> CliResult {
             Some(ClaimOutcome::AlreadyYours) => format!("{id} was already claimed by you"),
             None => format!("Updated {id}"),
         });
-        out.push(issue);
+        out.push(BeadsIssue(issue));
     }
     ctx.exported(&mut store)?;
     ctx.print(&out, || human.join("\n"));
@@ -721,7 +727,16 @@ pub fn reopen(ctx: &Ctx, a: &IdsArgs) -> CliResult {
     Ok(())
 }
 
-pub fn delete(ctx: &Ctx, a: &IdsArgs) -> CliResult {
+#[derive(Args, Debug)]
+pub struct DeleteArgs {
+    #[arg(required = true)]
+    pub ids: Vec<String>,
+    /// beads' "really delete" (beads previews without it); bd always deletes.
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+pub fn delete(ctx: &Ctx, a: &DeleteArgs) -> CliResult {
     let mut store = ctx.open()?;
     let ids: Vec<String> = a
         .ids
@@ -787,26 +802,88 @@ pub fn label(ctx: &Ctx, c: &LabelCommand) -> CliResult {
 #[derive(Args, Debug)]
 pub struct CommentArgs {
     pub id: String,
-    /// The comment; without it, list the comments.
-    pub text: Option<String>,
+    /// The comment (words are joined with spaces); without it, list the comments.
+    pub text: Vec<String>,
+    /// Who wrote it (default: the actor).
+    #[arg(short, long)]
+    pub author: Option<String>,
+    /// Read the comment from this file.
+    #[arg(short, long, conflicts_with = "text")]
+    pub file: Option<std::path::PathBuf>,
+}
+
+/// `bd comments ID` lists; `bd comments add ID TEXT` adds (beads' spelling).
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct CommentsArgs {
+    /// The issue whose comments to list.
+    pub id: Option<String>,
+    #[command(subcommand)]
+    pub action: Option<CommentsAction>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CommentsAction {
+    /// Add a comment to an issue.
+    Add(CommentArgs),
+}
+
+pub fn comments(ctx: &Ctx, a: &CommentsArgs) -> CliResult {
+    match (&a.action, &a.id) {
+        (Some(CommentsAction::Add(c)), _) if c.text.is_empty() && c.file.is_none() => {
+            Err(CliError::usage(
+                "no comment text",
+                Some("e.g. bd comments add ID \"text\" (or --file PATH)".into()),
+            ))
+        }
+        (Some(CommentsAction::Add(c)), _) => comment(ctx, c),
+        (None, Some(id)) => list_comments(ctx, id),
+        (None, None) => Err(CliError::usage(
+            "which issue?",
+            Some("bd comments ID lists them; bd comments add ID TEXT adds one".into()),
+        )),
+    }
+}
+
+fn list_comments(ctx: &Ctx, id: &str) -> CliResult {
+    let store = ctx.open()?;
+    let id = resolve(&store, id)?;
+    let v = crate::store::details::numbered_comments(store.conn(), &id)?;
+    ctx.print(&v, || {
+        if v.is_empty() {
+            return format!("No comments on {id}");
+        }
+        v.iter()
+            .map(|c| format!("[{}] {}: {}", c.created_at, c.author, c.text))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    Ok(())
 }
 
 pub fn comment(ctx: &Ctx, a: &CommentArgs) -> CliResult {
+    let text = match &a.file {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| {
+            CliError::other(format!(
+                "cannot read the comment from {}: {e}",
+                path.display()
+            ))
+        })?,
+        None if a.text.is_empty() => return list_comments(ctx, &a.id),
+        None => a.text.join(" "),
+    };
     let mut store = ctx.open()?;
-    let id = resolve(&store, &a.id)?;
-    if let Some(t) = &a.text {
-        let c = store.write(|tx| tx.comment(&id, t))?;
-        ctx.exported(&mut store)?;
-        ctx.print(&c, || format!("Commented on {id}"));
-    } else {
-        let v = issues::comments(store.conn(), &id)?;
-        ctx.print(&v, || {
-            v.iter()
-                .map(|c| format!("[{}] {}: {}", c.created_at, c.author, c.text))
-                .collect::<Vec<_>>()
-                .join("\n")
-        });
+    if let Some(author) = &a.author {
+        store.set_actor(author.clone());
     }
+    let id = resolve(&store, &a.id)?;
+    let c = store.write(|tx| {
+        tx.comment(&id, &text)?;
+        let mut all = crate::store::details::numbered_comments(tx.conn(), &id)?;
+        Ok::<_, crate::store::StoreError>(all.pop())
+    })?;
+    ctx.exported(&mut store)?;
+    ctx.print(&c, || format!("Commented on {id}"));
     Ok(())
 }
 
@@ -830,8 +907,7 @@ pub fn search(ctx: &Ctx, a: &SearchArgs) -> CliResult {
         f.status.push(s.parse()?);
     }
     let v = issues::list(store.conn(), &f)?;
-    ctx.print(&v, || lines(&v));
-    Ok(())
+    print_list(ctx, store.conn(), &v)
 }
 
 pub fn stats(ctx: &Ctx) -> CliResult {

@@ -4,6 +4,7 @@
 
 use super::bd::{CliError, CliResult, Ctx};
 use super::bd_issue::line;
+use super::bd_json::BlockedItem;
 use crate::coord::merge_slot;
 use crate::store::issues::{self, IssueFilter};
 use crate::store::ready::{self, ReadyFilter};
@@ -32,14 +33,6 @@ pub struct BlockedArgs {
     pub id: Option<String>,
 }
 
-#[derive(Serialize)]
-struct BlockedView {
-    #[serde(flatten)]
-    issue: Issue,
-    blocked_by_count: usize,
-    blocked_by: Vec<String>,
-}
-
 /// `bd blocked`: open issues with an open blocker, unmet gate or blocked ancestor.
 pub fn blocked(ctx: &Ctx, a: &BlockedArgs) -> CliResult {
     let store = ctx.open()?;
@@ -61,11 +54,7 @@ pub fn blocked(ctx: &Ctx, a: &BlockedArgs) -> CliResult {
                 by.push(d.depends_on);
             }
         }
-        out.push(BlockedView {
-            blocked_by_count: by.len(),
-            blocked_by: by,
-            issue,
-        });
+        out.push(BlockedItem::new(issue, by));
     }
     ctx.print(&out, || {
         if out.is_empty() {
@@ -75,7 +64,7 @@ pub fn blocked(ctx: &Ctx, a: &BlockedArgs) -> CliResult {
             .map(|b| {
                 format!(
                     "{}\n    blocked by: {}",
-                    line(&b.issue),
+                    line(b.issue()),
                     b.blocked_by.join(", ")
                 )
             })

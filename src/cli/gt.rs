@@ -65,10 +65,13 @@ pub enum Command {
     Heartbeat(super::gt_roles::HeartbeatArgs),
     /// Start Gas Town: the supervisor daemon and the Mayor's session.
     Start,
-    /// Stop the town supervisor gracefully.
-    Shutdown,
-    /// The supervisor daemon itself.
-    #[command(subcommand, hide = true)]
+    /// Stop the town supervisor gracefully (`preflight`: what it would interrupt).
+    Shutdown {
+        #[command(subcommand)]
+        check: Option<super::gt_daemon::ShutdownCommand>,
+    },
+    /// The supervisor daemon: start, stop, status, rotate-logs (and `run`).
+    #[command(subcommand)]
     Daemon(super::gt_daemon::DaemonCommand),
     /// What runs in the town.
     Status,
@@ -88,13 +91,21 @@ pub enum Command {
     Witness(super::gt_roles::RoleCommand),
     /// The rig's refinery (merges the queue): supervisor code, or an agent.
     #[command(subcommand)]
-    Refinery(super::gt_roles::RoleCommand),
+    Refinery(super::gt_patrol::RefineryCommand),
     /// The town's deacon (housekeeping patrol): supervisor code, or an agent.
     #[command(subcommand)]
-    Deacon(super::gt_roles::RoleCommand),
-    /// Convoys: beads tracked together; land when all are merged.
+    Deacon(super::gt_patrol::DeaconCommand),
+    /// The deacon's dogs: town-level helpers that run formulas and plugins.
+    #[command(subcommand, alias = "dogs")]
+    Dog(super::gt_dog::DogCommand),
+    /// Patrols: scan a rig's polecats, report a cycle, digest a day.
     #[command(subcommand)]
-    Convoy(super::gt_convoy::ConvoyCommand),
+    Patrol(super::gt_patrol::PatrolCommand),
+    /// Convoys: beads tracked together; land when all are merged (bare: list).
+    Convoy {
+        #[command(subcommand)]
+        command: Option<super::gt_convoy::ConvoyCommand>,
+    },
     /// Mail between agents (and the overseer).
     #[command(subcommand)]
     Mail(super::gt_mail::MailCommand),
@@ -166,16 +177,19 @@ pub fn main() -> i32 {
             Command::Done(a) => super::gt_roles::done(a, cli.json),
             Command::Heartbeat(a) => super::gt_roles::heartbeat(a, cli.json),
             Command::Start => super::gt_roles::town_start(cli.json),
-            Command::Shutdown => super::gt_daemon::shutdown(cli.json),
+            Command::Shutdown { check: None } => super::gt_daemon::shutdown(cli.json),
+            Command::Shutdown { check: Some(_) } => super::gt_daemon::preflight(cli.json),
             Command::Daemon(c) => super::gt_daemon::daemon_cmd(c, cli.json),
             Command::Status => super::gt_daemon::status(cli.json),
             Command::Agents => super::gt_daemon::agents(cli.json),
             Command::Peek { agent, lines } => super::gt_daemon::peek(agent, *lines, cli.json),
             Command::Mayor(c) => super::gt_roles::role("mayor", c, cli.json),
             Command::Witness(c) => super::gt_roles::role("witness", c, cli.json),
-            Command::Refinery(c) => super::gt_roles::role("refinery", c, cli.json),
-            Command::Deacon(c) => super::gt_roles::role("deacon", c, cli.json),
-            Command::Convoy(c) => super::gt_convoy::run(c, cli.json),
+            Command::Refinery(c) => super::gt_patrol::refinery(c, cli.json),
+            Command::Deacon(c) => super::gt_patrol::deacon(c, cli.json),
+            Command::Patrol(c) => super::gt_patrol::run(c, cli.json),
+            Command::Dog(c) => super::gt_dog::run(c, cli.json),
+            Command::Convoy { command } => super::gt_convoy::run(command.as_ref(), cli.json),
             Command::Mail(c) => super::gt_mail::run(c, cli.json),
             Command::Nudge(a) => super::gt_mail::nudge_cmd(a, cli.json),
             Command::Handoff(a) => super::gt_mail::handoff_cmd(a, cli.json),

@@ -1,4 +1,4 @@
-//! `gt convoy create|list|status|add|close`.
+//! `gt convoy create|list|status|add|close|check`; bare `gt convoy` lists.
 
 use super::bd::{CliResult, Ctx};
 use super::gt_coord::{directory, finish};
@@ -14,10 +14,11 @@ pub enum ConvoyCommand {
         /// Beads to track (any rig).
         #[arg(required = true)]
         beads: Vec<String>,
-        /// Also mail this address when the convoy lands (repeatable).
-        #[arg(long)]
+        /// Also mail this address when the convoy lands (repeatable); with
+        /// no value, the convoy's owner.
+        #[arg(long, num_args = 0..=1, default_missing_value = "")]
         notify: Vec<String>,
-        /// A human-owned convoy (the overseer cares about it).
+        /// A human-owned convoy: the human overseer is mailed when it lands.
         #[arg(long)]
         human: bool,
         /// Owner (gets the landing mail); default: you.
@@ -29,9 +30,18 @@ pub enum ConvoyCommand {
         #[arg(long)]
         all: bool,
     },
-    /// One convoy and every tracked bead's state.
+    /// One convoy and every tracked bead's state; without an id, the
+    /// current convoy (the one tracking your hooked bead, else the newest open one).
     #[command(alias = "show")]
-    Status { id: String },
+    Status { id: Option<String> },
+    /// Land every open convoy (or this one) whose beads are all merged, and
+    /// report the rest.
+    Check {
+        id: Option<String>,
+        /// Report what would land without landing it.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Track more beads (reopens a landed convoy).
     Add {
         id: String,
@@ -97,9 +107,38 @@ fn render_status(s: &ConvoyStatus) -> String {
     out
 }
 
-pub fn run(cmd: &ConvoyCommand, json: bool) -> i32 {
+pub fn run(cmd: Option<&ConvoyCommand>, json: bool) -> i32 {
     let ctx = super::gt_coord::ctx(json);
-    finish(json, run_inner(&ctx, cmd))
+    let list = ConvoyCommand::List { all: false };
+    finish(json, run_inner(&ctx, cmd.unwrap_or(&list)))
+}
+
+/// The convoy `gt convoy show` means with no id: the one tracking the
+/// caller's hooked bead, else the newest open convoy.
+fn current_convoy(ctx: &Ctx, store: &crate::store::Store) -> CliResult<String> {
+    let hooked = super::gt_coord::town(ctx)?.and_then(|t| {
+        let row = crate::runtime::identity::whoami_row(&t, store, &ctx.cwd().ok()?).ok()?;
+        row.hooked_bead
+    });
+    if let Some(b) = hooked {
+        if let Some(c) = convoy::convoys_tracking(store.conn(), &b)?
+            .into_iter()
+            .next()
+        {
+            return Ok(c);
+        }
+    }
+    let open = convoy::list(store.conn(), false)?;
+    match open
+        .iter()
+        .max_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)))
+    {
+        Some(c) => Ok(c.id.clone()),
+        None => Err(super::bd::CliError::usage(
+            "there is no current convoy: nothing on your hook is tracked and no convoy is open",
+            Some("create one with `gt convoy create NAME BEAD...`, or pass an id".into()),
+        )),
+    }
 }
 
 fn run_inner(ctx: &Ctx, cmd: &ConvoyCommand) -> CliResult {
@@ -113,11 +152,24 @@ fn run_inner(ctx: &Ctx, cmd: &ConvoyCommand) -> CliResult {
             owner,
         } => {
             let dir = directory(ctx, &store)?;
-            let notify = convoy::check_notify(&dir, notify)?;
             let owner = match owner {
                 Some(o) => dir.parse(o)?.to_string(),
                 None => store.actor().to_string(),
             };
+            let mut named: Vec<String> = Vec::new();
+            for n in notify {
+                // A bare `--notify` means the owner (an address, or a user = overseer).
+                named.push(if n.is_empty() {
+                    crate::coord::mail::identity(&owner)
+                } else {
+                    n.clone()
+                });
+            }
+            if *human {
+                named.push("overseer".into());
+            }
+            let mut notify = convoy::check_notify(&dir, &named)?;
+            notify.dedup();
             let c = convoy::create(
                 &mut store,
                 &NewConvoy {
@@ -146,8 +198,29 @@ fn run_inner(ctx: &Ctx, cmd: &ConvoyCommand) -> CliResult {
             });
         }
         ConvoyCommand::Status { id } => {
-            let st = convoy::status(store.conn(), store.prefix(), id)?;
+            let id = match id {
+                Some(i) => i.clone(),
+                None => current_convoy(ctx, &store)?,
+            };
+            let st = convoy::status(store.conn(), store.prefix(), &id)?;
             ctx.print(&st, || render_status(&st));
+        }
+        ConvoyCommand::Check { id, dry_run } => {
+            let r = convoy::check(&mut store, id.as_deref(), *dry_run)?;
+            if !dry_run {
+                ctx.exported(&mut store)?;
+            }
+            ctx.print(&r, || {
+                let verb = if *dry_run { "would land" } else { "landed" };
+                let mut out = format!("checked {} open convoy(s)", r.checked.len());
+                for c in &r.landed {
+                    out += &format!("\n  {verb}: {c}");
+                }
+                for c in &r.waiting {
+                    out += &format!("\n  waiting: {}", line(c));
+                }
+                out
+            });
         }
         ConvoyCommand::Add { id, beads } => {
             let r = convoy::add(&mut store, id, beads)?;

@@ -12,6 +12,54 @@ pub enum DaemonCommand {
         #[arg(long, default_value_t = 250)]
         tick_ms: u64,
     },
+    /// Start the supervisor in the background (no-op when it runs already).
+    Start,
+    /// Stop the supervisor (sessions keep running; the next start adopts them).
+    Stop,
+    /// Is the supervisor running: pid, log, paused roles.
+    Status,
+    /// Rotate the supervisor's log (copy to `daemon.log.1`, keep 3, truncate).
+    RotateLogs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ShutdownCommand {
+    /// Report what a shutdown would interrupt: merges being built
+    /// (BLOCKER, exit 1), uncommitted or unpushed polecat work (WARNING),
+    /// pull requests waiting (INFO).
+    Preflight,
+}
+
+pub fn preflight(json: bool) -> i32 {
+    let mut blocked = false;
+    let code = finish(
+        (|| {
+            let p = crate::runtime::preflight::run(&town()?)?;
+            blocked = p.blockers > 0;
+            print(json, &p, || {
+                let mut out = format!(
+                    "Shutdown preflight: {} blocker(s), {} warning(s)",
+                    p.blockers, p.warnings
+                );
+                for f in &p.findings {
+                    out += &format!("\n  {:?}  {}: {}", f.severity, f.subject, f.detail);
+                }
+                if p.blockers > 0 {
+                    out += "\nResolve the blockers before shutting down.";
+                } else {
+                    out += "\nSafe to shut down (work in worktrees and hooks is preserved).";
+                }
+                out
+            });
+            Ok(())
+        })(),
+        json,
+    );
+    if code == 0 && blocked {
+        1
+    } else {
+        code
+    }
 }
 
 pub fn start(json: bool) -> i32 {
@@ -49,7 +97,13 @@ pub fn shutdown(json: bool) -> i32 {
 }
 
 pub fn daemon_cmd(c: &DaemonCommand, json: bool) -> i32 {
-    let DaemonCommand::Run { tick_ms } = c;
+    let tick_ms = match c {
+        DaemonCommand::Run { tick_ms } => tick_ms,
+        DaemonCommand::Start => return daemon_start(json),
+        DaemonCommand::Stop => return shutdown(json),
+        DaemonCommand::Status => return daemon_status(json),
+        DaemonCommand::RotateLogs => return rotate_logs(json),
+    };
     finish(
         (|| {
             let t = town()?;
@@ -132,6 +186,70 @@ pub fn peek(agent: &str, lines: usize, json: bool) -> i32 {
                 &serde_json::json!({"agent": agent, "tail": text}),
                 || text.clone(),
             );
+            Ok(())
+        })(),
+        json,
+    )
+}
+
+fn daemon_start(json: bool) -> i32 {
+    finish(
+        (|| {
+            let t = town()?;
+            if let Some(pid) = daemon::running(&t) {
+                print(
+                    json,
+                    &serde_json::json!({"pid": pid, "already_running": true}),
+                    || format!("Supervisor already running (pid {pid})"),
+                );
+                return Ok(());
+            }
+            let pid = daemon::start(&t)?;
+            print(
+                json,
+                &serde_json::json!({"pid": pid, "already_running": false}),
+                || {
+                    format!(
+                        "Supervisor started (pid {pid}); log: {}",
+                        daemon::logfile(&t).display()
+                    )
+                },
+            );
+            Ok(())
+        })(),
+        json,
+    )
+}
+
+fn daemon_status(json: bool) -> i32 {
+    finish(
+        (|| {
+            let s = daemon::daemon_status(&town()?);
+            print(json, &s, || {
+                let mut out = match s.pid {
+                    Some(p) => format!("Supervisor running (pid {p})"),
+                    None => "Supervisor not running (`gt daemon start` or `gt start`)".into(),
+                };
+                out += &format!("\nlog: {} ({} bytes)", s.log.display(), s.log_bytes);
+                if !s.paused.is_empty() {
+                    out += &format!("\npaused: {}", s.paused.join(", "));
+                }
+                out
+            });
+            Ok(())
+        })(),
+        json,
+    )
+}
+
+fn rotate_logs(json: bool) -> i32 {
+    finish(
+        (|| {
+            let r = daemon::rotate_log(&town()?)?;
+            print(json, &r, || match &r.rotated_to {
+                Some(p) => format!("rotated {} bytes to {}", r.bytes, p.display()),
+                None => format!("{} is empty; nothing to rotate", r.log.display()),
+            });
             Ok(())
         })(),
         json,

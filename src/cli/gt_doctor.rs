@@ -49,7 +49,7 @@ pub fn run(a: &DoctorArgs, json: bool) -> i32 {
                 } else if f.level != Level::Ok {
                     println!(
                         "      fix: {fix}{}",
-                        if f.level == Level::Warn && !a.fix {
+                        if f.level == Level::Warn && !a.fix && !f.manual {
                             " (gt doctor --fix)"
                         } else {
                             ""

@@ -393,7 +393,7 @@ fn live_session(target: &str) -> Option<(Tmux, String, bool)> {
     let row = crate::store::agents::list(store.conn())
         .ok()?
         .into_iter()
-        .find(|a| a.address().trim_end_matches('/') == target)?;
+        .find(|a| crate::coord::mail::identity(&a.address()) == target)?;
     let session = row.session.clone()?;
     let hooks = row
         .agent

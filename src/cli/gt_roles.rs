@@ -17,8 +17,17 @@ pub enum RoleCommand {
     Stop(RoleArgs),
     /// Stop, then start fresh.
     Restart(RoleArgs),
-    /// Is it running, and as what?
-    Status(RoleArgs),
+    /// Is it running, and as what? (witness/refinery with no rig: every rig)
+    Status(StatusArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub role: RoleArgs,
+    /// Print only `true` or `false`.
+    #[arg(long)]
+    pub running: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -29,6 +38,15 @@ pub struct RoleArgs {
     /// The rig (witness and refinery run per rig; default: the only rig).
     #[arg(long)]
     pub rig: Option<String>,
+    /// The rig, positionally (`gt witness start gastown`).
+    #[arg(value_name = "RIG", conflicts_with = "rig")]
+    pub rig_name: Option<String>,
+}
+
+impl RoleArgs {
+    pub fn rig(&self) -> Option<&str> {
+        self.rig.as_deref().or(self.rig_name.as_deref())
+    }
 }
 
 fn status_line(s: &RoleStatus) -> String {
@@ -61,10 +79,10 @@ pub fn role(role: &str, c: &RoleCommand, json: bool) -> i32 {
                 RoleCommand::Start(a)
                 | RoleCommand::Attach(a)
                 | RoleCommand::Stop(a)
-                | RoleCommand::Restart(a)
-                | RoleCommand::Status(a) => a,
+                | RoleCommand::Restart(a) => a,
+                RoleCommand::Status(s) => return statuses(&t, role, s, json),
             };
-            let r = RoleRef::new(&t, role, a.rig.as_deref())?;
+            let r = RoleRef::new(&t, role, a.rig())?;
             let flag = a.agent.as_deref();
             match c {
                 RoleCommand::Start(_) => {
@@ -81,10 +99,7 @@ pub fn role(role: &str, c: &RoleCommand, json: bool) -> i32 {
                     let s = roles::restart(&t, &r, flag)?;
                     print(json, &s, || status_line(&s));
                 }
-                RoleCommand::Status(_) => {
-                    let s = roles::status(&t, &r, flag)?;
-                    print(json, &s, || status_line(&s));
-                }
+                RoleCommand::Status(_) => unreachable!("handled above"),
                 RoleCommand::Stop(_) => {
                     let was = roles::stop(&t, &r)?;
                     print(json, &serde_json::json!({"stopped": was}), || {
@@ -111,6 +126,44 @@ pub fn role(role: &str, c: &RoleCommand, json: bool) -> i32 {
         })(),
         json,
     )
+}
+
+/// `gt ROLE status`: one rig's (or the town's) role, or with no rig given
+/// and several rigs, each rig's.
+fn statuses(
+    t: &crate::town::Town,
+    role: &str,
+    a: &StatusArgs,
+    json: bool,
+) -> Result<(), RuntimeError> {
+    let per_rig = matches!(role, "witness" | "refinery") && a.role.rig().is_none();
+    let rigs = if per_rig {
+        crate::town::rigs::names(t.store()?.conn())?
+    } else {
+        Vec::new()
+    };
+    let refs = if rigs.len() > 1 {
+        rigs.iter()
+            .map(|r| RoleRef::new(t, role, Some(r)))
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        vec![RoleRef::new(t, role, a.role.rig())?]
+    };
+    let mut all = Vec::new();
+    for r in &refs {
+        all.push(roles::status(t, r, a.role.agent.as_deref())?);
+    }
+    if a.running {
+        let up = all.iter().all(|s| s.running);
+        print(json, &serde_json::json!({"running": up}), || up.to_string());
+    } else if let [one] = all.as_slice() {
+        print(json, one, || status_line(one));
+    } else {
+        print(json, &all, || {
+            all.iter().map(status_line).collect::<Vec<_>>().join("\n")
+        });
+    }
+    Ok(())
 }
 
 #[derive(Args, Debug)]
@@ -161,29 +214,66 @@ pub struct DoneArgs {
     /// Why (for DEFERRED and ESCALATED).
     #[arg(short, long, default_value = "")]
     pub message: String,
+    /// Merge into this branch instead of the rig's merge target.
+    #[arg(long, value_name = "BRANCH")]
+    pub target: Option<String>,
+    /// You ran the gates on a branch rebased onto the target: the refinery
+    /// skips them when the merge is a fast-forward.
+    #[arg(long)]
+    pub pre_verified: bool,
+    /// Push the branch for review instead of queueing a merge (the overseer is told).
+    #[arg(long, conflicts_with_all = ["target", "pre_verified"])]
+    pub no_merge: bool,
+    /// Your worktree's state as you leave it: clean, uncommitted, stash, unpushed, unknown.
+    #[arg(long, value_name = "STATE")]
+    pub cleanup_status: Option<String>,
+    /// This phase is done and the next waits on a gate: commit, hand the
+    /// bead back open (its remaining steps stay blocked until the gate closes).
+    #[arg(long, conflicts_with_all = ["no_merge", "target"])]
+    pub phase_complete: bool,
+    /// The gate the next phase waits on (with --phase-complete).
+    #[arg(long, requires = "phase_complete")]
+    pub gate: Option<String>,
 }
 
 pub fn done(a: &DoneArgs, json: bool) -> i32 {
     finish(
         (|| {
-            let status: DoneStatus = a.status.parse()?;
+            let mut status: DoneStatus = a.status.parse()?;
             let t = town()?;
-            if status == DoneStatus::Completed {
-                let r = work::done(&t, &cwd()?)?;
+            if status == DoneStatus::Completed && !a.phase_complete {
+                let opts = work::DoneOptions {
+                    target: a.target.clone(),
+                    pre_verified: a.pre_verified,
+                    cleanup_status: a.cleanup_status.clone(),
+                    no_merge: a.no_merge,
+                };
+                let r = work::done(&t, &cwd()?, &opts)?;
                 print(json, &r, || {
-                    format!(
-                        "Done with {}: {} at {} is ready to merge ({})",
-                        r.bead,
-                        r.branch,
-                        &r.head_sha[..r.head_sha.len().min(8)],
-                        r.merge_request
-                    )
+                    let at = format!("{} at {}", r.branch, &r.head_sha[..r.head_sha.len().min(8)]);
+                    match &r.merge_request {
+                        Some(mr) => format!("Done with {}: {at} is ready to merge ({mr})", r.bead),
+                        None => {
+                            format!("Done with {}: {at} pushed for review (not merged)", r.bead)
+                        }
+                    }
                 });
                 return Ok(());
             }
             let mut store = t.store()?;
             let me = identity::whoami_row(&t, &store, &cwd()?)?;
-            let r = fin::hand_back(&mut store, &me, status, &a.message)?;
+            let mut message = a.message.clone();
+            if a.phase_complete {
+                status = DoneStatus::Deferred;
+                work::commit_hooked_work(&me)?;
+                message = match &a.gate {
+                    Some(g) => {
+                        format!("phase complete; the next phase waits on gate {g}. {message}")
+                    }
+                    None => format!("phase complete; the next phase waits on its gate. {message}"),
+                };
+            }
+            let r = fin::hand_back(&mut store, &me, status, message.trim())?;
             print(json, &r, || {
                 format!(
                     "{} handed back as {:?}: it is {} now",

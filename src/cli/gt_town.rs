@@ -29,6 +29,14 @@ pub enum RigCommand {
     Remove { name: String },
     /// Fetch the origin and follow its default branch if it changed.
     Refresh { name: String },
+    /// The rig: origin, docked or not, witness, refinery, polecats, queue
+    /// (default: the current rig).
+    Status { name: Option<String> },
+    /// Shut the rig down on purpose: stop its witness, refinery and
+    /// polecats; `gt sling` refuses it until undocked.
+    Dock { name: String },
+    /// Bring a docked rig back (unpauses its built-in roles; starts no session).
+    Undock { name: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -144,6 +152,51 @@ pub fn install(a: &InstallArgs, json: bool) -> i32 {
     )
 }
 
+fn rig_status_text(s: &crate::runtime::rig_state::RigStatus) -> String {
+    let role = |r: &crate::runtime::roles::RoleStatus| {
+        format!(
+            "{} ({}{})",
+            if r.running { "running" } else { "not running" },
+            r.mode,
+            r.agent
+                .as_ref()
+                .map(|a| format!(" `{a}`"))
+                .unwrap_or_default()
+        )
+    };
+    let mut out = format!(
+        "Rig {}{}
+  origin: {} (branch {}, prefix {})
+  witness: {}
+  refinery: {}
+  merge queue: {} open",
+        s.rig.name,
+        if s.docked { " [DOCKED]" } else { "" },
+        s.rig.url,
+        s.rig.default_branch,
+        s.rig.prefix,
+        role(&s.witness),
+        role(&s.refinery),
+        s.merge_queue
+    );
+    out += &format!(
+        "
+  polecats: {}",
+        s.polecats.len()
+    );
+    for p in &s.polecats {
+        out += &format!(
+            "
+    {:<12} {:<9} {:<5} {}",
+            p.name,
+            p.state,
+            if p.alive { "live" } else { "-" },
+            p.hooked_bead.as_deref().unwrap_or("")
+        );
+    }
+    out
+}
+
 pub fn rig(c: &RigCommand, json: bool) -> i32 {
     finish(
         (|| {
@@ -178,6 +231,35 @@ pub fn rig(c: &RigCommand, json: bool) -> i32 {
                 RigCommand::Remove { name } => {
                     let r = rigs::remove(&t, name)?;
                     print(json, &r, || format!("Removed rig {}", r.name));
+                }
+                RigCommand::Status { name } => {
+                    let name = match name {
+                        Some(n) => n.clone(),
+                        None => rigs::current_or_ask(&t, t.store()?.conn(), &cwd()?)?,
+                    };
+                    let s = crate::runtime::rig_state::status(&t, &name)?;
+                    print(json, &s, || rig_status_text(&s));
+                }
+                RigCommand::Dock { name } | RigCommand::Undock { name } => {
+                    let dock = matches!(c, RigCommand::Dock { .. });
+                    let r = if dock {
+                        crate::runtime::rig_state::dock(&t, name)?
+                    } else {
+                        crate::runtime::rig_state::undock(&t, name)?
+                    };
+                    print(json, &r, || {
+                        let what = if dock {
+                            "docked; stopped"
+                        } else {
+                            "undocked; unpaused"
+                        };
+                        let list = if r.changed.is_empty() {
+                            "nothing was running".into()
+                        } else {
+                            r.changed.join(", ")
+                        };
+                        format!("Rig {} {what}: {list}", r.rig)
+                    });
                 }
                 RigCommand::Refresh { name } => {
                     let r = rigs::refresh(&t, name)?;

@@ -1,7 +1,9 @@
 //! Command-line front ends. Parsing and rendering only; no business logic.
 pub mod bd;
 pub mod bd_dep;
+pub mod bd_epic;
 pub mod bd_issue;
+pub mod bd_json;
 pub mod bd_mol;
 pub mod bd_ops;
 pub mod bd_sync;
@@ -13,11 +15,13 @@ pub mod gt_coord;
 pub mod gt_daemon;
 pub mod gt_dashboard;
 pub mod gt_doctor;
+pub mod gt_dog;
 pub mod gt_feed;
 pub mod gt_mail;
 pub mod gt_mol;
 pub mod gt_mq;
 pub mod gt_ops;
+pub mod gt_patrol;
 pub mod gt_roles;
 pub mod gt_run;
 pub mod gt_town;

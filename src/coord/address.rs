@@ -1,6 +1,7 @@
-//! Agent addresses: `mayor`, `overseer` (the human), `<rig>/witness`,
+//! Agent addresses: `mayor`, `overseer` (the human), the town's `deacon`,
+//! its watchdog `boot` and its dogs `deacon/dogs/<name>`, `<rig>/witness`,
 //! `<rig>/refinery`, `<rig>/polecats/<name>`, `<rig>/crew/<name>`, and the
-//! groups `<rig>/polecats` and `<rig>/crew`.
+//! groups `deacon/dogs`, `<rig>/polecats` and `<rig>/crew`.
 //!
 //! A rig is valid when the town's registry has it (`gt rig add`).
 //! A group expands to the members the town knows: directories under
@@ -16,6 +17,13 @@ use std::fmt;
 pub enum Address {
     Mayor,
     Overseer,
+    Deacon,
+    /// The deacon's watchdog.
+    Boot,
+    /// `deacon/dogs/<name>`: a town-level helper of the deacon.
+    Dog(String),
+    /// `deacon/dogs`: every dog.
+    Dogs,
     Witness(String),
     Refinery(String),
     Polecat(String, String),
@@ -31,6 +39,10 @@ impl fmt::Display for Address {
         match self {
             Address::Mayor => f.write_str("mayor"),
             Address::Overseer => f.write_str("overseer"),
+            Address::Deacon => f.write_str("deacon"),
+            Address::Boot => f.write_str("boot"),
+            Address::Dog(n) => write!(f, "deacon/dogs/{n}"),
+            Address::Dogs => f.write_str("deacon/dogs"),
             Address::Witness(r) => write!(f, "{r}/witness"),
             Address::Refinery(r) => write!(f, "{r}/refinery"),
             Address::Polecat(r, n) => write!(f, "{r}/polecats/{n}"),
@@ -70,6 +82,10 @@ impl Address {
         Some(match parts.as_slice() {
             ["mayor"] => Address::Mayor,
             ["overseer"] => Address::Overseer,
+            ["deacon"] | ["deacon", "deacon"] => Address::Deacon,
+            ["boot"] | ["deacon", "boot"] => Address::Boot,
+            ["deacon", "dogs"] => Address::Dogs,
+            ["deacon", "dogs", n] => Address::Dog(n.to_string()),
             [r, "witness"] => Address::Witness(r.to_string()),
             [r, "refinery"] => Address::Refinery(r.to_string()),
             [r, "polecats"] => Address::Polecats(r.to_string()),
@@ -82,7 +98,12 @@ impl Address {
 
     pub fn rig(&self) -> Option<&str> {
         match self {
-            Address::Mayor | Address::Overseer => None,
+            Address::Mayor
+            | Address::Overseer
+            | Address::Deacon
+            | Address::Boot
+            | Address::Dog(_)
+            | Address::Dogs => None,
             Address::Witness(r)
             | Address::Refinery(r)
             | Address::Polecat(r, _)
@@ -93,7 +114,10 @@ impl Address {
     }
 
     pub fn is_group(&self) -> bool {
-        matches!(self, Address::Polecats(_) | Address::CrewGroup(_))
+        matches!(
+            self,
+            Address::Polecats(_) | Address::CrewGroup(_) | Address::Dogs
+        )
     }
 
     pub fn is_polecat(&self) -> bool {
@@ -126,6 +150,7 @@ impl Directory {
                 "{r}/witness, {r}/refinery, {r}/polecats/<name>, {r}/crew/<name>, {r}/polecats, {r}/crew"
             ));
         }
+        v.push("deacon, boot, deacon/dogs/<name>, deacon/dogs".into());
         v.join(", ")
     }
 
@@ -156,6 +181,7 @@ impl Directory {
         let (rig, kind) = match &a {
             Address::Polecats(r) => (r.clone(), "polecats"),
             Address::CrewGroup(r) => (r.clone(), "crew"),
+            Address::Dogs => ("deacon".to_string(), "dogs"),
             _ => unreachable!("checked is_group"),
         };
         let mut names: Vec<String> = Vec::new();
@@ -197,6 +223,7 @@ impl Directory {
             .into_iter()
             .map(|n| match kind {
                 "polecats" => Address::Polecat(rig.clone(), n),
+                "dogs" => Address::Dog(n),
                 _ => Address::Crew(rig.clone(), n),
             })
             .collect())
@@ -219,5 +246,13 @@ mod tests {
         assert_eq!(Address::parse("gt/boss"), None);
         assert_eq!(Address::parse("gt/polecats/../x"), None);
         assert_eq!(Address::parse(""), None);
+        assert_eq!(Address::parse("deacon/"), Some(Address::Deacon));
+        assert_eq!(Address::parse("deacon/deacon"), Some(Address::Deacon));
+        assert_eq!(Address::parse("boot"), Some(Address::Boot));
+        assert_eq!(
+            Address::parse("deacon/dogs/rex").map(|a| a.to_string()),
+            Some("deacon/dogs/rex".into())
+        );
+        assert!(Address::parse("deacon/dogs").unwrap().is_group());
     }
 }

@@ -395,6 +395,44 @@ pub fn status(conn: &Connection, prefix: &str, convoy: &str) -> Result<ConvoySta
     })
 }
 
+/// What `gt convoy check` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    pub checked: Vec<String>,
+    /// Landed now (or, on a dry run, would land).
+    pub landed: Vec<String>,
+    pub waiting: Vec<ConvoySummary>,
+    pub dry_run: bool,
+}
+
+/// Land every open convoy (or just `only`) whose tracked beads are all
+/// merged; the rest are reported with their progress.
+pub fn check(store: &mut Store, only: Option<&str>, dry_run: bool) -> Result<CheckReport> {
+    let open: Vec<ConvoySummary> = match only {
+        Some(id) => {
+            let c = resolve(store.conn(), store.prefix(), id)?;
+            vec![summary(store.conn(), &c)?]
+        }
+        None => list(store.conn(), false)?,
+    };
+    let mut r = CheckReport {
+        checked: open.iter().map(|c| c.id.clone()).collect(),
+        landed: Vec::new(),
+        waiting: Vec::new(),
+        dry_run,
+    };
+    for c in open {
+        let p = &c.progress;
+        let lands = c.status != "closed" && p.total > 0 && p.merged == p.total;
+        if !lands {
+            r.waiting.push(c);
+        } else if dry_run || store.write(|tx| try_land_tx(tx, &c.id))? {
+            r.landed.push(c.id);
+        }
+    }
+    Ok(r)
+}
+
 /// After `bead` was closed as merged: land every open convoy tracking it
 /// whose beads are now all merged. Returns the convoys that landed.
 pub fn on_bead_merged_tx(tx: &Tx<'_>, bead: &str) -> Result<Vec<String>> {

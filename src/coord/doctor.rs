@@ -35,9 +35,13 @@ pub struct Finding {
     pub check: String,
     pub level: Level,
     pub message: String,
-    /// What `--fix` would do (or did), when it can.
+    /// What `--fix` would do (or did), when it can; with `manual`, what
+    /// the user must do.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
+    /// `--fix` cannot repair this one: the user must.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub manual: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -52,6 +56,7 @@ impl Report {
             level,
             message: message.into(),
             fix,
+            manual: false,
         });
     }
     fn ok(&mut self, check: &str, message: impl Into<String>) {
@@ -151,6 +156,39 @@ fn check_town(r: &mut Report, town: Option<&Town>) {
             health::Health::Error => Level::Error,
         };
         r.push(c.check, level, c.message, c.help);
+    }
+    check_agents(r, t);
+}
+
+/// The agents the town's roles use: would their sessions start? The same
+/// checks `gt sling` and `gt mayor start` make before launch, all of them
+/// at once. Warnings, not errors: nothing is broken until a launch, which
+/// refuses with the same words.
+fn check_agents(r: &mut Report, t: &Town) {
+    let uses = match crate::runtime::roles::agents_in_use(t) {
+        Ok(u) => u,
+        // An unknown agent name is the settings check's finding.
+        Err(_) => return,
+    };
+    let rt = t.runtime_dir();
+    for u in uses {
+        let who = u.roles.join(", ");
+        let problems = crate::runtime::launch::problems(&u.name, &u.config, Some(&rt));
+        if problems.is_empty() {
+            r.ok(
+                "agents.launch",
+                format!("agent `{}` ({who}) can start", u.name),
+            );
+        }
+        for p in problems {
+            r.findings.push(Finding {
+                check: "agents.launch".into(),
+                level: Level::Warn,
+                message: format!("{who}: {p}"),
+                fix: p.help(),
+                manual: true,
+            });
+        }
     }
 }
 

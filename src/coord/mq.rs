@@ -31,6 +31,8 @@ pub struct MergeRequest {
     pub created_at: String,
     pub close_reason: Option<String>,
     pub assignee: Option<String>,
+    pub pre_verified: bool,
+    pub cleanup_status: Option<String>,
 }
 
 impl MergeRequest {
@@ -65,6 +67,11 @@ impl MergeRequest {
             created_at: i.created_at.clone(),
             close_reason: i.close_reason.clone(),
             assignee: i.assignee.clone(),
+            pre_verified: m
+                .get("pre_verified")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            cleanup_status: s("cleanup_status"),
         })
     }
 }
@@ -80,6 +87,12 @@ pub struct NewMr {
     pub generation: Option<i64>,
     /// Default: the bead's priority.
     pub priority: Option<u8>,
+    /// Default: the rig's merge target.
+    pub target: Option<String>,
+    /// Gates already ran on this head (`gt done --pre-verified`).
+    pub pre_verified: bool,
+    /// The polecat's account of its worktree (`gt done --cleanup-status`).
+    pub cleanup_status: Option<String>,
 }
 
 /// Create the merge request the way `gt done` does (issue type
@@ -99,7 +112,8 @@ pub fn enqueue_tx(tx: &Tx<'_>, n: &NewMr) -> Result<Issue> {
         priority: n.priority.unwrap_or(bead.priority),
         metadata: Some(json!({
             "branch": n.branch, "head_sha": n.head_sha, "bead": bead.id, "rig": n.rig,
-            "polecat": n.polecat, "generation": n.generation,
+            "polecat": n.polecat, "generation": n.generation, "target": n.target,
+            "pre_verified": n.pre_verified, "cleanup_status": n.cleanup_status,
         })),
         deps: vec![(DepType::Related, bead.id.clone())],
         ..Default::default()

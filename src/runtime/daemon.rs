@@ -10,7 +10,7 @@ use super::proc;
 use super::session;
 use super::supervise::{Backoff, QuietLog, Refineries};
 use super::RuntimeError;
-use crate::store::agents::{self, AgentRow, AgentUpdate};
+use crate::store::agents::{self, AgentRow};
 use crate::store::{issues, Store};
 use crate::town::Town;
 use serde::Serialize;
@@ -32,6 +32,85 @@ pub fn running(town: &Town) -> Option<i64> {
     let pid: i64 = it.next()?.parse().ok()?;
     let start: Option<i64> = it.next().and_then(|s| s.parse().ok());
     proc::alive(pid, start).then_some(pid)
+}
+
+/// `gt daemon status`.
+#[derive(Debug, Serialize)]
+pub struct DaemonStatus {
+    pub running: bool,
+    pub pid: Option<i64>,
+    pub log: PathBuf,
+    pub log_bytes: u64,
+    /// Built-in roles stopped by hand (`gt witness stop`, ...).
+    pub paused: Vec<String>,
+}
+
+pub fn daemon_status(town: &Town) -> DaemonStatus {
+    let pid = running(town);
+    let log = logfile(town);
+    let mut paused: Vec<String> = std::fs::read_dir(town.runtime_dir().join("paused"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    paused.sort();
+    DaemonStatus {
+        running: pid.is_some(),
+        pid,
+        log_bytes: std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0),
+        log,
+        paused,
+    }
+}
+
+/// `gt daemon rotate-logs`.
+#[derive(Debug, Serialize)]
+pub struct Rotation {
+    pub log: PathBuf,
+    pub rotated_to: Option<PathBuf>,
+    pub bytes: u64,
+}
+
+/// How many rotated logs are kept (`daemon.log.1` is the newest).
+const KEPT_LOGS: usize = 3;
+
+/// Copy the log to `daemon.log.1` (shifting older ones, keeping
+/// [`KEPT_LOGS`]) and truncate it in place: the daemon writes through an
+/// append-mode descriptor, so it carries on at the start of the empty file.
+pub fn rotate_log(town: &Town) -> Result<Rotation, RuntimeError> {
+    let log = logfile(town);
+    let io = |e: std::io::Error| RuntimeError::Io(format!("{}: {e}", log.display()));
+    let bytes = match std::fs::metadata(&log) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(io(e)),
+    };
+    if bytes == 0 {
+        return Ok(Rotation {
+            log,
+            rotated_to: None,
+            bytes,
+        });
+    }
+    let nth = |n: usize| PathBuf::from(format!("{}.{n}", log.display()));
+    for n in (1..KEPT_LOGS).rev() {
+        if nth(n).exists() {
+            std::fs::rename(nth(n), nth(n + 1)).map_err(io)?;
+        }
+    }
+    std::fs::copy(&log, nth(1)).map_err(io)?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .and_then(|f| f.set_len(0))
+        .map_err(io)?;
+    Ok(Rotation {
+        rotated_to: Some(nth(1)),
+        log,
+        bytes,
+    })
 }
 
 /// `gt start`: spawn `gt daemon run` detached; wait for its pidfile.
@@ -277,7 +356,10 @@ pub fn find_agent(store: &Store, who: &str) -> Result<AgentRow, RuntimeError> {
 /// `gt peek AGENT`: the tail of its log (or its tmux pane).
 pub fn peek(town: &Town, who: &str, lines: usize) -> Result<String, RuntimeError> {
     let store = town.store()?;
-    let a = find_agent(&store, who)?;
+    let a = match find_agent(&store, who) {
+        Ok(a) => a,
+        Err(e) => return builtin_role_log(town, who, lines).ok_or(e),
+    };
     if let Some(sess) = &a.session {
         if session::tmux_available() {
             if let Ok(o) = session::tmux(&session::tmux_socket(&town.runtime_dir()))
@@ -300,87 +382,23 @@ pub fn peek(town: &Town, who: &str, lines: usize) -> Result<String, RuntimeError
         .map_err(|e| RuntimeError::Io(format!("cannot read {log}: {e}")))
 }
 
-/// `gt mayor start [--agent A]`: the mayor's session in the town root.
-pub fn mayor_start(town: &Town, agent_flag: Option<&str>) -> Result<i64, RuntimeError> {
-    let mut store = town.store()?;
-    if let Some(a) = agents::get(store.conn(), "", "mayor")? {
-        if a.pid.is_some_and(|p| proc::alive(p, a.pid_start)) {
-            return Err(RuntimeError::usage(
-                format!("the mayor is already running (pid {})", a.pid.unwrap_or(0)),
-                "`gt mayor attach` to see it, `gt mayor stop` to stop it",
-            ));
-        }
-    }
-    let (name, cfg) = town.agent_for("mayor", None, agent_flag)?;
-    super::run::check_program(&name, &cfg)?;
-    if cfg.is_shell() {
-        return Err(RuntimeError::usage(
-            "the mayor needs an AI agent, not `shell`",
-            "use --agent claude (or another agent)",
-        ));
-    }
-    let st = status(town)?;
-    let mut prompt = super::prime::prime_text("mayor", "mayor/", None, None);
-    prompt += &format!("\nTown: {}\nRigs: {}\n", st.town, st.rigs.join(", "));
-    let rt = town.runtime_dir();
-    let gen = store.write(|tx| {
-        tx.agent_upsert(&AgentUpdate {
-            rig: "",
-            name: "mayor",
-            role: "mayor",
-            state: "spawning",
-            worktree: Some(&town.root.display().to_string()),
-            branch: None,
-            hooked_bead: None,
-            agent: Some(&name),
-            bump_generation: true,
-        })
-    })?;
-    let beads_dir = town.beads_dir();
-    let id = super::spawn::SessionIdentity {
-        town: Some(&town.root),
-        beads_dir: &beads_dir,
-        rig: "",
-        role: "mayor",
-        name: "mayor",
-        agent_name: &name,
-        generation: gen,
-        lease: None,
-        molecule: None,
+/// A patrol role without an agent session (the deacon, boot, a rig's
+/// witness or refinery) runs inside the supervisor: its log is the
+/// supervisor's.
+fn builtin_role_log(town: &Town, who: &str, lines: usize) -> Option<String> {
+    use crate::coord::address::Address;
+    let role = match Address::parse(who)? {
+        Address::Deacon => "deacon",
+        Address::Boot => "boot",
+        Address::Witness(_) => "witness",
+        Address::Refinery(_) => "refinery",
+        _ => return None,
     };
-    let mut env = id.env(&cfg);
-    let pf = rt.join("prompts").join("mayor.md");
-    let (command, stdin) = session::agent_command(&cfg, &prompt, &pf, &mut env)?;
-    let spec = session::SessionSpec {
-        name: "gt-mayor".into(),
-        command,
-        cwd: town.root.clone(),
-        env,
-        stdin,
-        log: rt.join("logs").join("mayor.log"),
-        status_file: rt.join("status").join(format!("mayor.{gen}")),
-        provider: cfg.provider,
-    };
-    super::spawn::start_detached(&mut store, &id, &spec)
-}
-
-/// `gt mayor stop`.
-pub fn mayor_stop(town: &Town) -> Result<bool, RuntimeError> {
-    let mut store = town.store()?;
-    let Some(a) = agents::get(store.conn(), "", "mayor")? else {
-        return Ok(false);
-    };
-    let alive = a.pid.is_some_and(|p| proc::alive(p, a.pid_start));
-    if alive {
-        if let Some(p) = a.pid {
-            proc::kill_group(p, proc::SIGTERM);
-        }
-    }
-    if a.session.is_some() && session::tmux_available() {
-        let _ = session::tmux(&session::tmux_socket(&town.runtime_dir()))
-            .args(["kill-session", "-t", "gt-mayor"])
-            .output();
-    }
-    store.write(|tx| tx.agent_state("", "mayor", "idle", true))?;
-    Ok(alive)
+    let log = logfile(town);
+    let tail = session::tail(&log, lines).unwrap_or_default();
+    Some(format!(
+        "({who}: the {role} runs as supervisor code, not an agent session; the supervisor's log {} follows)\n{}",
+        log.display(),
+        if tail.trim().is_empty() { "(empty: the supervisor has not run yet; `gt start`)" } else { &tail }
+    ))
 }

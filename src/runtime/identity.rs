@@ -33,7 +33,11 @@ impl Identity {
 
     /// The mail address (`mayor`, `app/polecats/nux`, ...).
     pub fn mail_address(&self) -> String {
-        self.address().trim_end_matches('/').to_string()
+        // The canonical address (`deacon/deacon` is mailed as `deacon`).
+        match crate::coord::address::Address::parse(&self.address()) {
+            Some(a) => a.to_string(),
+            None => self.address().trim_end_matches('/').to_string(),
+        }
     }
 
     fn new(store: &Store, role: &str, rig: &str, name: &str) -> Result<Identity, RuntimeError> {

@@ -43,50 +43,68 @@ fn is_root() -> bool {
 }
 
 /// Checks before launch: the program is installed, tmux exists for the tmux
-/// provider, and Claude Code will not refuse to start (root without
-/// `IS_SANDBOX=1`; no login). Each failure names the cause and the fix.
+/// provider, and Claude Code will not refuse to start or stop at a first-run
+/// screen (root without `IS_SANDBOX=1`; no login; an agent-owned
+/// `CLAUDE_CONFIG_DIR` never set up). Each failure names the cause and the
+/// fix. `gt sling`, `gt mayor start`, the patrol roles and crew call this.
 pub fn preflight(name: &str, agent: &AgentConfig) -> Result<(), RuntimeError> {
-    if agent.is_shell() {
-        return Ok(());
+    match problems(name, agent, None).into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
+}
+
+/// Every problem [`preflight`] would refuse for, not just the first (for
+/// `gt doctor`). With the town's runtime directory, the town-owned Claude
+/// Code config is checked too.
+pub fn problems(name: &str, agent: &AgentConfig, runtime_dir: Option<&Path>) -> Vec<RuntimeError> {
+    if agent.is_shell() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
     let provider = agent.provider.resolved();
     let line = agent.command_for(provider);
     let program = AgentConfig::new(line).program().unwrap_or_default();
     if program.is_empty() {
-        return Err(RuntimeError::usage(
+        out.push(RuntimeError::usage(
             format!("agent `{name}` has an empty command"),
             format!("set one with `gt config agent set {name} \"COMMAND ARGS\"`"),
         ));
-    }
-    if !program_exists(&program) {
+    } else if !program_exists(&program) {
         let install = agent
             .cli
             .install_hint()
             .map(|h| format!("install it (`{h}`), "))
             .unwrap_or_else(|| format!("install `{program}`, "));
-        return Err(RuntimeError::usage(
+        out.push(RuntimeError::usage(
             format!("agent `{name}` runs `{program}`, which is not installed (not found on PATH)"),
             format!("{install}fix the command with `gt config agent set {name} \"COMMAND ARGS\"`, or pick another agent with --agent"),
         ));
     }
     if provider == Provider::Tmux && !program_exists("tmux") {
-        return Err(RuntimeError::usage(
+        out.push(RuntimeError::usage(
             format!("agent `{name}` runs in tmux, which is not installed"),
             "install tmux (`apt-get install tmux`), or set the agent's provider to exec",
         ));
     }
     if agent.cli == Cli::Claude {
-        claude_preflight(name, agent, line)?;
+        out.extend(claude_problems(name, agent, line, runtime_dir));
     }
-    Ok(())
+    out
 }
 
-fn claude_preflight(name: &str, agent: &AgentConfig, line: &str) -> Result<(), RuntimeError> {
+fn claude_problems(
+    name: &str,
+    agent: &AgentConfig,
+    line: &str,
+    runtime_dir: Option<&Path>,
+) -> Vec<RuntimeError> {
+    let mut out = Vec::new();
     if line.contains("--dangerously-skip-permissions")
         && is_root()
         && session_env(agent, "IS_SANDBOX").as_deref() != Some("1")
     {
-        return Err(RuntimeError::usage(
+        out.push(RuntimeError::usage(
             format!("agent `{name}` runs Claude Code with --dangerously-skip-permissions as root, which Claude Code refuses (it would exit at once)"),
             "run gt as a normal user; or, on a disposable sandbox (container, VM), `export IS_SANDBOX=1` before `gt start`/`gt sling` (gt passes it to the town's sessions)",
         ));
@@ -95,12 +113,39 @@ fn claude_preflight(name: &str, agent: &AgentConfig, line: &str) -> Result<(), R
         .iter()
         .any(|k| session_env(agent, k).is_some());
     if !has_key && user_credentials().is_none() && !agent.env.contains_key("CLAUDE_CONFIG_DIR") {
-        return Err(RuntimeError::usage(
+        out.push(RuntimeError::usage(
             "Claude Code has no login for the town's sessions (no ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN, and no ~/.claude/.credentials.json); its login screen would block every session",
             "set ANTHROPIC_API_KEY, or run `claude` once yourself and log in with /login",
         ));
     }
-    Ok(())
+    // The agent's own config dir is the user's to set up: gt never edits
+    // it, so a fresh one would stop every session at onboarding.
+    if let Some(dir) = agent.env.get("CLAUDE_CONFIG_DIR") {
+        let state = Path::new(dir).join(".claude.json");
+        let onboarded = read_json(&state)
+            .ok()
+            .is_some_and(|m| m.get("hasCompletedOnboarding") == Some(&json!(true)));
+        if !onboarded {
+            out.push(RuntimeError::usage(
+                format!("agent `{name}` sets CLAUDE_CONFIG_DIR={dir}, whose Claude Code has not finished onboarding ({} has no hasCompletedOnboarding); every session would stop at the first-run screens", state.display()),
+                format!("run `CLAUDE_CONFIG_DIR={dir} claude` once and finish its setup, or drop env.CLAUDE_CONFIG_DIR from the agent so gt keeps a town-owned config with those screens accepted"),
+            ));
+        }
+    } else if let Some(rt) = runtime_dir {
+        let dir = claude_config_dir(rt);
+        for f in [dir.join(".claude.json"), dir.join("settings.json")] {
+            if let Err(e) = read_json(&f) {
+                out.push(RuntimeError::usage(
+                    format!("the town's Claude Code config cannot be prepared: {e}"),
+                    format!(
+                        "remove {} (gt writes it again at the next launch)",
+                        f.display()
+                    ),
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// The user's Claude Code login file, if any (read, never written).

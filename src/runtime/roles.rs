@@ -345,6 +345,15 @@ pub fn stop(town: &Town, r: &RoleRef) -> Result<bool, RuntimeError> {
     }
 }
 
+/// Lift a pause of the built-in role (`stop` left it). Returns whether it was paused.
+pub fn unpause(town: &Town, r: &RoleRef) -> Result<bool, RuntimeError> {
+    match std::fs::remove_file(r.pause_file(town)) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(RuntimeError::Io(e.to_string())),
+    }
+}
+
 /// Kill an agent's session: its process group and its tmux session.
 pub fn kill(town: &Town, a: &AgentRow) -> bool {
     let was = alive(a);
@@ -499,4 +508,66 @@ pub fn request_cycle(town: &Town, a: &AgentRow) -> Result<(), RuntimeError> {
         super::daemon::start(town)?;
     }
     Ok(())
+}
+
+/// An agent the town uses, and who uses it.
+#[derive(Debug, Clone)]
+pub struct AgentUse {
+    pub name: String,
+    pub config: AgentConfig,
+    /// `mayor`, `deacon`, `<rig>/polecat`, `<rig>/witness`, ...
+    pub roles: Vec<String>,
+}
+
+/// The agents the town's roles would start: the Mayor's, each rig's
+/// polecats' and crew's (assignment or default agent), and the patrol
+/// roles' only where one is assigned (otherwise they are supervisor code).
+/// Presets nobody chose are not listed; `shell` never is.
+pub fn agents_in_use(town: &Town) -> Result<Vec<AgentUse>, RuntimeError> {
+    let mut wanted: Vec<(String, Option<String>, String)> = Vec::new();
+    let mayor = RoleRef::new(town, "mayor", None)?;
+    let deacon = RoleRef::new(town, "deacon", None)?;
+    for r in [&mayor, &deacon] {
+        if let Some(a) = assigned_agent(town, r, None)? {
+            wanted.push((r.role.clone(), None, a));
+        }
+    }
+    for rig in crate::town::rigs::names(town.store()?.conn())? {
+        for role in ["polecat", "crew"] {
+            let (a, _) = town.agent_for(role, Some(&rig), None)?;
+            wanted.push((role.into(), Some(rig.clone()), a));
+        }
+        for role in ["witness", "refinery"] {
+            let r = RoleRef {
+                role: role.into(),
+                rig: Some(rig.clone()),
+            };
+            if let Some(a) = assigned_agent(town, &r, None)? {
+                wanted.push((role.into(), Some(rig.clone()), a));
+            }
+        }
+    }
+    let mut out: Vec<AgentUse> = Vec::new();
+    for (role, rig, name) in wanted {
+        let (name, config) = town.agent_for(&role, rig.as_deref(), Some(&name))?;
+        if config.is_shell() {
+            continue;
+        }
+        let who = match &rig {
+            Some(r) => format!("{r}/{role}"),
+            None => role,
+        };
+        match out
+            .iter_mut()
+            .find(|u| u.name == name && u.config == config)
+        {
+            Some(u) => u.roles.push(who),
+            None => out.push(AgentUse {
+                name,
+                config,
+                roles: vec![who],
+            }),
+        }
+    }
+    Ok(out)
 }

@@ -259,9 +259,18 @@ fn lock_molecule(runtime_dir: &Path, root: &str) -> Result<std::fs::File, Runtim
 /// Run a prepared molecule to the end.
 pub fn run_prepared(p: &mut Prepared, rep: &mut dyn Reporter) -> Result<Summary, RuntimeError> {
     let rt = super::tokio_runtime()?;
+    // The run's many small writes leave the JSONL to the scheduler's
+    // periodic flush and the one below; a run that dies leaves its changes
+    // logged in `jsonl_pending`, and the next command's open exports them.
+    p.store.defer_export(true);
     let sched = Scheduler::new(&mut p.store, &p.root, p.cfg.clone());
-    let summary = rt.block_on(sched.run(rep))?;
-    // Keep issues.jsonl current for git users.
-    let _ = crate::store::sync::export(&mut p.store);
-    Ok(summary)
+    let summary = rt.block_on(sched.run(rep));
+    p.store.defer_export(false);
+    if let Err(e) = p.store.flush_export() {
+        eprintln!("warning: the run's changes are saved, but exporting issues.jsonl failed: {e}");
+        if let Some(h) = e.help() {
+            eprintln!("  help: {h}");
+        }
+    }
+    summary
 }

@@ -7,21 +7,26 @@
 //! by their status file (closed, failed, or requeued), and closed steps
 //! never run again because only an `open` step can be leased.
 
+mod sandbox;
+mod turn;
+
 use super::prime;
 use super::proc;
 use super::session::{self, SessionSpec, Started};
 use super::RuntimeError;
-use crate::store::agents::{address, AgentUpdate};
+use crate::store::agents::address;
 use crate::store::events::TownEvent;
-use crate::store::leases::{self, FailOutcome, Failure, LeaseRequest};
+use crate::store::leases::{self, FailOutcome, Failure};
 use crate::store::{issues, Issue, Status, Store};
 use crate::town::{AgentConfig, DoneMode};
 use rusqlite::params;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
+use turn::{Judged, Leased, Ready, Unrecorded, Verdict};
 
 /// Git sandboxes: each polecat gets a worktree of `base`.
 #[derive(Debug, Clone)]
@@ -154,17 +159,6 @@ struct Exit {
     code: Option<i32>,
 }
 
-struct Ready {
-    id: String,
-    title: String,
-    issue_type: String,
-    run: Option<String>,
-    has_children: bool,
-    children_open: i64,
-    /// The step's own `metadata.isolation` (`"none"`: no worktree).
-    isolation: Option<String>,
-}
-
 pub struct Scheduler<'a> {
     store: &'a mut Store,
     root: String,
@@ -187,7 +181,22 @@ pub struct Scheduler<'a> {
     synced_version: i64,
     /// The molecule's bound vars, as every step's environment.
     var_env: Vec<(String, String)>,
+    /// Sessions started since the last turn (the next turn records them).
+    unrecorded: Vec<Unrecorded>,
+    /// Exits judged since the last turn (the next turn applies them).
+    judged: Vec<Judged>,
+    turn_ctx: Rc<turn::Ctx>,
+    /// The polecats' worktrees, kept open across their steps.
+    worktrees: sandbox::Worktrees,
+    /// When the JSONL was last brought current during the run.
+    jsonl_flushed: Instant,
+    /// An export failed during the run (said once; the end retries).
+    jsonl_warned: bool,
 }
+
+/// How often a run brings the JSONL current (the store defers it during a
+/// run; see `run::run_prepared`).
+const JSONL_EVERY: Duration = Duration::from_secs(1);
 
 fn step_file(dir: &Path, kind: &str, step: &str, gen: i64, ext: &str) -> PathBuf {
     dir.join(kind).join(format!("{step}.{gen}{ext}"))
@@ -203,6 +212,15 @@ impl<'a> Scheduler<'a> {
         let var_env = issues::get(store.conn(), root)
             .map(|r| crate::formula::shell::molecule_env(&r.metadata))
             .unwrap_or_default();
+        let turn_ctx = Rc::new(turn::Ctx {
+            rig: cfg.rig.clone(),
+            root: root.to_string(),
+            agent_name: cfg.agent_name.clone(),
+            worktrees: cfg.git.as_ref().map(|g| g.worktrees.clone()),
+            is_shell: cfg.agent.is_shell(),
+            max_attempts: cfg.max_attempts,
+            backoff_ms: cfg.backoff_ms,
+        });
         Scheduler {
             store,
             root: root.to_string(),
@@ -220,6 +238,12 @@ impl<'a> Scheduler<'a> {
             durable_sync: None,
             synced_version: -1,
             var_env,
+            unrecorded: Vec::new(),
+            judged: Vec::new(),
+            turn_ctx,
+            worktrees: sandbox::Worktrees::default(),
+            jsonl_flushed: Instant::now(),
+            jsonl_warned: false,
         }
     }
 
@@ -250,6 +274,7 @@ impl<'a> Scheduler<'a> {
     /// durable (the WAL is written in order): a step's close, the next
     /// step's lease and its session record cost one fsync together.
     fn sync_point(&mut self) -> Result<(), RuntimeError> {
+        self.flush_jsonl_every(JSONL_EVERY);
         let Some(level) = self.durable_sync else {
             return Ok(());
         };
@@ -262,6 +287,23 @@ impl<'a> Scheduler<'a> {
         done?;
         self.synced_version = self.store.data_version()?;
         Ok(())
+    }
+
+    /// Bring the JSONL current if `every` has passed since the last time,
+    /// so that git users see a long run's progress. A failure is a note:
+    /// the changes are saved, and the end of the run (or the next command)
+    /// exports them.
+    fn flush_jsonl_every(&mut self, every: Duration) {
+        if self.jsonl_flushed.elapsed() < every {
+            return;
+        }
+        self.jsonl_flushed = Instant::now();
+        if let Err(e) = self.store.flush_export() {
+            if !self.jsonl_warned {
+                self.jsonl_warned = true;
+                eprintln!("warning: exporting issues.jsonl during the run failed: {e}");
+            }
+        }
     }
 
     /// A write that is itself a sync point (the session records, the last
@@ -279,10 +321,6 @@ impl<'a> Scheduler<'a> {
         let out = out?;
         self.synced_version = self.store.data_version()?;
         Ok(out)
-    }
-
-    fn holder(&self, polecat: &str) -> String {
-        address(&self.cfg.rig, "polecat", polecat)
     }
 
     fn status_path(&self, step: &str, gen: i64) -> PathBuf {
@@ -305,9 +343,7 @@ impl<'a> Scheduler<'a> {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(|e| RuntimeError::Io(format!("cannot watch SIGTERM: {e}")))?;
         let outcome = loop {
-            if !self.interrupted {
-                self.dispatch(rep)?;
-            }
+            self.turn(rep)?;
             if self.running.is_empty() {
                 self.sync_point()?;
                 if self.interrupted {
@@ -337,10 +373,10 @@ impl<'a> Scheduler<'a> {
                     while let Ok(e) = self.exit_rx.try_recv() {
                         exits.push(e);
                     }
-                    self.handle_exits(exits, rep)?;
+                    self.judge(exits)?;
                 }
                 _ = tick.tick() => {
-                    self.poll(rep)?;
+                    self.poll()?;
                 }
                 _ = tokio::signal::ctrl_c() => {
                     self.interrupt(rep);
@@ -490,320 +526,180 @@ impl<'a> Scheduler<'a> {
                 });
             }
         }
-        if !exits.is_empty() {
-            self.handle_exits(exits, rep)?;
-        }
-        Ok(())
+        self.judge(exits)
     }
 
     // ----- dispatch --------------------------------------------------------
 
-    fn ready(&self, limit: usize) -> Result<Vec<Ready>, RuntimeError> {
-        let (lo, hi) = leases::step_range(&self.root);
-        let now = crate::store::ids::now();
-        let mut st = self
-            .store
-            .conn()
-            .prepare_cached(
-                "SELECT i.id, i.title, i.issue_type, json_extract(i.metadata, '$.step.run'),
-                    i.children_open + i.children_closed, i.children_open,
-                    json_extract(i.metadata, '$.isolation')
-             FROM issues i INDEXED BY issues_open_unblocked LEFT JOIN leases l ON l.step_id = i.id
-             WHERE i.id >= ?1 AND i.id < ?2 AND i.status = 'open' AND i.blocked = 0
-               AND (l.not_before IS NULL OR l.not_before <= ?3)
-             ORDER BY i.priority, i.created_at, i.id LIMIT ?4",
+    /// One turn: one transaction (durable when the store is; see
+    /// [`turn`]), then start the sessions of the steps it leased. Writes
+    /// nothing when there is nothing to record, apply or start.
+    fn turn(&mut self, rep: &mut dyn Reporter) -> Result<(), RuntimeError> {
+        let slots = if self.interrupted {
+            0
+        } else {
+            self.cfg
+                .jobs
+                .saturating_sub(self.running.len())
+                .min(self.free.len())
+        };
+        let running: HashSet<String> = self.running.keys().cloned().collect();
+        let ctx = self.turn_ctx.clone();
+        if self.judged.is_empty()
+            && self.unrecorded.is_empty()
+            && turn::pick(self.store.conn(), &ctx, slots, &running)?.is_empty()
+        {
+            return Ok(());
+        }
+        let judged = std::mem::take(&mut self.judged);
+        let unrecorded = std::mem::take(&mut self.unrecorded);
+        let mut polecats = turn::Polecats {
+            mine: self
+                .free
+                .iter()
+                .chain(self.running.values().map(|r| &r.polecat))
+                .cloned()
+                .collect(),
+            free: std::mem::take(&mut self.free),
+        };
+        let done = self.write_synced(|tx| {
+            turn::apply(
+                tx,
+                &ctx,
+                &unrecorded,
+                &judged,
+                slots,
+                &mut polecats,
+                &running,
             )
-            .map_err(crate::store::StoreError::from)?;
-        let rows = st
-            .query_map(params![lo, hi, now, limit as i64], |r| {
-                Ok(Ready {
-                    id: r.get(0)?,
-                    title: r.get(1)?,
-                    issue_type: r.get(2)?,
-                    run: r.get(3)?,
-                    has_children: r.get::<_, i64>(4)? > 0,
-                    children_open: r.get(5)?,
-                    isolation: r.get(6).ok().flatten(),
-                })
-            })
-            .map_err(crate::store::StoreError::from)?;
-        Ok(rows
-            .collect::<rusqlite::Result<_>>()
-            .map_err(crate::store::StoreError::from)?)
-    }
-
-    fn dispatch(&mut self, rep: &mut dyn Reporter) -> Result<(), RuntimeError> {
-        loop {
-            let slots = self.cfg.jobs.saturating_sub(self.running.len());
-            if slots == 0 || self.free.is_empty() {
-                return Ok(());
-            }
-            let cands = self.ready(slots * 4 + 32)?;
-            let mut auto_close = Vec::new();
-            let mut to_start = Vec::new();
-            for c in cands {
-                if self.running.contains_key(&c.id) {
-                    continue;
+        });
+        self.free = polecats.free;
+        let done = done?;
+        for step in done.lost {
+            if let Some(r) = self.running.get_mut(&step) {
+                r.killed = Some("claim lost");
+                if let Some(pid) = r.pid {
+                    proc::kill_group(pid, proc::SIGKILL);
                 }
-                if c.has_children {
-                    if c.children_open == 0 {
-                        auto_close.push((c.id, "all children closed"));
-                    }
-                    continue;
-                }
-                if c.issue_type == "gate" {
-                    continue;
-                }
-                if self.cfg.agent.is_shell() && c.run.as_deref().is_none_or(|r| r.trim().is_empty())
-                {
-                    auto_close.push((c.id, "nothing to run (shell agent, no `run`)"));
-                    continue;
-                }
-                if to_start.len() < slots.min(self.free.len()) {
-                    to_start.push(c);
-                }
-            }
-            if auto_close.is_empty() && to_start.is_empty() {
-                return Ok(());
-            }
-            let closed_any = !auto_close.is_empty();
-            self.lease_and_start(auto_close, to_start, rep)?;
-            if !closed_any {
-                return Ok(());
             }
         }
-    }
-
-    fn lease_and_start(
-        &mut self,
-        auto_close: Vec<(String, &'static str)>,
-        to_start: Vec<Ready>,
-        rep: &mut dyn Reporter,
-    ) -> Result<(), RuntimeError> {
-        // 1. One transaction: close containers/no-ops, lease the steps.
-        let mut plan: Vec<(Ready, String, i64, i64)> = Vec::new();
-        let mut polecats: Vec<String> = Vec::new();
-        for _ in 0..to_start.len() {
-            if let Some(p) = self.free.pop() {
-                polecats.push(p);
-            }
-        }
-        let rig = self.cfg.rig.clone();
-        let agent_name = self.cfg.agent_name.clone();
-        let wt_root = self.cfg.git.as_ref().map(|g| g.worktrees.clone());
-        let root = self.root.clone();
-        // Names this run holds: a polecat claimed by another live run is
-        // skipped for the next free one (runs never share a worktree).
-        let mut mine: Vec<String> = self.free.clone();
-        mine.extend(self.running.values().map(|r| r.polecat.clone()));
-        mine.extend(polecats.iter().cloned());
-        let leased: Vec<Option<(Ready, String, i64, i64)>> =
-            self.store.write(|tx| -> Result<_, RuntimeError> {
-                for (id, why) in &auto_close {
-                    if tx.close(id, Some(why))? == issues::CloseOutcome::Closed {
-                        tx.emit(id, &TownEvent::StepClosed { lease: 0 })?;
-                    }
-                }
-                close_root_if_done(tx, &root)?;
-                let mut out = Vec::new();
-                for (i, c) in to_start.into_iter().enumerate() {
-                    let polecat =
-                        crate::runtime::spawn::claim_polecat(tx, &rig, &polecats[i], &mine)?;
-                    if polecat != polecats[i] {
-                        mine.push(polecat.clone());
-                        polecats[i] = polecat.clone();
-                    }
-                    let worktree = wt_root
-                        .as_ref()
-                        .filter(|_| c.isolation.as_deref() != Some("none"))
-                        .map(|w| w.join(&polecat).display().to_string());
-                    let req = LeaseRequest {
-                        holder: address(&rig, "polecat", &polecat),
-                        agent: agent_name.clone(),
-                        worktree: worktree.clone(),
-                    };
-                    match tx.lease_step(&c.id, &req)? {
-                        None => out.push(None),
-                        Some(l) => {
-                            let branch = worktree
-                                .is_some()
-                                .then(|| crate::town::worktree::polecat_branch(&polecat, &c.id));
-                            let agent_gen = tx.agent_upsert(&AgentUpdate {
-                                rig: &rig,
-                                name: &polecat,
-                                role: "polecat",
-                                state: "spawning",
-                                worktree: worktree.as_deref(),
-                                branch: branch.as_deref(),
-                                hooked_bead: Some(&c.id),
-                                agent: Some(&agent_name),
-                                bump_generation: true,
-                            })?;
-                            out.push(Some((c, polecat, l.generation, agent_gen)));
-                        }
-                    }
-                }
-                Ok(out)
-            })?;
-        for (i, l) in leased.into_iter().enumerate() {
-            match l {
-                Some(x) => plan.push(x),
-                None => self.free.push(polecats[i].clone()),
-            }
-        }
-        for (id, _) in &auto_close {
+        self.report_judged(&judged, done.outcomes, rep);
+        for id in &done.auto_closed {
             rep.event(RunEvent::Closed {
                 step: id,
                 title: "",
                 secs: 0.0,
             });
         }
-        // 2. Start the sessions.
-        let mut recorded = Vec::new();
-        let mut failed_start = Vec::new();
-        let cwds = self.prepare_cwds(&plan);
-        for ((c, polecat, gen, agent_gen), cwd) in plan.into_iter().zip(cwds) {
-            match cwd.and_then(|cwd| self.start_session(&c, &polecat, gen, agent_gen, cwd)) {
+        self.start_leased(done.leased, rep)
+    }
+
+    /// Progress events for the exits a turn applied.
+    fn report_judged(
+        &mut self,
+        judged: &[Judged],
+        outcomes: Vec<Option<FailOutcome>>,
+        rep: &mut dyn Reporter,
+    ) {
+        for (j, o) in judged.iter().zip(outcomes) {
+            match (&j.verdict, o) {
+                (Verdict::Fail { error, .. }, Some(o)) => {
+                    if matches!(o, FailOutcome::Retry { .. }) {
+                        self.retries += 1;
+                    }
+                    rep.event(RunEvent::Failed {
+                        step: &j.step,
+                        title: &j.title,
+                        error,
+                        outcome: &o,
+                    })
+                }
+                (Verdict::Release(_), _) => {}
+                _ => rep.event(RunEvent::Closed {
+                    step: &j.step,
+                    title: &j.title,
+                    secs: j.secs,
+                }),
+            }
+        }
+    }
+
+    /// Start the sessions of the steps a turn leased. Each is recorded by
+    /// the next turn; one that cannot start fails its step now.
+    fn start_leased(
+        &mut self,
+        leased: Vec<Leased>,
+        rep: &mut dyn Reporter,
+    ) -> Result<(), RuntimeError> {
+        let cwds = self.prepare_cwds(&leased);
+        for (l, cwd) in leased.into_iter().zip(cwds) {
+            let started = cwd
+                .and_then(|cwd| self.start_session(&l.ready, &l.polecat, l.gen, l.agent_gen, cwd));
+            match started {
                 Ok(r) => {
                     rep.event(RunEvent::Started {
-                        step: &c.id,
-                        title: &c.title,
-                        polecat: &polecat,
+                        step: &l.ready.id,
+                        title: &l.ready.title,
+                        polecat: &l.polecat,
                     });
-                    recorded.push((
-                        c.id.clone(),
-                        gen,
-                        agent_gen,
-                        polecat,
-                        r.pid,
-                        r.pid_start,
-                        r.status_file.clone(),
-                        r.log.clone(),
-                    ));
-                    self.running.insert(c.id.clone(), r);
+                    self.unrecorded.push(Unrecorded {
+                        step: l.ready.id.clone(),
+                        gen: l.gen,
+                        agent_gen: l.agent_gen,
+                        polecat: l.polecat,
+                        pid: r.pid,
+                        pid_start: r.pid_start,
+                        status_file: r.status_file.display().to_string(),
+                        log: r.log.display().to_string(),
+                    });
+                    self.running.insert(l.ready.id, r);
                     self.started_count += 1;
                 }
-                Err(e) => failed_start.push((c, polecat, gen, e.to_string())),
+                Err(e) => self.fail_start(&l.ready, &l.polecat, l.gen, &e.to_string(), rep)?,
             }
-        }
-        // 3. One transaction: record the sessions (each only if its claim
-        // still holds; a session that lost is stopped).
-        if !recorded.is_empty() {
-            let rig = self.cfg.rig.clone();
-            let holders: Vec<String> = recorded.iter().map(|r| self.holder(&r.3)).collect();
-            let lost = self.write_synced(|tx| -> Result<Vec<String>, RuntimeError> {
-                let mut lost = Vec::new();
-                for (i, (step, gen, agent_gen, polecat, pid, ps, sf, log)) in
-                    recorded.iter().enumerate()
-                {
-                    let (sf, log) = (sf.display().to_string(), log.display().to_string());
-                    let won = tx.record_spawn(&crate::store::agents::SpawnRecord {
-                        rig: &rig,
-                        name: polecat,
-                        generation: *agent_gen,
-                        lease: Some((step, *gen)),
-                        pid: *pid,
-                        pid_start: *ps,
-                        session: None,
-                        status_file: &sf,
-                        log_path: &log,
-                    })?;
-                    if won {
-                        tx.emit(
-                            step,
-                            &TownEvent::Spawn {
-                                agent: holders[i].clone(),
-                                generation: *agent_gen,
-                                pid: *pid,
-                                rig: rig.clone(),
-                            },
-                        )?;
-                    } else {
-                        lost.push(step.clone());
-                    }
-                }
-                Ok(lost)
-            })?;
-            for step in lost {
-                if let Some(r) = self.running.get_mut(&step) {
-                    r.killed = Some("claim lost");
-                    if let Some(pid) = r.pid {
-                        proc::kill_group(pid, proc::SIGKILL);
-                    }
-                }
-            }
-        }
-        for (c, polecat, gen, err) in failed_start {
-            self.free.push(polecat.clone());
-            let f = Failure {
-                kind: "spawn",
-                error: &err,
-                max_attempts: self.cfg.max_attempts,
-                backoff_ms: self.cfg.backoff_ms,
-                permanent: false,
-                log_path: None,
-            };
-            let rig = self.cfg.rig.clone();
-            let out = self.store.write(|tx| -> Result<_, RuntimeError> {
-                let o = crate::runtime::escalate::fail_step(tx, &c.id, gen, &f)?;
-                tx.agent_state(&rig, &polecat, "idle", true)?;
-                Ok(o)
-            })?;
-            rep.event(RunEvent::Failed {
-                step: &c.id,
-                title: &c.title,
-                error: &err,
-                outcome: &out,
-            });
         }
         Ok(())
     }
 
-    /// Where each planned step runs: its polecat's worktree (prepared on
-    /// worker threads, a few at once, so a batch of starts does not pay for
-    /// its checkouts one after another), or the run's directory.
-    fn prepare_cwds(
-        &self,
-        plan: &[(Ready, String, i64, i64)],
-    ) -> Vec<Result<PathBuf, RuntimeError>> {
-        let Some(g) = &self.cfg.git else {
-            return plan.iter().map(|_| Ok(self.cfg.workdir.clone())).collect();
+    fn fail_start(
+        &mut self,
+        c: &Ready,
+        polecat: &str,
+        gen: i64,
+        err: &str,
+        rep: &mut dyn Reporter,
+    ) -> Result<(), RuntimeError> {
+        self.free.push(polecat.to_string());
+        let f = Failure {
+            kind: "spawn",
+            error: err,
+            max_attempts: self.cfg.max_attempts,
+            backoff_ms: self.cfg.backoff_ms,
+            permanent: false,
+            log_path: None,
         };
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let chunk = plan.len().div_ceil(workers).max(1);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = plan
-                .chunks(chunk)
-                .map(|part| {
-                    let workdir = &self.cfg.workdir;
-                    scope.spawn(move || {
-                        let repo = git2::Repository::open(&g.repo);
-                        part.iter()
-                            .map(|(c, polecat, _, _)| {
-                                if c.isolation.as_deref() == Some("none") {
-                                    return Ok(workdir.clone());
-                                }
-                                let repo = repo.as_ref().map_err(|e| {
-                                    RuntimeError::Io(format!(
-                                        "cannot open {}: {e}",
-                                        g.repo.display()
-                                    ))
-                                })?;
-                                polecat_worktree(repo, g, polecat, &c.id)
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        vec![Err(RuntimeError::Io("a worktree worker panicked".into()))]
-                    })
-                })
-                .collect()
-        })
+        let rig = self.cfg.rig.clone();
+        let out = self.store.write(|tx| -> Result<_, RuntimeError> {
+            let o = crate::runtime::escalate::fail_step(tx, &c.id, gen, &f)?;
+            tx.agent_state(&rig, polecat, "idle", true)?;
+            Ok(o)
+        })?;
+        rep.event(RunEvent::Failed {
+            step: &c.id,
+            title: &c.title,
+            error: err,
+            outcome: &out,
+        });
+        Ok(())
+    }
+
+    /// Where each planned step runs: its polecat's worktree, or the run's
+    /// directory.
+    fn prepare_cwds(&mut self, plan: &[Leased]) -> Vec<Result<PathBuf, RuntimeError>> {
+        match &self.cfg.git {
+            Some(g) => self.worktrees.prepare(g, &self.cfg.workdir, plan),
+            None => plan.iter().map(|_| Ok(self.cfg.workdir.clone())).collect(),
+        }
     }
 
     fn start_session(
@@ -884,31 +780,8 @@ impl<'a> Scheduler<'a> {
 
     // ----- exits -----------------------------------------------------------
 
-    fn handle_exits(
-        &mut self,
-        exits: Vec<Exit>,
-        rep: &mut dyn Reporter,
-    ) -> Result<(), RuntimeError> {
-        struct Judged {
-            step: String,
-            gen: i64,
-            title: String,
-            secs: f64,
-            polecat: String,
-            verdict: Verdict,
-            log: String,
-        }
-        enum Verdict {
-            Close,
-            AlreadyClosed,
-            Release(&'static str),
-            Fail {
-                kind: &'static str,
-                error: String,
-                permanent: bool,
-            },
-        }
-        let mut judged = Vec::new();
+    /// Judge ended sessions; the next turn applies the verdicts.
+    fn judge(&mut self, exits: Vec<Exit>) -> Result<(), RuntimeError> {
         for e in exits {
             let Some(r) = self.running.get(&e.step) else {
                 continue;
@@ -970,7 +843,7 @@ impl<'a> Scheduler<'a> {
                     },
                 }
             };
-            judged.push(Judged {
+            self.judged.push(Judged {
                 step: e.step,
                 gen: e.gen,
                 title: r.title,
@@ -980,85 +853,12 @@ impl<'a> Scheduler<'a> {
                 log: r.log.display().to_string(),
             });
         }
-        if judged.is_empty() {
-            return Ok(());
-        }
-        let rig = self.cfg.rig.clone();
-        let root = self.root.clone();
-        let (max_attempts, backoff_ms) = (self.cfg.max_attempts, self.cfg.backoff_ms);
-        let outcomes: Vec<Option<FailOutcome>> =
-            self.store.write(|tx| -> Result<_, RuntimeError> {
-                let mut out = Vec::new();
-                for j in &judged {
-                    let o = match &j.verdict {
-                        Verdict::Close => {
-                            match tx.close_leased(&j.step, j.gen, Some("done")) {
-                                Ok(_) | Err(crate::store::StoreError::StaleLease { .. }) => {}
-                                Err(e) => return Err(e.into()),
-                            }
-                            None
-                        }
-                        Verdict::AlreadyClosed => None,
-                        Verdict::Release(why) => {
-                            tx.release_lease(&j.step, j.gen, why)?;
-                            None
-                        }
-                        Verdict::Fail {
-                            kind,
-                            error,
-                            permanent,
-                        } => Some(crate::runtime::escalate::fail_step(
-                            tx,
-                            &j.step,
-                            j.gen,
-                            &Failure {
-                                kind,
-                                error,
-                                max_attempts,
-                                backoff_ms,
-                                permanent: *permanent,
-                                log_path: Some(&j.log),
-                            },
-                        )?),
-                    };
-                    // The polecat goes idle only if it still hooks this step.
-                    let still = crate::store::agents::get(tx.conn(), &rig, &j.polecat)?
-                        .is_some_and(|a| a.hooked_bead.as_deref() == Some(j.step.as_str()));
-                    if still {
-                        tx.agent_state(&rig, &j.polecat, "idle", true)?;
-                    }
-                    out.push(o);
-                }
-                close_root_if_done(tx, &root)?;
-                Ok(out)
-            })?;
-        for (j, o) in judged.iter().zip(outcomes) {
-            match (&j.verdict, o) {
-                (Verdict::Fail { error, .. }, Some(o)) => {
-                    if matches!(o, FailOutcome::Retry { .. }) {
-                        self.retries += 1;
-                    }
-                    rep.event(RunEvent::Failed {
-                        step: &j.step,
-                        title: &j.title,
-                        error,
-                        outcome: &o,
-                    })
-                }
-                (Verdict::Release(_), _) => {}
-                _ => rep.event(RunEvent::Closed {
-                    step: &j.step,
-                    title: &j.title,
-                    secs: j.secs,
-                }),
-            }
-        }
         Ok(())
     }
 
     // ----- polling ---------------------------------------------------------
 
-    fn poll(&mut self, _rep: &mut dyn Reporter) -> Result<(), RuntimeError> {
+    fn poll(&mut self) -> Result<(), RuntimeError> {
         let now = Instant::now();
         let mut dead = Vec::new();
         for (step, r) in self.running.iter_mut() {
@@ -1115,10 +915,7 @@ impl<'a> Scheduler<'a> {
                 }
             }
         }
-        if !dead.is_empty() {
-            self.handle_exits(dead, _rep)?;
-        }
-        Ok(())
+        self.judge(dead)
     }
 
     // ----- queries ---------------------------------------------------------
@@ -1223,40 +1020,4 @@ impl<'a> Scheduler<'a> {
             unfinished,
         })
     }
-}
-
-/// The worktree of `polecat` prepared for `step`, and the directory in it
-/// where the step runs (the run's subdirectory when the tree has it).
-fn polecat_worktree(
-    repo: &git2::Repository,
-    g: &GitSandbox,
-    polecat: &str,
-    step: &str,
-) -> Result<PathBuf, RuntimeError> {
-    let branch = crate::town::worktree::polecat_branch(polecat, step);
-    let wt = crate::town::worktree::prepare(
-        repo,
-        &g.worktrees.join(polecat),
-        &format!("gt-{polecat}"),
-        &branch,
-        g.base,
-    )?;
-    let sub = wt.join(&g.subdir);
-    Ok(if sub.is_dir() { sub } else { wt })
-}
-
-/// Close the molecule root when it has no open children left.
-fn close_root_if_done(tx: &crate::store::Tx<'_>, root: &str) -> Result<(), RuntimeError> {
-    let (status, open, closed): (String, i64, i64) = tx
-        .conn()
-        .query_row(
-            "SELECT status, children_open, children_closed FROM issues WHERE id = ?1",
-            [root],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .map_err(crate::store::StoreError::from)?;
-    if status != "closed" && open == 0 && closed > 0 {
-        tx.close(root, Some("completed"))?;
-    }
-    Ok(())
 }

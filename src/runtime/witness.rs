@@ -155,7 +155,7 @@ fn one(
                 "{}: exited 0; handed in {} as {}",
                 a.address(),
                 d.bead,
-                d.merge_request
+                d.merge_request.as_deref().unwrap_or("a branch for review")
             ),
             Err(e) => format!("{}: exited 0 but `gt done` failed: {e}", a.address()),
         }));

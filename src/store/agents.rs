@@ -50,6 +50,7 @@ impl AgentRow {
 pub fn address(rig: &str, role: &str, name: &str) -> String {
     match (rig, role) {
         (_, "mayor") => "mayor/".into(),
+        ("", "dog") => format!("deacon/dogs/{name}"),
         ("", "polecat") => format!("polecats/{name}"),
         ("", _) => format!("{role}/{name}"),
         (r, "polecat") => format!("{r}/polecats/{name}"),

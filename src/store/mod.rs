@@ -7,6 +7,7 @@
 
 pub mod agents;
 pub mod deps;
+pub mod details;
 pub mod error;
 pub mod events;
 pub mod gitsync;
@@ -134,11 +135,18 @@ pub fn default_actor() -> String {
 }
 
 impl Store {
-    /// Find the `.beads` directory: `$BEADS_DIR`, then `$GT_TOWN/.beads`, then
-    /// the nearest `.beads/` from `cwd` upwards.
+    /// Find the `.beads` directory: `$BEADS_DIR`, then the directory of
+    /// beads' `$BEADS_DB` (the database file, as beads-ui sets it), then
+    /// `$GT_TOWN/.beads`, then the nearest `.beads/` from `cwd` upwards.
     pub fn find_dir(cwd: &Path) -> Result<PathBuf> {
         if let Some(d) = std::env::var_os("BEADS_DIR").filter(|d| !d.is_empty()) {
             return Ok(PathBuf::from(d));
+        }
+        if let Some(db) = std::env::var_os("BEADS_DB").filter(|d| !d.is_empty()) {
+            let db = cwd.join(db);
+            if let Some(d) = db.parent().filter(|d| d.is_dir()) {
+                return Ok(d.to_path_buf());
+            }
         }
         if let Some(t) = std::env::var_os("GT_TOWN").filter(|d| !d.is_empty()) {
             let d = PathBuf::from(t).join(".beads");

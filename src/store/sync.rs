@@ -249,67 +249,148 @@ fn any_line_id(line: &[u8]) -> Option<String> {
     v.get("id")?.as_str().map(str::to_string)
 }
 
-fn line_end(buf: &[u8], start: usize) -> usize {
-    buf[start..]
-        .iter()
-        .position(|&b| b == b'\n')
-        .map_or(buf.len(), |p| start + p + 1)
+/// A sorted JSONL file read in place (`pread`): finding a line costs a
+/// few small reads, never a read of the whole file.
+struct SortedFile {
+    file: File,
+    len: u64,
 }
 
-/// Offset of the first line at or after `from` (a line start) whose id is
-/// not less than `id`, in a file sorted by id.
-fn lower_bound(buf: &[u8], from: usize, id: &[u8]) -> usize {
-    let (mut lo, mut hi) = (from, buf.len());
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        let start = buf[lo..mid]
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(lo, |p| lo + p + 1);
-        let end = line_end(buf, start);
-        let line = buf[start..end]
-            .strip_suffix(b"\n")
-            .unwrap_or(&buf[start..end]);
-        if line_id(line).unwrap_or(b"") < id {
-            lo = end;
-        } else {
-            hi = start;
-        }
+/// How much a probe reads at once (a line is usually a few hundred bytes).
+const PROBE: usize = 4096;
+
+impl SortedFile {
+    fn open(path: &Path) -> Result<SortedFile> {
+        let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
+        let len = file.metadata().map_err(|e| StoreError::io(path, e))?.len();
+        Ok(SortedFile { file, len })
     }
-    lo
-}
 
-/// Replace the lines of `changed` (sorted) in the trusted file.
-fn splice(conn: &Connection, path: &Path, changed: &[String], force: bool) -> Result<()> {
-    let old = std::fs::read(path).map_err(|e| StoreError::io(path, e))?;
-    let mut out = Vec::with_capacity(old.len() + 1024);
-    let mut lacking = Vec::new();
-    let mut pos = 0;
-    for id in changed {
-        let at = lower_bound(&old, pos, id.as_bytes());
-        out.extend_from_slice(&old[pos..at]);
-        let end = line_end(&old, at);
-        let had = at < old.len()
-            && line_id(old[at..end].strip_suffix(b"\n").unwrap_or(&old[at..end]))
-                == Some(id.as_bytes());
-        pos = if had { end } else { at };
-        match jsonl::render_one(conn, id)? {
-            Some(line) => {
-                out.extend_from_slice(line.as_bytes());
-                out.push(b'\n');
+    fn read(&self, at: u64, n: usize) -> std::io::Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let n = n.min((self.len - at) as usize);
+        let mut buf = vec![0; n];
+        self.file.read_exact_at(&mut buf, at)?;
+        Ok(buf)
+    }
+
+    /// The start of the line holding byte `at` (searching back no further
+    /// than `floor`, a line start).
+    fn line_start(&self, floor: u64, at: u64) -> std::io::Result<u64> {
+        let mut end = at;
+        while end > floor {
+            let from = end.saturating_sub(PROBE as u64).max(floor);
+            let chunk = self.read(from, (end - from) as usize)?;
+            if let Some(p) = chunk.iter().rposition(|&b| b == b'\n') {
+                return Ok(from + p as u64 + 1);
             }
-            None if had => lacking.push(id.clone()),
-            None => {}
+            end = from;
         }
+        Ok(floor)
     }
-    out.extend_from_slice(&old[pos..]);
-    if !lacking.is_empty() && !force {
-        return Err(StoreError::ExportRefused {
+
+    /// The line starting at `start`: its end (after the newline) and, when
+    /// it has our shape, its id.
+    fn line(&self, start: u64) -> std::io::Result<(u64, Option<Vec<u8>>)> {
+        let mut head: Option<Vec<u8>> = None;
+        let mut at = start;
+        while at < self.len {
+            let chunk = self.read(at, PROBE)?;
+            if head.is_none() {
+                let line = chunk.split(|&b| b == b'\n').next().unwrap_or(&[]);
+                head = Some(line_id(line).map(<[u8]>::to_vec).unwrap_or_default());
+            }
+            if let Some(p) = chunk.iter().position(|&b| b == b'\n') {
+                return Ok((at + p as u64 + 1, head.filter(|h| !h.is_empty())));
+            }
+            at += chunk.len() as u64;
+        }
+        Ok((self.len, head.filter(|h| !h.is_empty())))
+    }
+
+    /// The first line start at or after `from` (a line start) whose id is
+    /// not less than `id`.
+    fn lower_bound(&self, from: u64, id: &[u8]) -> std::io::Result<u64> {
+        let (mut lo, mut hi) = (from, self.len);
+        while lo < hi {
+            let start = self.line_start(lo, lo + (hi - lo) / 2)?;
+            let (end, line_id) = self.line(start)?;
+            if line_id.as_deref().unwrap_or(b"") < id {
+                lo = end;
+            } else {
+                hi = start;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// Copy bytes `from..to` to the end of `out`, inside the kernel
+    /// (`copy_file_range`) where the file system allows.
+    fn copy_to(&mut self, from: u64, to: u64, out: &mut File) -> std::io::Result<()> {
+        use std::io::{Read, Seek, SeekFrom};
+        if to <= from {
+            return Ok(());
+        }
+        self.file.seek(SeekFrom::Start(from))?;
+        let n = std::io::copy(&mut (&self.file).take(to - from), out)?;
+        if n != to - from {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the file shrank while it was being copied",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Replace the lines of `changed` (sorted) in the trusted file: the
+/// unchanged runs between them are copied file to file, so the cost is the
+/// changed lines plus one in-kernel copy, and the file is replaced
+/// atomically (tmp file + rename) as before.
+fn splice(conn: &Connection, path: &Path, changed: &[String], force: bool) -> Result<()> {
+    let io = |e| StoreError::io(path, e);
+    let mut old = SortedFile::open(path)?;
+    let tmp = tmp_path(path);
+    let mut out = File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
+    let mut lacking = Vec::new();
+    let mut written = (|| -> Result<()> {
+        let mut pos = 0;
+        for id in changed {
+            let at = old.lower_bound(pos, id.as_bytes()).map_err(io)?;
+            old.copy_to(pos, at, &mut out).map_err(io)?;
+            let (end, at_id) = if at < old.len {
+                old.line(at).map_err(io)?
+            } else {
+                (at, None)
+            };
+            let had = at_id.as_deref() == Some(id.as_bytes());
+            pos = if had { end } else { at };
+            match jsonl::render_one(conn, id)? {
+                Some(mut line) => {
+                    line.push('\n');
+                    out.write_all(line.as_bytes()).map_err(io)?;
+                }
+                None if had => lacking.push(id.clone()),
+                None => {}
+            }
+        }
+        let len = old.len;
+        old.copy_to(pos, len, &mut out).map_err(io)
+    })();
+    if written.is_ok() && !lacking.is_empty() && !force {
+        written = Err(StoreError::ExportRefused {
             path: path.to_path_buf(),
             ids: lacking,
         });
     }
-    write_atomic(path, &out)
+    drop(out);
+    match written {
+        Ok(()) => std::fs::rename(&tmp, path).map_err(io),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
 }
 
 /// Render the whole file, refusing to drop an id the old file holds.

@@ -70,6 +70,12 @@ string_enum!(
         Message => "message",
         Convoy => "convoy",
         MergeRequest => "merge-request",
+        // Gas Town's record types (beads' `types.custom` in a town).
+        Agent => "agent",
+        Role => "role",
+        Event => "event",
+        Digest => "digest",
+        Warrant => "warrant",
     }
 );
 

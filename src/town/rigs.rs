@@ -60,6 +60,44 @@ pub fn list_in(conn: &rusqlite::Connection) -> Result<Vec<Rig>> {
         .map_err(crate::store::StoreError::from)?)
 }
 
+/// The rig a command means when none is named: `GT_RIG`, else the rig
+/// whose directory holds `cwd`, else the town's only rig.
+pub fn current(town: &Town, conn: &rusqlite::Connection, cwd: &Path) -> Result<Option<String>> {
+    let all = names(conn)?;
+    if let Ok(r) = std::env::var("GT_RIG") {
+        if all.contains(&r) {
+            return Ok(Some(r));
+        }
+    }
+    if let Ok(rel) = cwd.strip_prefix(&town.root) {
+        if let Some(first) = rel.components().next() {
+            let f = first.as_os_str().to_string_lossy();
+            if let Some(r) = all.iter().find(|r| **r == f) {
+                return Ok(Some(r.clone()));
+            }
+        }
+    }
+    Ok(match all.as_slice() {
+        [only] => Some(only.clone()),
+        _ => None,
+    })
+}
+
+/// [`current`], or an error naming the rigs to choose from.
+pub fn current_or_ask(town: &Town, conn: &rusqlite::Connection, cwd: &Path) -> Result<String> {
+    current(town, conn, cwd)?.ok_or_else(|| {
+        let all = names(conn).unwrap_or_default();
+        TownError::Invalid(format!(
+            "which rig? name one (rigs: {})",
+            if all.is_empty() {
+                "none yet; `gt rig add NAME URL`".to_string()
+            } else {
+                all.join(", ")
+            }
+        ))
+    })
+}
+
 /// The names of every rig (the town's one registry), sorted.
 pub fn names(conn: &rusqlite::Connection) -> Result<Vec<String>> {
     let mut st = conn

@@ -1,6 +1,7 @@
 //! Helpers for running `bd` in temp dirs.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod model_server;
 pub mod town;
 

@@ -1,0 +1,118 @@
+//! Read-side details of one issue beyond its row: the counts, parent and
+//! numbered comments that beads' JSON carries (`bd show/list/ready --json`),
+//! and epic progress (`bd epic status`). Every query is an indexed lookup.
+
+use super::error::Result;
+use super::types::Issue;
+use rusqlite::Connection;
+
+/// How many dependencies an issue has and how many issues depend on it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DepCounts {
+    pub dependencies: i64,
+    pub dependents: i64,
+}
+
+/// What beads' list and ready rows count besides the issue's own
+/// dependencies: `blocks` edges into the issue, and its comments.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RowCounts {
+    pub blocked_dependents: i64,
+    pub comments: i64,
+}
+
+pub fn row_counts(conn: &Connection, id: &str) -> Result<RowCounts> {
+    let mut st = conn.prepare_cached(
+        "SELECT (SELECT count(*) FROM deps WHERE depends_on = ?1 AND type = 'blocks'),
+                (SELECT count(*) FROM comments WHERE issue_id = ?1)",
+    )?;
+    Ok(st.query_row([id], |r| {
+        Ok(RowCounts {
+            blocked_dependents: r.get(0)?,
+            comments: r.get(1)?,
+        })
+    })?)
+}
+
+/// Counts over edges of every type (what beads' show reports).
+pub fn all_counts(conn: &Connection, id: &str) -> Result<DepCounts> {
+    let mut st = conn.prepare_cached(
+        "SELECT (SELECT count(*) FROM deps WHERE issue_id = ?1),
+                (SELECT count(*) FROM deps WHERE depends_on = ?1)",
+    )?;
+    Ok(st.query_row([id], |r| {
+        Ok(DepCounts {
+            dependencies: r.get(0)?,
+            dependents: r.get(1)?,
+        })
+    })?)
+}
+
+pub fn comment_count(conn: &Connection, id: &str) -> Result<i64> {
+    let mut st = conn.prepare_cached("SELECT count(*) FROM comments WHERE issue_id = ?1")?;
+    Ok(st.query_row([id], |r| r.get(0))?)
+}
+
+/// A comment with its number, as beads lists it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct NumberedComment {
+    /// beads' comment ids are strings.
+    pub id: String,
+    pub issue_id: String,
+    pub author: String,
+    pub text: String,
+    pub created_at: String,
+}
+
+pub fn numbered_comments(conn: &Connection, id: &str) -> Result<Vec<NumberedComment>> {
+    let mut st = conn.prepare_cached(
+        "SELECT id, issue_id, author, text, created_at FROM comments
+         WHERE issue_id = ?1 ORDER BY created_at, id",
+    )?;
+    let rows = st.query_map([id], |r| {
+        Ok(NumberedComment {
+            id: r.get::<_, i64>(0)?.to_string(),
+            issue_id: r.get(1)?,
+            author: r.get(2)?,
+            text: r.get(3)?,
+            created_at: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// An open epic and how many of its children are closed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpicProgress {
+    pub epic: Issue,
+    pub total_children: i64,
+    pub closed_children: i64,
+}
+
+impl EpicProgress {
+    pub fn eligible_for_close(&self) -> bool {
+        self.total_children > 0 && self.total_children == self.closed_children
+    }
+}
+
+/// Epics that are not closed and have at least one child, in id order.
+pub fn open_epics(conn: &Connection) -> Result<Vec<EpicProgress>> {
+    let mut st = conn.prepare(
+        "SELECT id, children_open + children_closed, children_closed FROM issues
+         WHERE issue_type = 'epic' AND status != 'closed'
+           AND children_open + children_closed > 0
+         ORDER BY id",
+    )?;
+    let rows: Vec<(String, i64, i64)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    rows.into_iter()
+        .map(|(id, total, closed)| {
+            Ok(EpicProgress {
+                epic: super::issues::get(conn, &id)?,
+                total_children: total,
+                closed_children: closed,
+            })
+        })
+        .collect()
+}
