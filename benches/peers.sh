@@ -8,8 +8,10 @@
 #
 # Environment: GT / BD (binaries; default target/release/{gt,bd}), JOBS (8),
 # STEPS (1000), STORE_ISSUES (100000), SLEEPERS (500), REPO_FILES (375),
-# KEEP=1 keeps the scratch directory. Each line prints the load (uptime) at the
-# time it was measured, because this machine is shared.
+# REPS (3: fan, chain, repo and store run gt and its peers this many times,
+# interleaved, and print the medians and the median of the per-round
+# ratios), KEEP=1 keeps the scratch directory. Each line prints the load
+# (uptime) at the time it was measured, because this machine is shared.
 #
 # Cases (issue 13):
 #   fan      1,000 no-op steps: one source, 998 in parallel, one sink; --jobs 8; no repo
@@ -29,6 +31,7 @@ STEPS=${STEPS:-1000}
 STORE_ISSUES=${STORE_ISSUES:-100000}
 SLEEPERS=${SLEEPERS:-500}
 REPO_FILES=${REPO_FILES:-375}
+REPS=${REPS:-3}
 for b in "$GT" "$BD"; do
   [ -x "$b" ] || { echo "missing $b: run \`cargo build --release --bins\` (or set GT/BD)" >&2; exit 2; }
 done
@@ -44,7 +47,13 @@ now() { date +%s.%N; }
 load() { uptime | sed 's/.*load average: //'; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
-
+# The median of the arguments (numbers, or n/a; a trailing x is kept).
+median() {
+  local suffix=""
+  case " $* " in *x\ *) suffix=x ;; esac
+  printf '%s\n' "$@" | grep -v '^n/a$' | sed 's/x$//' | sort -g |
+    awk -v s="$suffix" '{ v[NR] = $1 } END { if (!NR) print "n/a"; else printf "%.3f%s\n", v[int((NR + 1) / 2)], s }'
+}
 # The DAG as (id, needs) lines: "s0", "s1 s0", ...
 dag() {
   local shape=$1 n=$2 i
@@ -97,9 +106,24 @@ timed() {
   secs "$t0" "$t1"
 }
 
-report() { # label gt ninja make
+report() { # label gt ninja make [gt/ninja gt/make]
   printf '%-44s gt %7ss  ninja %7ss  make %7ss  gt/ninja %7s  gt/make %7s  load %s\n' \
-    "$1" "$2" "$3" "$4" "$(ratio "$2" "$3")" "$(ratio "$2" "$4")" "$(load)"
+    "$1" "$2" "$3" "$4" "${5:-$(ratio "$2" "$3")}" "${6:-$(ratio "$2" "$4")}" "$(load)"
+}
+
+# Rounds of one case: each round appends "gt ninja make" to $rounds.
+rounds=()
+report_rounds() { # label column-of-gt (1, or 2 for the second gt time)
+  local label=$1 col=${2:-1} g=() n=() m=() rn=() rm=() line a
+  for line in "${rounds[@]}"; do
+    read -r -a a <<<"$line"
+    g+=("${a[$((col - 1))]}"); n+=("${a[$((${#a[@]} - 2))]}"); m+=("${a[$((${#a[@]} - 1))]}")
+    rn+=("$(ratio "${a[$((col - 1))]}" "${a[$((${#a[@]} - 2))]}")")
+    rm+=("$(ratio "${a[$((col - 1))]}" "${a[$((${#a[@]} - 1))]}")")
+  done
+  [ "$REPS" -gt 1 ] && label="$label, median of $REPS"
+  report "$label" "$(median "${g[@]}")" "$(median "${n[@]}")" "$(median "${m[@]}")" \
+    "$(median "${rn[@]}")" "$(median "${rm[@]}")"
 }
 
 peer_pair() { # dir -> "ninja make"
@@ -110,12 +134,15 @@ peer_pair() { # dir -> "ninja make"
 }
 
 case_norepo() {
-  local shape=$1 dir="$scratch/$1-norepo"
+  local shape=$1 dir="$scratch/$1-norepo" r g
   write_dag "$dir" "$shape" "$STEPS" true
-  local g p
-  g=$(timed "$dir" "$GT" run bench.formula.toml --jobs "$JOBS" --quiet)
-  read -r n m <<<"$(peer_pair "$dir")"
-  report "$shape, $STEPS steps, --jobs $JOBS, no repo" "$g" "$n" "$m"
+  rounds=()
+  for ((r = 0; r < REPS; r++)); do
+    rm -rf "$dir/.beads"
+    g=$(timed "$dir" "$GT" run bench.formula.toml --jobs "$JOBS" --quiet)
+    rounds+=("$g $(peer_pair "$dir")")
+  done
+  report_rounds "$shape, $STEPS steps, --jobs $JOBS, no repo"
 }
 
 make_repo() {
@@ -131,22 +158,27 @@ make_repo() {
 }
 
 case_repo() {
-  local repo="$scratch/repo" shape
-  make_repo "$repo"
+  local shape r
   for shape in fan chain; do
-    local dir="$repo/$shape"
-    write_dag "$dir" "$shape" "$STEPS" true
-    printf '.beads/\n' >"$dir/.gitignore"
-    local gw gn
-    gw=$(timed "$dir" "$GT" run bench.formula.toml --jobs "$JOBS" --quiet)
-    rm -rf "$dir/.beads"
-    gn=n/a
-    if "$GT" run --help | grep -q -- --isolation; then
-      gn=$(timed "$dir" "$GT" run bench.formula.toml --jobs "$JOBS" --quiet --isolation none)
-    fi
-    read -r n m <<<"$(peer_pair "$dir")"
-    report "$shape, $STEPS steps, $REPO_FILES-file repo, worktrees" "$gw" "$n" "$m"
-    report "$shape, $STEPS steps, $REPO_FILES-file repo, --isolation none" "$gn" "$n" "$m"
+    rounds=()
+    for ((r = 0; r < REPS; r++)); do
+      # A fresh repository each round: a run leaves a branch per step.
+      local repo="$scratch/repo-$shape-$r" dir gw gn
+      make_repo "$repo"
+      dir="$repo/$shape"
+      write_dag "$dir" "$shape" "$STEPS" true
+      printf '.beads/\n' >"$dir/.gitignore"
+      gw=$(timed "$dir" "$GT" run bench.formula.toml --jobs "$JOBS" --quiet)
+      rm -rf "$dir/.beads"
+      gn=n/a
+      if "$GT" run --help | grep -q -- --isolation; then
+        gn=$(timed "$dir" "$GT" run bench.formula.toml --jobs "$JOBS" --quiet --isolation none)
+      fi
+      rounds+=("$gw $gn $(peer_pair "$dir")")
+      rm -rf "$repo"
+    done
+    report_rounds "$shape, $STEPS steps, $REPO_FILES-file repo, worktrees" 1
+    report_rounds "$shape, $STEPS steps, $REPO_FILES-file repo, --isolation none" 2
   done
 }
 
@@ -171,11 +203,17 @@ case_store() {
   t1=$(now)
   echo "  (made a store of $STORE_ISSUES issues with bd import in $(secs "$t0" "$t1")s)"
   cp "$empty/bench.formula.toml" "$full/"
-  local ge gf
-  ge=$(timed "$empty" "$GT" run bench.formula.toml --jobs "$JOBS" --quiet)
-  gf=$(timed "$full" "$GT" run bench.formula.toml --jobs "$JOBS" --quiet)
+  local ge gf r es=() fs=() rs=()
+  # Each round pours one more chain into each store (the empty one holds
+  # only the earlier rounds' chains).
+  for ((r = 0; r < REPS; r++)); do
+    ge=$(timed "$empty" "$GT" run bench.formula.toml --jobs "$JOBS" --quiet)
+    gf=$(timed "$full" "$GT" run bench.formula.toml --jobs "$JOBS" --quiet)
+    es+=("$ge"); fs+=("$gf"); rs+=("$(ratio "$gf" "$ge")")
+  done
   printf '%-44s %s store %7ss  empty store %7ss  ratio %7s  load %s\n' \
-    "chain, $STEPS steps, store of $STORE_ISSUES issues" "$STORE_ISSUES-issue" "$gf" "$ge" "$(ratio "$gf" "$ge")" "$(load)"
+    "chain, $STEPS steps, store of $STORE_ISSUES issues$([ "$REPS" -gt 1 ] && echo ", median of $REPS")" \
+    "$STORE_ISSUES-issue" "$(median "${fs[@]}")" "$(median "${es[@]}")" "$(median "${rs[@]}")" "$(load)"
 }
 
 # Processes in the tree under $1 (itself excluded), and their total

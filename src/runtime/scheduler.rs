@@ -7,6 +7,7 @@
 //! by their status file (closed, failed, or requeued), and closed steps
 //! never run again because only an `open` step can be leased.
 
+mod sandbox;
 mod turn;
 
 use super::prime;
@@ -185,6 +186,8 @@ pub struct Scheduler<'a> {
     /// Exits judged since the last turn (the next turn applies them).
     judged: Vec<Judged>,
     turn_ctx: Rc<turn::Ctx>,
+    /// The polecats' worktrees, kept open across their steps.
+    worktrees: sandbox::Worktrees,
     /// When the JSONL was last brought current during the run.
     jsonl_flushed: Instant,
     /// An export failed during the run (said once; the end retries).
@@ -238,6 +241,7 @@ impl<'a> Scheduler<'a> {
             unrecorded: Vec::new(),
             judged: Vec::new(),
             turn_ctx,
+            worktrees: sandbox::Worktrees::default(),
             jsonl_flushed: Instant::now(),
             jsonl_warned: false,
         }
@@ -689,49 +693,13 @@ impl<'a> Scheduler<'a> {
         Ok(())
     }
 
-    /// Where each planned step runs: its polecat's worktree (prepared on
-    /// worker threads, a few at once, so a batch of starts does not pay for
-    /// its checkouts one after another), or the run's directory.
-    fn prepare_cwds(&self, plan: &[Leased]) -> Vec<Result<PathBuf, RuntimeError>> {
-        let Some(g) = &self.cfg.git else {
-            return plan.iter().map(|_| Ok(self.cfg.workdir.clone())).collect();
-        };
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let chunk = plan.len().div_ceil(workers).max(1);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = plan
-                .chunks(chunk)
-                .map(|part| {
-                    let workdir = &self.cfg.workdir;
-                    scope.spawn(move || {
-                        let repo = git2::Repository::open(&g.repo);
-                        part.iter()
-                            .map(|l| {
-                                let (c, polecat) = (&l.ready, &l.polecat);
-                                if c.isolation.as_deref() == Some("none") {
-                                    return Ok(workdir.clone());
-                                }
-                                let repo = repo.as_ref().map_err(|e| {
-                                    RuntimeError::Io(format!(
-                                        "cannot open {}: {e}",
-                                        g.repo.display()
-                                    ))
-                                })?;
-                                polecat_worktree(repo, g, polecat, &c.id)
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        vec![Err(RuntimeError::Io("a worktree worker panicked".into()))]
-                    })
-                })
-                .collect()
-        })
+    /// Where each planned step runs: its polecat's worktree, or the run's
+    /// directory.
+    fn prepare_cwds(&mut self, plan: &[Leased]) -> Vec<Result<PathBuf, RuntimeError>> {
+        match &self.cfg.git {
+            Some(g) => self.worktrees.prepare(g, &self.cfg.workdir, plan),
+            None => plan.iter().map(|_| Ok(self.cfg.workdir.clone())).collect(),
+        }
     }
 
     fn start_session(
@@ -1052,24 +1020,4 @@ impl<'a> Scheduler<'a> {
             unfinished,
         })
     }
-}
-
-/// The worktree of `polecat` prepared for `step`, and the directory in it
-/// where the step runs (the run's subdirectory when the tree has it).
-fn polecat_worktree(
-    repo: &git2::Repository,
-    g: &GitSandbox,
-    polecat: &str,
-    step: &str,
-) -> Result<PathBuf, RuntimeError> {
-    let branch = crate::town::worktree::polecat_branch(polecat, step);
-    let wt = crate::town::worktree::prepare(
-        repo,
-        &g.worktrees.join(polecat),
-        &format!("gt-{polecat}"),
-        &branch,
-        g.base,
-    )?;
-    let sub = wt.join(&g.subdir);
-    Ok(if sub.is_dir() { sub } else { wt })
 }

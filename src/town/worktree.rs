@@ -69,15 +69,50 @@ pub fn prepare(
     Ok(path.to_path_buf())
 }
 
-/// Move the worktree `wt` onto `branch` at `base` and clean it, in one pass.
-fn reuse(wt: &Repository, branch: &str, base: Oid) -> Result<(), git2::Error> {
+/// Move the open worktree `wt` onto `branch` at `base` and clean it. When
+/// its HEAD is already at `base` (the last step committed nothing), only the
+/// paths `git status` reports are checked out again (untracked ones
+/// removed), and a clean tree is not touched at all; otherwise one forced
+/// checkout of `base`.
+pub fn reuse(wt: &Repository, branch: &str, base: Oid) -> Result<(), git2::Error> {
     let commit = wt.find_commit(base)?;
-    let mut co = CheckoutBuilder::new();
-    co.force().remove_untracked(true);
-    wt.checkout_tree(commit.as_object(), Some(&mut co))?;
+    let at_base = wt.head().ok().and_then(|h| h.target()) == Some(base);
+    let dirty = if at_base {
+        changed_paths(wt)?
+    } else {
+        Vec::new()
+    };
+    if !at_base || !dirty.is_empty() {
+        let mut co = CheckoutBuilder::new();
+        co.force().remove_untracked(true);
+        // Checkout paths are patterns: a name that looks like one checks
+        // out the whole tree instead.
+        let literal = |p: &String| !p.contains(['*', '?', '[', '\\']);
+        if dirty.iter().all(literal) {
+            for p in &dirty {
+                co.path(p);
+            }
+        }
+        wt.checkout_tree(commit.as_object(), Some(&mut co))?;
+    }
     let refname = format!("refs/heads/{branch}");
     wt.reference(&refname, base, true, "gt: polecat worktree at its base")?;
     wt.set_head(&refname)
+}
+
+/// The paths that differ from HEAD in index or work tree, untracked ones
+/// included (ignored ones are not, as a forced checkout keeps them too).
+fn changed_paths(wt: &Repository) -> Result<Vec<String>, git2::Error> {
+    let mut so = git2::StatusOptions::new();
+    so.include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .include_ignored(false)
+        .exclude_submodules(true);
+    let st = wt.statuses(Some(&mut so))?;
+    Ok(st
+        .iter()
+        .filter_map(|e| e.path().map(str::to_string))
+        .collect())
 }
 
 /// Commit everything in the worktree (new, changed, deleted files) on its
@@ -181,5 +216,36 @@ mod tests {
             std::fs::read_to_string(wt.join("src/f4.txt")).unwrap(),
             "4\n"
         );
+
+        // At base with nothing committed: only what status reports is
+        // restored (an edit, a deletion, a staged and an untracked file),
+        // in the already open worktree; then names that look like globs.
+        for names in [
+            ["new1.txt", "junk/deep/u.txt"],
+            ["new[1].txt", "junk/*.txt"],
+        ] {
+            std::fs::write(wt.join("src/f5.txt"), "edit\n").unwrap();
+            std::fs::remove_file(wt.join("src/f6.txt")).unwrap();
+            std::fs::write(wt.join(names[0]), "n\n").unwrap();
+            git(&wt, &["add", names[0]]);
+            std::fs::create_dir_all(wt.join("junk/deep")).unwrap();
+            std::fs::write(wt.join(names[1]), "u\n").unwrap();
+            reuse(&w, "polecat/p1/c", base).unwrap();
+            assert_eq!(w.head().unwrap().shorthand(), Some("polecat/p1/c"));
+            assert_eq!(
+                std::fs::read_to_string(wt.join("src/f5.txt")).unwrap(),
+                "5\n"
+            );
+            assert_eq!(
+                std::fs::read_to_string(wt.join("src/f6.txt")).unwrap(),
+                "6\n"
+            );
+            assert!(!wt.join(names[0]).exists(), "{names:?}");
+            assert!(!wt.join(names[1]).exists(), "{names:?}");
+            assert!(w.statuses(Some(&mut so)).unwrap().is_empty());
+        }
+        // Clean: nothing to do but move the branch.
+        reuse(&w, "polecat/p1/d", base).unwrap();
+        assert_eq!(w.head().unwrap().shorthand(), Some("polecat/p1/d"));
     }
 }
