@@ -166,6 +166,29 @@ fn create_and_update_print_beads_issues() {
 }
 
 #[test]
+fn close_reopen_and_stats_speak_beads() {
+    let (_d, bd) = store();
+    let closed = bd
+        .ok(&["close", "bj-form", "-r", "shipped", "--json"])
+        .json();
+    assert_eq!(closed[0]["id"], "bj-form");
+    assert_eq!(closed[0]["status"], "closed");
+    assert_eq!(closed[0]["close_reason"], "shipped");
+    assert_eq!(closed[0]["outcome"], "closed");
+    let reopened = bd.ok(&["reopen", "bj-form", "--json"]).json();
+    assert_eq!(
+        (
+            reopened[0]["status"].as_str(),
+            reopened[0]["reopened"].as_bool()
+        ),
+        (Some("open"), Some(true))
+    );
+    let mut stats = bd.ok(&["stats", "--json"]).json();
+    stats["summary"]["average_lead_time_hours"] = Value::from("[hours]");
+    insta::assert_json_snapshot!("stats_summary", stats["summary"]);
+}
+
+#[test]
 fn epic_close_eligible_closes_epics_whose_children_are_closed() {
     let (_d, bd) = store();
     assert_eq!(
