@@ -95,6 +95,19 @@ fn list_rows_carry_counts_dependency_records_and_parent() {
     assert_eq!(api["dependencies"][0]["depends_on_id"], "bj-epic");
     assert_eq!(api["dependency_count"], 1, "blocks edges only: {api}");
     assert_eq!(api["parent"], "bj-epic");
+    // Like beads: closed issues only with --all or --status.
+    let ids = |args: &[&str]| -> Vec<String> {
+        bd.ok(args)
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(!ids(&["list", "--json"]).contains(&"bj-old".to_string()));
+    assert!(ids(&["list", "--all", "--json"]).contains(&"bj-old".to_string()));
+    assert_eq!(ids(&["list", "--status", "closed", "--json"]), ["bj-old"]);
 }
 
 #[test]

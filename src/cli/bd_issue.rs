@@ -259,7 +259,8 @@ pub struct ListArgs {
     /// Only children of this issue.
     #[arg(long)]
     pub parent: Option<String>,
-    /// Include wisps.
+    /// Include closed and pinned issues (left out by default, as beads
+    /// does, unless --status asks for them) and wisps.
     #[arg(long)]
     pub all: bool,
     /// At most N issues (0 = all).
@@ -309,6 +310,18 @@ fn status_filter(v: &[String]) -> CliResult<Vec<Status>> {
     Ok(out)
 }
 
+/// `--status`, else (like beads) everything but closed and pinned, unless `--all`.
+fn list_statuses(a: &ListArgs) -> CliResult<Vec<Status>> {
+    if !a.status.is_empty() || a.all {
+        return status_filter(&a.status);
+    }
+    Ok(Status::ALL
+        .iter()
+        .copied()
+        .filter(|s| !matches!(s, Status::Closed | Status::Pinned))
+        .collect())
+}
+
 pub fn list(ctx: &Ctx, a: &ListArgs) -> CliResult {
     let store = ctx.open()?;
     let bounds = [
@@ -325,7 +338,7 @@ pub fn list(ctx: &Ctx, a: &ListArgs) -> CliResult {
         labels: split_list(&a.labels),
         include_ephemeral: a.all,
         limit: a.limit.filter(|n| *n > 0 && !filtering),
-        status: status_filter(&a.status)?,
+        status: list_statuses(a)?,
         ..Default::default()
     };
     for t in split_list(&a.issue_type) {
