@@ -138,3 +138,72 @@ mod tests {
         }
     }
 }
+
+/// A process started by one of a town's agent sessions (its environment
+/// carries that town's `GT_TOWN` and a session `GT_GENERATION`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SessionProcess {
+    pub pid: i64,
+    /// The process group: the session leader's pid (sessions lead their group).
+    pub pgid: i64,
+    pub command: String,
+    /// `BD_ACTOR` of the session: the agent's address.
+    pub agent: Option<String>,
+    pub generation: Option<i64>,
+}
+
+/// Field 5 of `/proc/<pid>/stat`: the process group.
+fn pgid_of(pid: i64) -> Option<i64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 1..];
+    rest.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// Every live process of `town_root`'s agent sessions (Linux `/proc`;
+/// empty elsewhere). Processes of other users cannot be read and are skipped.
+pub fn town_session_processes(town_root: &Path) -> Vec<SessionProcess> {
+    let want = town_root.to_string_lossy();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i64>().ok()) else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        let var = |k: &str| {
+            env.split(|b| *b == 0).find_map(|kv| {
+                let kv = String::from_utf8_lossy(kv);
+                kv.strip_prefix(k)
+                    .and_then(|v| v.strip_prefix('='))
+                    .map(str::to_string)
+            })
+        };
+        if var("GT_TOWN").as_deref() != Some(&want) || start_time(pid).is_none() {
+            continue;
+        }
+        let Some(generation) = var("GT_GENERATION") else {
+            continue;
+        };
+        let command = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|b| {
+                String::from_utf8_lossy(&b)
+                    .replace('\0', " ")
+                    .trim()
+                    .to_string()
+            })
+            .unwrap_or_default();
+        out.push(SessionProcess {
+            pid,
+            pgid: pgid_of(pid).unwrap_or(pid),
+            command,
+            agent: var("BD_ACTOR"),
+            generation: generation.parse().ok(),
+        });
+    }
+    out.sort_by_key(|p| p.pid);
+    out
+}

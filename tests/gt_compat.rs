@@ -211,3 +211,160 @@ fn town_level_addresses_take_mail_and_nudges() {
         "{p}"
     );
 }
+
+#[test]
+fn dogs_take_formulas_as_wisps_and_run_the_polecat_agent() {
+    let t = setup();
+    install_fake_polecat_agent(&t.town, "#!/bin/sh\nexit 0\n");
+    gt(&t.town, &["--json", "dog", "add", "rex"]);
+    assert!(t.town.join("deacon/dogs/rex").is_dir());
+    let d = gt(
+        &t.town,
+        &[
+            "--json",
+            "dog",
+            "dispatch",
+            "--formula",
+            "bugfix",
+            "--var",
+            "bug=leak",
+        ],
+    );
+    assert_eq!(d["dog"], "rex", "{d}");
+    assert_eq!(d["agent"], "fake", "{d}");
+    assert!(d["pid"].as_i64().is_some(), "{d}");
+    let bead = d["bead"].as_str().unwrap();
+    let b = show(&t.town, bead);
+    assert_eq!(b["ephemeral"], true, "{b}");
+    assert_eq!(b["assignee"], "deacon/dogs/rex", "{b}");
+    // rex is busy: the next dispatch (through `gt sling ... deacon/dogs`) gets a new dog.
+    let d2 = gt(
+        &t.town,
+        &[
+            "--json",
+            "sling",
+            "bugfix",
+            "deacon/dogs",
+            "--var",
+            "bug=two",
+            "--no-start",
+        ],
+    );
+    assert_ne!(d2["dog"], "rex", "{d2}");
+    assert_eq!(d2["created_dog"], true, "{d2}");
+    let list = gt(&t.town, &["--json", "dogs", "list"]);
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    // Clearing rex hands its wisp back open.
+    gt(&t.town, &["--json", "dog", "clear", "rex", "--force"]);
+    assert_eq!(show(&t.town, bead)["status"], "open");
+    // No plugins yet: the bare flag says where they go.
+    let p = gt(&t.town, &["--json", "dog", "dispatch", "--plugin"]);
+    assert_eq!(p["plugins"].as_array().unwrap().len(), 0, "{p}");
+}
+
+#[test]
+fn sling_to_the_mayor_hooks_and_nudges_it() {
+    let t = setup();
+    let bead = create(&t.town, "Mayor's job");
+    let v = gt(&t.town, &["--json", "sling", &bead, "mayor"]);
+    assert_eq!(v["address"], "mayor/", "{v}");
+    assert_eq!(show(&t.town, &bead)["status"], "hooked");
+    let s = common::town::store(&t.town);
+    let m = gastown::store::agents::get(s.conn(), "", "mayor")
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.hooked_bead.as_deref(), Some(bead.as_str()));
+    let n = gastown::coord::nudge::pending_nudges(s.conn(), "mayor").unwrap();
+    assert!(n.iter().any(|x| x.message.contains(&bead)), "{n:?}");
+}
+
+#[test]
+fn sling_prompt_mail_back_reports_to_the_slinger() {
+    let t = setup();
+    install_fake_polecat_agent(&t.town, "#!/bin/sh\nexit 0\n");
+    let o = Command::new(GT)
+        .args([
+            "--json",
+            "sling",
+            "--prompt=Review the plan\nCheck every requirement.",
+            "--mail-back",
+            "--no-start",
+        ])
+        .current_dir(&t.town)
+        .env("GT_TOWN", &t.town)
+        .env("BD_ACTOR", "mayor")
+        .env_remove("GT_RIG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let v = ok(o);
+    let bead = v["bead"].as_str().unwrap().to_string();
+    assert_eq!(show(&t.town, &bead)["title"], "Review the plan");
+    let name = v["polecat"].as_str().unwrap().to_string();
+    let wt = PathBuf::from(v["worktree"].as_str().unwrap());
+    std::fs::write(wt.join("review.md"), "ok\n").unwrap();
+    ok(as_polecat(&t.town, &name, &wt, &["--json", "done"]));
+    let inbox = gt(&t.town, &["--json", "mail", "inbox", "mayor"]);
+    assert!(
+        inbox.to_string().contains("Done: Review the plan"),
+        "{inbox}"
+    );
+}
+
+#[test]
+fn patrol_reports_close_a_cycle_and_digest_the_day() {
+    let t = setup();
+    let r = gt(
+        &t.town,
+        &[
+            "--json",
+            "patrol",
+            "report",
+            "--summary",
+            "all quiet",
+            "--steps",
+            "heartbeat:OK,inbox:SKIP",
+        ],
+    );
+    let rep = show(&t.town, r["report"].as_str().unwrap());
+    assert_eq!(rep["status"], "closed", "{rep}");
+    assert!(rep["description"].as_str().unwrap().contains("inbox: SKIP"));
+    let dry = gt(&t.town, &["--json", "patrol", "digest", "--dry-run"]);
+    assert_eq!(dry["reports"], 1, "{dry}");
+    assert!(dry["digest"].is_null());
+    let d = gt(&t.town, &["--json", "patrol", "digest"]);
+    let dig = show(&t.town, d["digest"].as_str().unwrap());
+    assert_eq!(dig["issue_type"], "digest", "{dig}");
+    assert!(dig["description"].as_str().unwrap().contains("all quiet"));
+    // Nothing yesterday.
+    let y = gt(&t.town, &["--json", "patrol", "digest", "--yesterday"]);
+    assert_eq!(y["reports"], 0, "{y}");
+}
+
+#[test]
+fn a_dead_polecats_bead_is_redispatched_and_the_scan_sees_zombies() {
+    let t = setup();
+    install_fake_polecat_agent(&t.town, "#!/bin/sh\nexit 0\n");
+    let (bead, name, _wt) = slung(&t.town);
+    // The polecat is "working" with no session: a zombie.
+    let mut s = common::town::store(&t.town);
+    s.write(|tx| tx.agent_state("app", &name, "working", false))
+        .unwrap();
+    let scan = gt(
+        &t.town,
+        &["--json", "patrol", "scan", "--rig", "app", "--notify"],
+    );
+    assert_eq!(scan["zombies"], 1, "{scan}");
+    assert!(
+        scan["notified"].to_string().contains("app/witness"),
+        "{scan}"
+    );
+    let r = gt(&t.town, &["--json", "deacon", "redispatch", &bead]);
+    assert_eq!(r["bead"], bead.as_str(), "{r}");
+    assert_eq!(r["rig"], "app", "{r}");
+    assert!(r["pid"].as_i64().is_some(), "{r}");
+    assert_eq!(show(&t.town, &bead)["status"], "hooked");
+    // A live, current session is no zombie; a heartbeat is kept.
+    let hb = gt(&t.town, &["--json", "deacon", "heartbeat", "scanning"]);
+    assert_eq!(hb["action"], "scanning", "{hb}");
+}

@@ -91,10 +91,16 @@ pub enum Command {
     Witness(super::gt_roles::RoleCommand),
     /// The rig's refinery (merges the queue): supervisor code, or an agent.
     #[command(subcommand)]
-    Refinery(super::gt_roles::RoleCommand),
+    Refinery(super::gt_patrol::RefineryCommand),
     /// The town's deacon (housekeeping patrol): supervisor code, or an agent.
     #[command(subcommand)]
-    Deacon(super::gt_roles::RoleCommand),
+    Deacon(super::gt_patrol::DeaconCommand),
+    /// The deacon's dogs: town-level helpers that run formulas and plugins.
+    #[command(subcommand, alias = "dogs")]
+    Dog(super::gt_dog::DogCommand),
+    /// Patrols: scan a rig's polecats, report a cycle, digest a day.
+    #[command(subcommand)]
+    Patrol(super::gt_patrol::PatrolCommand),
     /// Convoys: beads tracked together; land when all are merged (bare: list).
     Convoy {
         #[command(subcommand)]
@@ -152,6 +158,7 @@ pub enum Command {
 }
 
 pub fn main() -> i32 {
+    super::gt_complete::complete_if_asked();
     super::run_guarded(|| {
         let cli = Cli::parse();
         super::export_allow_modified(cli.allow_modified);
@@ -179,8 +186,10 @@ pub fn main() -> i32 {
             Command::Peek { agent, lines } => super::gt_daemon::peek(agent, *lines, cli.json),
             Command::Mayor(c) => super::gt_roles::role("mayor", c, cli.json),
             Command::Witness(c) => super::gt_roles::role("witness", c, cli.json),
-            Command::Refinery(c) => super::gt_roles::role("refinery", c, cli.json),
-            Command::Deacon(c) => super::gt_roles::role("deacon", c, cli.json),
+            Command::Refinery(c) => super::gt_patrol::refinery(c, cli.json),
+            Command::Deacon(c) => super::gt_patrol::deacon(c, cli.json),
+            Command::Patrol(c) => super::gt_patrol::run(c, cli.json),
+            Command::Dog(c) => super::gt_dog::run(c, cli.json),
             Command::Convoy { command } => super::gt_convoy::run(command.as_ref(), cli.json),
             Command::Mail(c) => super::gt_mail::run(c, cli.json),
             Command::Nudge(a) => super::gt_mail::nudge_cmd(a, cli.json),

@@ -360,6 +360,72 @@ pub enum SessionCommand {
     Status { address: Option<String> },
     /// Stop an agent's session (its worktree and hook stay).
     Kill { address: String },
+    /// Start an agent's session: a standing role (mayor, deacon, <rig>/witness,
+    /// <rig>/refinery), or a polecat on the work already on its hook.
+    Start {
+        address: String,
+        /// The agent to run a standing role as.
+        #[arg(long)]
+        agent: Option<String>,
+    },
+    /// Stop the session, then start it fresh (a new generation).
+    Restart {
+        address: String,
+        #[arg(long)]
+        agent: Option<String>,
+    },
+}
+
+/// The standing role an address names, if it names one.
+fn role_ref(t: &Town, address: &str) -> CliResult<Option<crate::runtime::roles::RoleRef>> {
+    use crate::coord::address::Address;
+    let (role, rig) = match Address::parse(address) {
+        Some(Address::Mayor) => ("mayor", None),
+        Some(Address::Deacon) => ("deacon", None),
+        Some(Address::Witness(r)) => ("witness", Some(r)),
+        Some(Address::Refinery(r)) => ("refinery", Some(r)),
+        _ => return Ok(None),
+    };
+    Ok(Some(crate::runtime::roles::RoleRef::new(
+        t,
+        role,
+        rig.as_deref(),
+    )?))
+}
+
+fn session_start(
+    t: &Town,
+    address: &str,
+    agent: Option<&str>,
+    fresh: bool,
+) -> CliResult<serde_json::Value> {
+    use crate::runtime::roles;
+    if let Some(r) = role_ref(t, address)? {
+        let s = if fresh {
+            roles::restart(t, &r, agent)?
+        } else {
+            roles::start(t, &r, agent)?
+        };
+        return Ok(
+            json!({"address": s.address, "running": s.running, "mode": s.mode, "pid": s.pid}),
+        );
+    }
+    let store = t.store()?;
+    let a = agent_named(t, &store, Some(address))?;
+    drop(store);
+    let mut a = a;
+    if fresh && stop_session(t, &a) {
+        // The old session must be gone before the new generation starts.
+        for _ in 0..200 {
+            if !a.session_alive() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        a.pid = None;
+    }
+    let pid = crate::runtime::work::resume_polecat(t, &a)?;
+    Ok(json!({"address": a.address(), "running": true, "mode": "agent", "pid": pid}))
 }
 
 pub fn session(c: &SessionCommand, json: bool) -> i32 {
@@ -378,6 +444,23 @@ pub fn session(c: &SessionCommand, json: bool) -> i32 {
                 let a = agent_named(&t, &store, Some(w))?;
                 let v = agent_json(&a);
                 ctx.print(&v, || agent_line(&a));
+            }
+            SessionCommand::Start { address, agent }
+            | SessionCommand::Restart { address, agent } => {
+                let fresh = matches!(c, SessionCommand::Restart { .. });
+                let v = session_start(&t, address, agent.as_deref(), fresh)?;
+                ctx.print(&v, || {
+                    format!(
+                        "{} {} ({}{})",
+                        v["address"].as_str().unwrap_or(address),
+                        if fresh { "restarted" } else { "started" },
+                        v["mode"].as_str().unwrap_or("?"),
+                        v["pid"]
+                            .as_i64()
+                            .map(|p| format!(", pid {p}"))
+                            .unwrap_or_default()
+                    )
+                });
             }
             SessionCommand::Kill { address } => {
                 let a = agent_named(&t, &store, Some(address))?;

@@ -317,6 +317,7 @@ async fn sling(State(app): State<Arc<App>>, headers: HeaderMap, Form(f): Form<Fi
                 vars: Default::default(),
                 cwd: app.town.root.clone(),
                 no_start: false,
+                polecat: None,
             },
         )?;
         Ok(format!(

@@ -2,12 +2,14 @@
 //! providers (exec, tmux), sling, prime, hook and done. See `docs/runtime.md`.
 
 pub mod daemon;
+pub mod dogs;
 pub mod escalate;
 pub mod finish;
 pub mod identity;
 pub mod launch;
 pub mod prime;
 pub use crate::proc;
+pub mod patrol;
 pub mod preflight;
 pub mod progress;
 pub mod rig_state;

@@ -24,6 +24,8 @@ pub struct SlingRequest {
     pub cwd: PathBuf,
     /// Hook only; do not start the session.
     pub no_start: bool,
+    /// This polecat of the rig (created when new; refused when busy).
+    pub polecat: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -43,8 +45,125 @@ pub struct SlingResult {
     pub poured: bool,
 }
 
+/// The bead a sling means: an existing issue, or a formula poured now
+/// (`--var` applies only to a formula). Returns (bead, poured).
+fn bead_or_pour(
+    store: &mut Store,
+    target: &str,
+    vars: &BTreeMap<String, String>,
+    cwd: &Path,
+) -> Result<(String, bool), RuntimeError> {
+    match issues::resolve(store.conn(), store.prefix(), target) {
+        Ok(id) => {
+            if !vars.is_empty() {
+                return Err(RuntimeError::usage(
+                    format!("--var applies to a formula, but {id} is an existing bead"),
+                    "drop --var, or sling a formula",
+                ));
+            }
+            Ok((id, false))
+        }
+        Err(StoreError::NotFound { .. }) => {
+            let proto = molecule::load_proto(target, cwd, vars).map_err(|e| match e {
+                molecule::MolError::Cook(text) => RuntimeError::Usage {
+                    message: format!("`{target}` is neither a bead in this town nor a formula:\n{text}"),
+                    help: Some("pass a bead id (`bd list`), a formula name (`gt formula list`) or a *.formula.toml path".into()),
+                },
+                e => e.into(),
+            })?;
+            let r = molecule::pour(
+                store,
+                &proto,
+                &PourOptions {
+                    vars: vars.clone(),
+                    ..Default::default()
+                },
+            )?;
+            Ok((r.new_epic_id, true))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `gt sling BEAD|FORMULA mayor`: hook the work on the Mayor (no worktree:
+/// the Mayor works from the town root) and nudge it; a running Mayor sees
+/// the nudge now, a stopped one at its next prime.
+pub fn hook_on_mayor(
+    town: &Town,
+    target: &str,
+    vars: &BTreeMap<String, String>,
+    cwd: &Path,
+) -> Result<(String, bool), RuntimeError> {
+    let mut store = town.store()?;
+    let (bead, poured) = bead_or_pour(&mut store, target, vars, cwd)?;
+    let mayor = agents::get(store.conn(), "", "mayor")?;
+    if let Some(h) = mayor.as_ref().and_then(|m| m.hooked_bead.clone()) {
+        if h != bead && issues::get(store.conn(), &h)?.status != Status::Closed {
+            return Err(RuntimeError::usage(
+                format!("the mayor already has {h} on its hook"),
+                "wait for it to finish, or hand it back first",
+            ));
+        }
+    }
+    let (agent_name, _) = town.agent_for("mayor", None, None)?;
+    let root = town.root.display().to_string();
+    store.write(|tx| -> Result<(), RuntimeError> {
+        let lease = tx
+            .lease_as(
+                &bead,
+                &LeaseRequest {
+                    holder: "mayor/".into(),
+                    agent: agent_name.clone(),
+                    worktree: Some(root.clone()),
+                },
+                Status::Hooked,
+            )?
+            .ok_or_else(|| {
+                RuntimeError::usage(format!("{bead} is not open"), "only open work is slung")
+            })?;
+        tx.agent_upsert(&AgentUpdate {
+            rig: "",
+            name: "mayor",
+            role: "mayor",
+            state: mayor.as_ref().map_or("idle", |m| m.state.as_str()),
+            worktree: Some(&root),
+            branch: None,
+            hooked_bead: Some(&bead),
+            agent: None,
+            bump_generation: false,
+        })?;
+        tx.emit(
+            &bead,
+            &TownEvent::Hook {
+                agent: "mayor/".into(),
+                lease: lease.generation,
+            },
+        )?;
+        Ok(())
+    })?;
+    let dir = crate::coord::address::Directory::load(Some(town), store.conn())?;
+    let from = crate::coord::mail::identity(store.actor());
+    crate::coord::nudge::send(
+        &mut store,
+        &dir,
+        "mayor",
+        &from,
+        &format!("Work is on your hook: {bead}. `gt hook` shows it."),
+        None,
+    )?;
+    Ok((bead, poured))
+}
+
 /// `gt sling BEAD|FORMULA RIG`.
 pub fn sling(town: &Town, req: &SlingRequest) -> Result<SlingResult, RuntimeError> {
+    if let Some(n) = &req.polecat {
+        crate::ids::validate_name("polecat name", n).map_err(|e| {
+            RuntimeError::usage(
+                e.to_string(),
+                "polecat names use letters, digits, `-` and `_`",
+            )
+        })?;
+    }
     let mut store = town.store()?;
     let rig = rigs::get(&store, &req.rig)?;
     super::rig_state::refuse_docked(town, &rig.name)?;
@@ -55,36 +174,7 @@ pub fn sling(town: &Town, req: &SlingRequest) -> Result<SlingResult, RuntimeErro
     super::run::check_program(&agent_name, &agent)?;
 
     // The bead: an issue, or a formula poured now.
-    let (bead, poured) = match issues::resolve(store.conn(), store.prefix(), &req.target) {
-        Ok(id) => {
-            if !req.vars.is_empty() {
-                return Err(RuntimeError::usage(
-                    format!("--var applies to a formula, but {id} is an existing bead"),
-                    "drop --var, or sling a formula",
-                ));
-            }
-            (id, false)
-        }
-        Err(StoreError::NotFound { .. }) => {
-            let proto = molecule::load_proto(&req.target, &req.cwd, &req.vars).map_err(|e| match e {
-                molecule::MolError::Cook(text) => RuntimeError::Usage {
-                    message: format!("`{}` is neither a bead in this town nor a formula:\n{text}", req.target),
-                    help: Some("pass a bead id (`bd list`), a formula name (`gt formula list`) or a *.formula.toml path".into()),
-                },
-                e => e.into(),
-            })?;
-            let r = molecule::pour(
-                &mut store,
-                &proto,
-                &PourOptions {
-                    vars: req.vars.clone(),
-                    ..Default::default()
-                },
-            )?;
-            (r.new_epic_id, true)
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let (bead, poured) = bead_or_pour(&mut store, &req.target, &req.vars, &req.cwd)?;
     let issue = issues::get(store.conn(), &bead)?;
     if issue.status == Status::Closed {
         return Err(RuntimeError::usage(
@@ -120,12 +210,25 @@ pub fn sling(town: &Town, req: &SlingRequest) -> Result<SlingResult, RuntimeErro
         }
         let all = agents::list(tx.conn())?;
         check_caps(&all, &rig_name, rig_cap, town_cap)?;
-        let polecat = all
-            .iter()
-            .find(|a| {
-                a.rig == rig_name && a.role == "polecat" && a.state == "idle" && a.claimable()
+        let free = |a: &AgentRow| a.role == "polecat" && a.state == "idle" && a.claimable();
+        let named = match &req.polecat {
+            Some(n) => match all.iter().find(|a| a.rig == rig_name && &a.name == n) {
+                Some(a) if !free(a) => {
+                    return Err(RuntimeError::usage(
+                        format!("{} is busy ({})", a.address(), a.state),
+                        "sling to the rig and a free polecat is picked",
+                    ))
+                }
+                _ => Some(n.clone()),
+            },
+            None => None,
+        };
+        let polecat = named
+            .or_else(|| {
+                all.iter()
+                    .find(|a| a.rig == rig_name && free(a))
+                    .map(|a| a.name.clone())
             })
-            .map(|a| a.name.clone())
             .unwrap_or_else(|| {
                 (0..)
                     .map(crate::town::pool_name)
@@ -360,21 +463,62 @@ pub fn start_polecat(
         stdin = feed;
         cmd
     };
+    // A rig-less agent (a dog) is named by its role.
+    let label = if row.rig.is_empty() {
+        format!("{}-{}", row.role, row.name)
+    } else {
+        format!("{}-{}", row.rig, row.name)
+    };
     let spec = SessionSpec {
-        name: format!("gt-{}-{}", row.rig, row.name),
+        name: format!("gt-{label}"),
         command,
         cwd,
         env,
         stdin,
-        log: rt
-            .join("logs")
-            .join(format!("{}-{}.log", row.rig, row.name)),
+        log: rt.join("logs").join(format!("{label}.log")),
         status_file: rt
             .join("status")
             .join(format!("{bead}.{}", lease.generation)),
         provider: agent.provider.resolved(),
     };
     spawn::start_detached(store, &id, &spec)
+}
+
+/// Start a fresh session (a new generation) for a polecat whose work is on
+/// its hook and whose session is not running (`gt session start|restart`).
+pub fn resume_polecat(town: &Town, row: &AgentRow) -> Result<i64, RuntimeError> {
+    let addr = row.address();
+    let bead = row.hooked_bead.clone().ok_or_else(|| {
+        RuntimeError::usage(
+            format!("{addr} has nothing on its hook; there is no session to start"),
+            "`gt sling BEAD RIG` gives a polecat work",
+        )
+    })?;
+    if row.session_alive() {
+        return Err(RuntimeError::usage(
+            format!("{addr} is already running (pid {})", row.pid.unwrap_or(0)),
+            "`gt session restart` starts it fresh",
+        ));
+    }
+    let (agent_name, agent) = town.agent_for("polecat", Some(&row.rig), row.agent.as_deref())?;
+    super::run::check_program(&agent_name, &agent)?;
+    let mut store = town.store()?;
+    store.write(|tx| {
+        tx.agent_upsert(&AgentUpdate {
+            rig: &row.rig,
+            name: &row.name,
+            role: &row.role,
+            state: "spawning",
+            worktree: row.worktree.as_deref(),
+            branch: row.branch.as_deref(),
+            hooked_bead: Some(&bead),
+            agent: Some(&agent_name),
+            bump_generation: true,
+        })
+    })?;
+    let fresh = agents::get(store.conn(), &row.rig, &row.name)?
+        .ok_or_else(|| RuntimeError::Io(format!("agent {addr} vanished")))?;
+    start_polecat(town, &mut store, &fresh, &agent_name, &agent)
 }
 
 /// Who am I, as an agent with a row (see [`super::identity`]).
@@ -560,6 +704,13 @@ pub fn done_with(
         tx.agent_state(&rig, &name, "idle", true)?;
         Ok(mr.id)
     })?;
+    mail_back(
+        town,
+        &mut store,
+        me,
+        &bead,
+        &format!("{bead} is done: {branch} at {head} is queued to merge as {mr}."),
+    )?;
     Ok(DoneResult {
         bead,
         merge_request: Some(mr),
@@ -568,6 +719,35 @@ pub fn done_with(
         head_sha: head,
         committed: committed.is_some(),
     })
+}
+
+/// `gt sling --mail-back`: tell whoever slung `bead` that it is handed in.
+fn mail_back(
+    town: &Town,
+    store: &mut Store,
+    me: &AgentRow,
+    bead: &str,
+    text: &str,
+) -> Result<(), RuntimeError> {
+    let issue = issues::get(store.conn(), bead)?;
+    let Some(to) = issue.metadata.get("mail_back").and_then(|v| v.as_str()) else {
+        return Ok(());
+    };
+    let dir = crate::coord::address::Directory::load(Some(town), store.conn())?;
+    crate::coord::mail::send(
+        store,
+        &dir,
+        &crate::coord::mail::Outgoing {
+            from: me.address(),
+            to: to.to_string(),
+            subject: format!("Done: {}", issue.title),
+            body: text.to_string(),
+            kind: "reply".into(),
+            sender_gen: Some(me.generation),
+            ..Default::default()
+        },
+    )?;
+    Ok(())
 }
 
 /// Commit whatever is left in `me`'s worktree (before a hand-back, so no
@@ -630,6 +810,13 @@ fn push_for_review(
             sender_gen: Some(me.generation),
             ..Default::default()
         },
+    )?;
+    mail_back(
+        town,
+        store,
+        me,
+        bead,
+        &format!("{bead} is done: {branch} at {head} was pushed for review."),
     )?;
     Ok(DoneResult {
         bead: bead.to_string(),

@@ -116,3 +116,22 @@ pub fn open_epics(conn: &Connection) -> Result<Vec<EpicProgress>> {
         })
         .collect()
 }
+
+/// Ids and titles of issues that are not closed (wisps excluded) whose id
+/// starts with `prefix`, in id order, at most `limit`: for shell completion.
+pub fn open_ids_with_prefix(
+    conn: &Connection,
+    prefix: &str,
+    limit: usize,
+) -> Result<Vec<(String, String)>> {
+    let mut st = conn.prepare_cached(
+        "SELECT id, title FROM issues
+         WHERE id >= ?1 AND id < ?2 AND status != 'closed' AND ephemeral = 0
+         ORDER BY id LIMIT ?3",
+    )?;
+    let upper = format!("{prefix}\u{10ffff}");
+    let rows = st.query_map(rusqlite::params![prefix, upper, limit as i64], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

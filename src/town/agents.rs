@@ -149,7 +149,9 @@ impl AgentConfig {
 }
 
 /// The roles a town knows.
-pub const ROLES: &[&str] = &["mayor", "polecat", "witness", "refinery", "deacon", "crew"];
+pub const ROLES: &[&str] = &[
+    "mayor", "polecat", "witness", "refinery", "deacon", "crew", "dog",
+];
 
 /// Names of the built-in presets.
 pub const PRESETS: &[&str] = &["claude", "codex", "gemini", "opencode", "shell"];
