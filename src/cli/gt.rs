@@ -171,6 +171,7 @@ pub enum Command {
 }
 
 pub fn main() -> i32 {
+    super::gt_complete::complete_if_asked();
     super::run_guarded(|| {
         let cli = Cli::parse();
         super::export_allow_modified(cli.allow_modified);

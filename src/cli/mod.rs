@@ -11,6 +11,7 @@ pub mod formula;
 pub mod formula_pkg;
 pub mod gt;
 pub mod gt_agent;
+pub mod gt_complete;
 pub mod gt_convoy;
 pub mod gt_coord;
 pub mod gt_daemon;
