@@ -312,3 +312,161 @@ fn an_extends_diamond_resolves_each_formula_once() {
     let proto: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(proto["steps"].as_array().unwrap().len(), 2 * depth + 1);
 }
+
+#[test]
+fn lint_dir_reports_symlink_loops_and_lints_each_real_directory_once() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("formulas");
+    std::fs::create_dir_all(root.join("nested")).unwrap();
+    write(
+        &root,
+        "a.formula.toml",
+        "formula = \"a\"\n[[steps]]\nid = \"s\"\ntitle = \"S\"\n",
+    );
+    write(
+        &root.join("nested"),
+        "b.formula.toml",
+        "formula = \"b\"\n[[steps]]\nid = \"s\"\ntitle = \"S\"\n",
+    );
+    // Two self-links hung the walk; a link to a sibling is an alias, not a loop.
+    std::os::unix::fs::symlink(".", root.join("self1")).unwrap();
+    std::os::unix::fs::symlink(".", root.join("self2")).unwrap();
+    std::os::unix::fs::symlink("..", root.join("nested/up")).unwrap();
+    std::os::unix::fs::symlink("nested", root.join("alias")).unwrap();
+    let o = gt()
+        .args(["formula", "lint", "--format", "json"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["summary"]["files"], 2, "{v}");
+    let loops: Vec<&str> = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == "F0053")
+        .map(|d| d["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(loops.len(), 3, "{v}");
+    for link in ["self1", "self2", "up"] {
+        assert!(loops.iter().any(|f| f.ends_with(link)), "{link}: {v}");
+    }
+}
+
+#[test]
+fn conditions_the_runtime_cannot_evaluate_are_judged_and_explained() {
+    let d = tempfile::tempdir().unwrap();
+    let f = write(
+        d.path(),
+        "judged.formula.toml",
+        r#"formula = "judged"
+
+[[steps]]
+id = "ask"
+title = "Ask the session"
+
+[[steps]]
+id = "second"
+title = "Ask again"
+needs = ["ask"]
+gate = { type = "conditional", condition = "no_response_1" }
+
+[[steps]]
+id = "sign"
+title = "Sign off"
+needs = ["second"]
+gate = { type = "human", condition = "the notes read well" }
+
+[[steps]]
+id = "check"
+title = "Check"
+needs = ["sign"]
+gate = { type = "conditional", condition = "sign.status == 'closed'" }
+
+[[steps]]
+id = "poll"
+title = "Poll"
+needs = ["check"]
+[steps.loop]
+until = "green"
+max = 3
+[[steps.loop.body]]
+id = "look"
+title = "Look"
+
+[[steps]]
+id = "ship"
+title = "Ship"
+needs = ["poll"]
+
+[[compose.gate]]
+before = "ship"
+condition = "ready_to_ship"
+"#,
+    );
+    let o = gt().arg("cook").arg(&f).output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let proto: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let step = |path: &str| {
+        proto["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["path"] == path)
+            .unwrap_or_else(|| panic!("no step {path}: {proto}"))
+            .clone()
+    };
+    assert_eq!(step("gate-second")["gate"]["judged_by"], "agent");
+    assert_eq!(step("gate-sign")["gate"]["judged_by"], "human");
+    assert!(step("gate-check")["gate"].get("judged_by").is_none());
+    assert_eq!(step("ship")["runtime"]["gate"]["judged_by"], "agent");
+    assert_eq!(step("ship")["runtime"]["gate"]["expr"]["kind"], "judged");
+    let looped = proto["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["runtime"].get("loop").is_some())
+        .unwrap_or_else(|| panic!("no loop step: {proto}"));
+    assert_eq!(looped["runtime"]["loop"]["judged_by"], "agent");
+
+    let explain = |step: &str| {
+        let o = gt()
+            .arg("cook")
+            .arg(&f)
+            .args(["--explain", step])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{o:?}");
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let second = explain("second");
+    assert!(
+        second.contains("condition `no_response_1` is judged by the agent working the molecule"),
+        "{second}"
+    );
+    let sign = explain("sign");
+    assert!(
+        sign.contains("`the notes read well` is judged by a person"),
+        "{sign}"
+    );
+    assert!(
+        explain("check").contains("is evaluated by the runtime"),
+        "check"
+    );
+    let ship = explain("ship");
+    assert!(
+        ship.contains("compose.gate condition `ready_to_ship` is judged by the agent"),
+        "{ship}"
+    );
+}

@@ -107,3 +107,55 @@ fn shiny_enterprise_inherits_shiny() {
     assert_eq!(ids, ["design", "implement", "review", "test", "submit"]);
     assert_eq!(proto.sources.len(), 1);
 }
+
+/// Every formula under `$GT_REAL_FORMULAS` (a directory, walked
+/// recursively; each formula's own directory is its search path, then the
+/// stdlib) cooks, twice to the same bytes. Point it at the formulas that
+/// Gas Town and beads ship (`internal/formula/formulas`, `.beads/formulas`,
+/// `examples/formulas`) exported from their repositories; skipped when unset.
+#[test]
+fn every_formula_in_gt_real_formulas_cooks() {
+    let Some(root) = std::env::var_os("GT_REAL_FORMULAS") else {
+        eprintln!("skipped: set GT_REAL_FORMULAS to a directory of formulas to cook them all");
+        return;
+    };
+    let files = formulas(Path::new(&root));
+    assert!(!files.is_empty(), "no formulas under {root:?}");
+    let mut failed = Vec::new();
+    for file in &files {
+        let dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let opts = CookOptions {
+            target: file.display().to_string(),
+            search_path: Some(vec![dir.clone(), PathBuf::from("@stdlib")]),
+            cwd: dir,
+            ..Default::default()
+        };
+        let first = compile::compile(&opts, &Env::default());
+        match first.proto {
+            Some(p) => {
+                let again = compile::compile(&opts, &Env::default()).proto;
+                assert_eq!(
+                    Some(p.to_json()),
+                    again.map(|a| a.to_json()),
+                    "{} cooks differently twice",
+                    file.display()
+                );
+            }
+            None => failed.push(format!(
+                "{}:\n{}",
+                file.display(),
+                gastown::formula::diag::render_human_all(
+                    first.diagnostics(),
+                    &first.session.sources,
+                    false
+                )
+            )),
+        }
+    }
+    eprintln!(
+        "real formulas: {}/{} cooked",
+        files.len() - failed.len(),
+        files.len()
+    );
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}

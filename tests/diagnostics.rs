@@ -50,6 +50,22 @@ fn run_case(dir: &Path, scratch: &Path) -> (Vec<Diagnostic>, Sources) {
         .unwrap();
         dir = scratch.to_path_buf();
     }
+    if dir.join("GENERATE_SYMLINK_LOOP").exists() {
+        // A directory that links back to itself, directly and from below.
+        std::fs::copy(
+            dir.join("case.formula.toml"),
+            scratch.join("case.formula.toml"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(".", scratch.join("again")).unwrap();
+        std::fs::create_dir(scratch.join("sub")).unwrap();
+        std::os::unix::fs::symlink("..", scratch.join("sub/up")).unwrap();
+        let walk = lint::walk_args(&[scratch.to_path_buf()]).unwrap();
+        assert_eq!(walk.files, vec![scratch.join("case.formula.toml")]);
+        let search = SearchPath::explicit(&[scratch.to_path_buf()]);
+        let report = lint::lint_walk(&walk, &search, 1000);
+        return (report.session.diags.clone(), report.session.sources.clone());
+    }
     let search = SearchPath::explicit(&[dir.clone()]);
     let target = dir.join("case.formula.toml");
     if let Ok(vars) = std::fs::read_to_string(dir.join("vars")) {
@@ -100,20 +116,18 @@ fn every_code_has_a_fixture_snapshots_and_docs() {
             .iter()
             .find(|d| d.file_name().unwrap().to_string_lossy().starts_with(c))
             .unwrap_or_else(|| panic!("no fixture directory for {c} under tests/diagnostics/"));
-        let scratch = tempfile::tempdir().unwrap();
-        let (diags, sources) = run_case(dir, scratch.path());
+        let tmp = tempfile::tempdir().unwrap();
+        let scratch = std::fs::canonicalize(tmp.path()).unwrap();
+        let (diags, sources) = run_case(dir, &scratch);
         assert!(
             diags.iter().any(|d| d.code == *code),
             "fixture {} does not produce {c}; got {:?}",
             dir.display(),
             diags.iter().map(|d| d.code.as_str()).collect::<Vec<_>>()
         );
-        let human = redact(&render_human_all(&diags, &sources, false), scratch.path());
+        let human = redact(&render_human_all(&diags, &sources, false), &scratch);
         let json: Vec<_> = diags.iter().map(|d| to_json(d, &sources)).collect();
-        let json = redact(
-            &serde_json::to_string_pretty(&json).unwrap(),
-            scratch.path(),
-        );
+        let json = redact(&serde_json::to_string_pretty(&json).unwrap(), &scratch);
         insta::assert_snapshot!(format!("{c}-human"), human);
         insta::assert_snapshot!(format!("{c}-json"), json);
     }

@@ -209,3 +209,27 @@ fn unsafe_placements_are_refused_before_anything_runs() {
         assert!(pwned(d).is_empty());
     }
 }
+
+#[test]
+fn values_refused_at_bind_time_point_at_their_own_code() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    for (run, value) in [
+        ("echo $(( {{x}} + 1 ))", "x=abc"),
+        // `home` has no environment variable to carry the value.
+        ("cat <<EOF\n{{home}}\nEOF\n", "home=a\nEOF\nb"),
+    ] {
+        let f = d.join("bind.formula.toml");
+        std::fs::write(
+            &f,
+            format!("formula = \"bind\"\n[vars.x]\ndescription = \"x\"\n[vars.home]\ndescription = \"h\"\n[[steps]]\nid = \"s\"\ntitle = \"S\"\nrun = '''{run}'''\n"),
+        )
+        .unwrap();
+        let o = cmd(GT, d, &["cook", f.to_str().unwrap(), "--var", value]);
+        let out = text(&o);
+        assert_ne!(o.status.code(), Some(0), "{run}: {out}");
+        assert!(out.contains("[F0031]"), "{run}: {out}");
+        assert!(out.contains("diagnostics.md#f0031"), "{run}: {out}");
+        assert!(!out.contains("F0048"), "{run}: {out}");
+    }
+}

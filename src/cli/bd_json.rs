@@ -87,6 +87,25 @@ impl Serialize for BeadsIssue {
     }
 }
 
+/// An issue with fields of ours beside it (close's `outcome`, reopen's
+/// `reopened`).
+#[derive(Serialize)]
+pub struct IssueAnd {
+    #[serde(flatten)]
+    issue: BeadsIssue,
+    #[serde(flatten)]
+    ours: serde_json::Value,
+}
+
+impl IssueAnd {
+    pub fn new(issue: Issue, ours: serde_json::Value) -> Self {
+        IssueAnd {
+            issue: BeadsIssue(issue),
+            ours,
+        }
+    }
+}
+
 /// beads' `Dependency` record: `depends_on_id`, metadata as JSON text.
 #[derive(Serialize)]
 pub struct DepRecord {

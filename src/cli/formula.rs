@@ -309,6 +309,9 @@ fn explain(proto: &crate::formula::proto::Proto, step: &str, compiled: &Compiled
     if let Some(l) = line_of(&p.file, p.line) {
         out.push_str(&format!("      {} | {l}\n", p.line));
     }
+    for c in crate::formula::render::conditions(proto, s) {
+        out.push_str(&format!("  {c}\n"));
+    }
     if p.chain.is_empty() {
         out.push_str("  not generated: it appears in the source as written\n");
     }
@@ -367,14 +370,14 @@ fn lint_cmd(args: &LintArgs) -> i32 {
     } else {
         args.paths.clone()
     };
-    let files = match lint::collect_files(&paths) {
-        Ok(f) => f,
+    let walk = match lint::walk_args(&paths) {
+        Ok(w) => w,
         Err(e) => {
             eprintln!("error: {e}");
             return EXIT_USAGE;
         }
     };
-    let report = lint::lint_with_cap(&files, &args.search.search_path(&cwd), args.max_steps);
+    let report = lint::lint_walk(&walk, &args.search.search_path(&cwd), args.max_steps);
     let format = match args.format {
         LintFormat::Human => lint::Format::Human,
         LintFormat::Json => lint::Format::Json,

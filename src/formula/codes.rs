@@ -29,6 +29,11 @@ macro_rules! codes {
             pub fn summary(self) -> &'static str {
                 match self { $(Code::$code => $summary),* }
             }
+
+            /// Where this code is documented: `docs/diagnostics.md#f0031`.
+            pub fn docs_anchor(self) -> String {
+                format!("docs/diagnostics.md#{}", self.as_str().to_lowercase())
+            }
         }
     };
 }
@@ -93,6 +98,7 @@ codes! {
     // Ids and files.
     F0051 "invalid-step-id" Error "a step id the runtime cannot use as a bead id, file name or git ref";
     F0052 "untitled-step" Warning "a step without a `title` (its id is used)";
+    F0053 "directory-loop" Warning "a directory symlink that leads back into the walk (`lint DIR`)";
 }
 
 #[cfg(test)]

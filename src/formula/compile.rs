@@ -223,7 +223,12 @@ fn var_diagnostic(e: &VarError, f: &Formula) -> Diagnostic {
         | VarError::BadPattern { name, .. }
         | VarError::WrongType { name, .. } => (Code::F0031, name),
     };
-    let mut d = Diagnostic::new(code, e.to_string()).help(e.help());
+    let help = match e {
+        // These read like a placement problem: name the code they carry.
+        VarError::UnsafeRun { .. } => format!("{}; see {}", e.help(), code.docs_anchor()),
+        _ => e.help(),
+    };
+    let mut d = Diagnostic::new(code, e.to_string()).help(help);
     if let Some(v) = f.var(name) {
         let label = match e {
             VarError::Missing { .. } => "declared here, with no default",

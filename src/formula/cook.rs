@@ -317,13 +317,17 @@ impl Cooker<'_> {
                     labels: Vec::new(),
                     metadata: None,
                     gate: Some(ProtoGate {
-                        kind: gkind,
                         await_id,
                         timeout_secs: g
                             .timeout
                             .as_ref()
                             .and_then(|t| super::expr::duration::parse_duration(&t.value).ok()),
                         condition: g.condition.as_ref().map(|c| c.value.clone()),
+                        judged_by: g
+                            .condition
+                            .as_ref()
+                            .and_then(|c| Judge::of(&c.value, Some(&gkind))),
+                        kind: gkind,
                     }),
                     condition: None,
                     run: None,

@@ -47,16 +47,35 @@ impl LintReport {
     }
 }
 
+/// What a walk of the arguments found.
+#[derive(Debug, Default)]
+pub struct Walk {
+    /// Formula files, sorted, each once.
+    pub files: Vec<PathBuf>,
+    /// Directory symlinks that lead back to a directory they sit in
+    /// (`link`, and the real directory it reaches), each walked no further.
+    pub loops: Vec<(PathBuf, PathBuf)>,
+}
+
 /// Expand the arguments into formula files: files as given, directories
 /// walked recursively for `*.formula.toml` / `*.formula.json`, sorted.
 pub fn collect_files(args: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let mut out = Vec::new();
+    walk_args(args).map(|w| w.files)
+}
+
+/// [`collect_files`], also reporting directory symlink loops. Each real
+/// directory is walked once (by canonical path), so a loop cannot hang the
+/// walk and an alias of a walked directory adds nothing.
+pub fn walk_args(args: &[PathBuf]) -> Result<Walk, String> {
+    let mut out = Walk::default();
+    let mut visited = rustc_hash::FxHashSet::default();
     for a in args {
         if a.is_dir() {
-            walk(a, &mut out)
+            let mut stack = Vec::new();
+            walk(a, &mut stack, &mut visited, &mut out)
                 .map_err(|e| format!("cannot read directory `{}`: {e}", a.display()))?;
         } else if a.exists() {
-            out.push(a.clone());
+            out.files.push(a.clone());
         } else {
             return Err(format!(
                 "`{}` does not exist; pass formula files or directories",
@@ -64,32 +83,73 @@ pub fn collect_files(args: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
             ));
         }
     }
-    out.sort();
-    out.dedup();
+    out.files.sort();
+    out.files.dedup();
     Ok(out)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+/// `stack` holds the canonical paths of the directories being walked
+/// (the current one's ancestors); `visited` every directory walked so far.
+fn walk(
+    dir: &Path,
+    stack: &mut Vec<PathBuf>,
+    visited: &mut rustc_hash::FxHashSet<PathBuf>,
+    out: &mut Walk,
+) -> std::io::Result<()> {
+    let real = std::fs::canonicalize(dir)?;
+    if stack.contains(&real) {
+        out.loops.push((dir.to_path_buf(), real));
+        return Ok(());
+    }
+    if !visited.insert(real.clone()) {
+        return Ok(());
+    }
     let mut entries: Vec<_> = std::fs::read_dir(dir)?.flatten().collect();
     entries.sort_by_key(|e| e.file_name());
+    stack.push(real);
     for e in entries {
         let p = e.path();
         let name = e.file_name().to_string_lossy().to_string();
         if p.is_dir() {
             if !name.starts_with('.') || name == ".beads" || name == "formulas" {
-                walk(&p, out)?;
+                walk(&p, stack, visited, out)?;
             }
         } else if super::library::formula_stem(&name).is_some() {
-            out.push(p);
+            out.files.push(p);
         }
     }
+    stack.pop();
     Ok(())
+}
+
+/// The diagnostic for a directory symlink loop found by [`walk_args`].
+pub fn loop_diagnostic(link: &Path, target: &Path) -> Diagnostic {
+    Diagnostic::new(
+        super::codes::Code::F0053,
+        format!(
+            "`{}` is a symlink back to `{}`, a directory it sits in; not walked again",
+            link.display(),
+            target.display()
+        ),
+    )
+    .help("remove the symlink, or point it outside the formula directory; every real directory is linted once")
 }
 
 /// Lint every file. One session is shared, so a parent formula is parsed
 /// (and its problems reported) once.
 pub fn lint(files: &[PathBuf], base: &SearchPath) -> LintReport {
     lint_with_cap(files, base, super::compose::DEFAULT_MAX_STEPS)
+}
+
+/// Lint what [`walk_args`] found: every file, plus a diagnostic per
+/// directory loop.
+pub fn lint_walk(walk: &Walk, base: &SearchPath, max_steps: usize) -> LintReport {
+    let mut report = lint_with_cap(&walk.files, base, max_steps);
+    for (link, target) in &walk.loops {
+        report.session.diags.push(loop_diagnostic(link, target));
+        report.owners.push(link.clone());
+    }
+    report
 }
 
 /// [`lint`] with a cap on generated steps (`--max-steps`).
@@ -227,7 +287,7 @@ fn sarif(report: &LintReport) -> String {
                 "id": c.as_str(),
                 "name": c.name(),
                 "shortDescription": { "text": c.summary() },
-                "help": { "text": format!("See docs/diagnostics.md#{} in the gastown repository.", c.as_str().to_lowercase()) },
+                "help": { "text": format!("See {} in the gastown repository.", c.docs_anchor()) },
                 "defaultConfiguration": { "level": sarif_level(c.severity()) },
             })
         })

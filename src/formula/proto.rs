@@ -118,6 +118,43 @@ pub struct ProtoGate {
     pub timeout_secs: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub condition: Option<String>,
+    /// Set when the runtime cannot evaluate `condition` (a bare name such
+    /// as `no_response_1`, or prose on a non-conditional gate): who decides
+    /// that it holds. Absent: the runtime evaluates the condition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judged_by: Option<Judge>,
+}
+
+/// Who judges a condition the runtime cannot evaluate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Judge {
+    /// The agent working the molecule (for a `conditional` gate, a loop
+    /// `until` or a `compose.gate` rule).
+    Agent,
+    /// A person (the gate is a `human` gate).
+    Human,
+}
+
+impl Judge {
+    /// The judge of `condition` on a gate of type `gate_kind` (`None` for
+    /// a loop or compose rule), or `None` when the runtime evaluates it.
+    pub fn of(condition: &str, gate_kind: Option<&str>) -> Option<Judge> {
+        let evaluable = super::expr::runtime::parse_runtime_condition(condition)
+            .is_ok_and(|p| !p.condition.is_judged());
+        match gate_kind {
+            _ if evaluable => None,
+            Some("human") => Some(Judge::Human),
+            _ => Some(Judge::Agent),
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Judge::Agent => "the agent working the molecule",
+            Judge::Human => "a person (human gate)",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -1,6 +1,6 @@
 //! Human and graph renderings of a protomolecule: `tree`, `dot`, `mermaid`.
 
-use super::proto::{DepKind, Proto};
+use super::proto::{DepKind, Judge, Proto, ProtoGate, ProtoStep};
 use rustc_hash::FxHashMap;
 use std::fmt::Write;
 
@@ -178,6 +178,80 @@ pub fn mermaid(p: &Proto) -> String {
                 let _ = writeln!(out, "  s{to} -.->|waits-for| s{from}");
             }
             DepKind::ParentChild => {}
+        }
+    }
+    out
+}
+
+/// For `gt cook --explain`: every condition that decides when `step` may
+/// proceed (its own gate, gates that block it, `compose.gate` rules and a
+/// loop's `until`), each with who judges it.
+pub fn conditions(p: &Proto, step: &ProtoStep) -> Vec<String> {
+    let mut out = Vec::new();
+    let judged = |judge: Option<Judge>| match judge {
+        Some(j) => format!(
+            "judged by {} (the runtime cannot evaluate it)",
+            j.describe()
+        ),
+        None => "evaluated by the runtime".to_string(),
+    };
+    let gate_line = |g: &ProtoGate, whose: &str| {
+        let mut line = format!("{whose} `{}` gate", g.kind);
+        if let Some(a) = &g.await_id {
+            let _ = write!(line, " awaiting `{a}`");
+        }
+        if let Some(t) = g.timeout_secs {
+            let _ = write!(line, ", timeout {t}s");
+        }
+        match &g.condition {
+            Some(c) => {
+                let _ = write!(line, "; condition `{c}` is {}", judged(g.judged_by));
+            }
+            None if g.kind == "human" => line.push_str("; a person closes it"),
+            None => {}
+        }
+        line
+    };
+    if let Some(g) = &step.gate {
+        out.push(gate_line(g, "a"));
+    }
+    for d in p
+        .deps
+        .iter()
+        .filter(|d| d.from == step.id && d.kind == DepKind::Blocks)
+    {
+        if let Some(g) = p.step(&d.to).and_then(|s| s.gate.as_ref()) {
+            out.push(gate_line(g, &format!("blocked by `{}`, a", d.to)));
+        }
+    }
+    for (key, rule) in &step.runtime {
+        let rules = match rule {
+            serde_json::Value::Array(list) => list.iter().collect(),
+            one => vec![one],
+        };
+        for r in rules {
+            let judge = r
+                .get("judged_by")
+                .and_then(|j| serde_json::from_value::<Judge>(j.clone()).ok());
+            let text = |k: &str| {
+                r.get(k)
+                    .and_then(|c| c.as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            match key.as_str() {
+                "gate" => out.push(format!(
+                    "compose.gate condition `{}` is {}",
+                    text("condition"),
+                    judged(judge)
+                )),
+                "loop" => out.push(format!(
+                    "loop until `{}` is {}",
+                    text("until"),
+                    judged(judge)
+                )),
+                _ => {}
+            }
         }
     }
     out

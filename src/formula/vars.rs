@@ -39,8 +39,13 @@ pub enum VarError {
         value: String,
         expected: String,
     },
+    /// A value that cannot be placed in a `run` command (bind time).
     #[error("{message}")]
-    UnsafeRun { name: String, message: String },
+    UnsafeRun {
+        name: String,
+        message: String,
+        help: String,
+    },
     #[error("variable `{name}` is not declared by this formula")]
     Undeclared {
         name: String,
@@ -64,9 +69,7 @@ impl VarError {
                 "bool" => "use `true` or `false`".to_string(),
                 _ => format!("use a {expected}"),
             },
-            VarError::UnsafeRun { .. } => {
-                "use the environment variable instead: `\"$NAME\"` (the var's name upper-cased); see docs/diagnostics.md#F0048".to_string()
-            }
+            VarError::UnsafeRun { help, .. } => help.clone(),
             VarError::Undeclared {
                 suggestion: Some(s),
                 ..
@@ -140,14 +143,34 @@ pub fn substitute(text: &str, values: &BTreeMap<String, String>) -> String {
 /// shell context it lands in (see [`super::shell`]).
 pub fn substitute_shell(text: &str, values: &BTreeMap<String, String>) -> Result<String, VarError> {
     use super::shell::EscapeError;
-    super::shell::substitute(text, values).map_err(|e| VarError::UnsafeRun {
-        name: match &e {
-            EscapeError::NotInteger { name, .. }
-            | EscapeError::Unsafe { name, .. }
-            | EscapeError::Delimiter { name, .. } => name.clone(),
-            EscapeError::Lex(_) => String::new(),
-        },
-        message: e.to_string(),
+    super::shell::substitute(text, values).map_err(|e| {
+        let from_env = |name: &str| match super::shell::env_name(name) {
+            Some(env) => format!("read the value from the environment instead: `\"${env}\"`"),
+            None => format!(
+                "rename the var: the environment name `{}` is reserved, so the value cannot reach the step as an environment variable",
+                name.to_ascii_uppercase()
+            ),
+        };
+        let (name, help) = match &e {
+            EscapeError::NotInteger { name, .. } => (
+                name,
+                format!("the value lands in shell arithmetic: pass a whole number (`--var {name}=3`)"),
+            ),
+            EscapeError::Unsafe { name, .. } => (name, from_env(name)),
+            EscapeError::Delimiter { name, .. } => (
+                name,
+                format!("pick a heredoc delimiter that no line of the value equals, or {}", from_env(name)),
+            ),
+            EscapeError::Lex(_) => (
+                &String::new(),
+                "fix the shell syntax of the `run` command".to_string(),
+            ),
+        };
+        VarError::UnsafeRun {
+            name: name.clone(),
+            message: e.to_string(),
+            help,
+        }
     })
 }
 

@@ -296,14 +296,15 @@ fn expand_loop(
             expr::runtime::parse_runtime_condition(&u.value),
             out.get_mut(first),
         ) {
-            first_step.runtime.push((
-                "loop".to_string(),
-                serde_json::json!({
-                    "until": u.value,
-                    "max": l.max.as_ref().map(|m| m.value),
-                    "condition": parsed.condition,
-                }),
-            ));
+            let mut rule = serde_json::json!({
+                "until": u.value,
+                "max": l.max.as_ref().map(|m| m.value),
+                "condition": parsed.condition,
+            });
+            if parsed.condition.is_judged() {
+                rule["judged_by"] = serde_json::json!(crate::formula::proto::Judge::Agent);
+            }
+            first_step.runtime.push(("loop".to_string(), rule));
         }
     }
     lx.renames.add(&cid, prev_sinks, FxHashSet::default());

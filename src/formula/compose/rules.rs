@@ -130,10 +130,11 @@ pub(super) fn apply_gate(f: &mut Formula, cx: &mut Cx<'_>) {
             }
         }
         if let Some(step) = find_mut(&mut f.steps, &before.value) {
-            step.runtime.push((
-                "gate".to_string(),
-                serde_json::json!({ "condition": cond.value, "expr": parsed.condition }),
-            ));
+            let mut rule = serde_json::json!({ "condition": cond.value, "expr": parsed.condition });
+            if parsed.condition.is_judged() {
+                rule["judged_by"] = serde_json::json!(crate::formula::proto::Judge::Agent);
+            }
+            step.runtime.push(("gate".to_string(), rule));
             step.provenance
                 .push(("gated by compose.gate".to_string(), Some(r.span)));
         }

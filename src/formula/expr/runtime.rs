@@ -36,6 +36,10 @@
 //!   everything before the first `status`/`output` segment
 //!   (`process.iter1.work.status`). beads split at the first dot.
 //! * `all` over an empty set is **false**, as in beads (see [`Quantifier`]).
+//! * A condition that is only a name (`no_response_1`, `tests-pass`) is a
+//!   question for the gate's agent or a person to judge
+//!   ([`RuntimeCondition::Judged`]); real Gas Town formulas write gates so.
+//!   beads rejected it (`unrecognized condition format`).
 
 use super::{closest, found_at, from_pest, ExprError};
 use pest::iterators::Pair;
@@ -83,6 +87,9 @@ pub enum RuntimeCondition {
     },
     /// `steps.closed >= 3`: the number of steps of the molecule in `status`.
     StepCount { status: Status, op: CmpOp, n: u64 },
+    /// A bare name such as `no_response_1`: nothing the runtime can
+    /// observe, so the gate's agent or a person judges it.
+    Judged { question: String },
     /// `children(x).all(pred)`, `descendants(x).any(pred)`,
     /// `children(x).count(pred) >= 2`. Inside `pred`, the current step is
     /// the element being tested.
@@ -313,6 +320,15 @@ pub fn parse_runtime_condition(input: &str) -> Result<ParsedRuntime, ExprError> 
             0..input.len(),
         ));
     }
+    if let Some(question) = bare_name(input) {
+        return Ok(ParsedRuntime {
+            condition: RuntimeCondition::Judged {
+                question: question.to_string(),
+            },
+            warnings: Vec::new(),
+            step_refs: Vec::new(),
+        });
+    }
     prescan(input)?;
     let mut pairs = RuntimeParser::parse(Rule::condition, input).map_err(|e| {
         let mut err = from_pest(&e, input, describe);
@@ -320,7 +336,8 @@ pub fn parse_runtime_condition(input: &str) -> Result<ParsedRuntime, ExprError> 
             err.help = Some(
                 "the forms are `<step>.status == <status>`, `<step>.output.<field> <op> <value>`, \
                  `children(<step>).all|any(<condition>)`, `children(<step>).count(<condition>) >= N`, \
-                 `steps.<status> >= N`, `file.exists('<path>')` and `env.<NAME> <op> <value>`"
+                 `steps.<status> >= N`, `file.exists('<path>')` and `env.<NAME> <op> <value>`; \
+                 a bare name (`tests_pass`) is a question for the gate's agent or a person"
                     .to_string(),
             );
         }
@@ -338,6 +355,19 @@ pub fn parse_runtime_condition(input: &str) -> Result<ParsedRuntime, ExprError> 
         warnings: b.warnings,
         step_refs: b.refs,
     })
+}
+
+/// A condition that is one name (letters, digits, `_`, `-`) and not the
+/// start of a field comparison (`status`, `step`, `output`, `steps`).
+fn bare_name(input: &str) -> Option<&str> {
+    let name = input.trim();
+    let mut chars = name.chars();
+    let named = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let field = matches!(name, "status" | "step" | "steps" | "output");
+    (named && !field).then_some(name)
 }
 
 /// Check quotes and nesting before parsing, for precise messages.
@@ -727,6 +757,11 @@ fn eval_error(message: String) -> ExprError {
 }
 
 impl RuntimeCondition {
+    /// A question for an agent or a person (see [`RuntimeCondition::Judged`]).
+    pub fn is_judged(&self) -> bool {
+        matches!(self, RuntimeCondition::Judged { .. })
+    }
+
     /// Evaluate against the runtime. Errors (unknown step, ordering a
     /// boolean, …) carry an empty span: the tree has no source positions.
     pub fn eval(&self, ctx: &dyn RuntimeContext) -> Result<bool, ExprError> {
@@ -740,6 +775,9 @@ impl RuntimeCondition {
         };
         match self {
             RuntimeCondition::FileExists { path } => Ok(ctx.file_exists(path)),
+            RuntimeCondition::Judged { question } => Err(eval_error(format!(
+                "`{question}` is judged by the gate's agent or a person, not evaluated"
+            ))),
             RuntimeCondition::Env { var, op, value } => {
                 compare(ctx.env(var).map(Value::String).as_ref(), *op, value)
                     .map_err(|e| eval_error(format!("env.{var}: {e}")))
@@ -1208,6 +1246,36 @@ mod tests {
         let e = err("children(x).all(status == closed) == 2");
         assert!(e.message.contains("cannot be compared"));
         assert_eq!(e.span, 34..36);
+    }
+
+    #[test]
+    fn a_bare_name_is_a_question_for_an_agent_or_a_person() {
+        for name in ["no_response_1", "alive_detected", " tests-pass ", "_x"] {
+            assert_eq!(
+                parse(name),
+                RuntimeCondition::Judged {
+                    question: name.trim().to_string()
+                }
+            );
+            assert!(parse(name).is_judged());
+        }
+        // Half-written comparisons and prose stay errors.
+        for bad in [
+            "status",
+            "step",
+            "output",
+            "steps",
+            "step.status",
+            "a b",
+            "1x",
+            "x!",
+        ] {
+            let _ = err(bad);
+        }
+        let e = err("children(x).all(tests_pass)");
+        assert!(!e.message.is_empty());
+        let ctx = Ctx::default();
+        assert!(parse("tests_pass").eval(&ctx).is_err());
     }
 
     #[test]
