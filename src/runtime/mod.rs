@@ -19,6 +19,8 @@ pub mod scheduler;
 pub mod session;
 pub mod spawn;
 pub mod supervise;
+pub mod usage;
+pub mod warrant;
 pub mod witness;
 pub mod work;
 
