@@ -513,3 +513,156 @@ gt deacon heartbeat "fake patrol done"
     assert_eq!(w.agent_row("", "deacon").unwrap().state, "idle");
     w.shutdown();
 }
+
+fn tmux_ok() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A stand-in agent that reads its prompt, writes its prime to
+/// `primed.txt` in its session directory, and stays up.
+const STAYS_UP: &str = "#!/bin/sh\ncat > /dev/null\ngt prime > primed.txt 2>&1\nexec sleep 60\n";
+
+impl World {
+    fn has_session(&self, name: &str) -> bool {
+        let sock = gastown::runtime::session::tmux_socket(&self.town.join(".beads/runtime"));
+        Command::new("tmux")
+            .args(["-L", &sock, "has-session", "-t", &format!("={name}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    fn primed(&self, dir: &Path, who: &str) {
+        let f = dir.join("primed.txt");
+        self.wait(&format!("{who}'s prime"), || {
+            std::fs::read_to_string(&f).is_ok_and(|t| t.contains(who))
+        });
+    }
+}
+
+#[test]
+fn crew_sessions_start_attach_stop_and_restart_on_the_town_socket() {
+    if !tmux_ok() {
+        return eprintln!("skipped: tmux is not installed");
+    }
+    let w = World::new();
+    let bot = w.tool("crewbot", STAYS_UP);
+    w.agent("crewbot", bot.to_str().unwrap(), "tmux");
+    w.ok(&w.town, &["config", "role", "crew", "crewbot"]);
+    let o = w.gt(&w.town, &["crew", "start"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("which crew member?"), "{}", text(&o));
+
+    // No worktree yet: `start` makes it (branch crew/dave), then the session.
+    let v = w.json(&["crew", "start", "dave"]);
+    assert_eq!(v[0]["address"], "app/crew/dave", "{v:#}");
+    assert_eq!(v[0]["running"], true, "{v:#}");
+    assert_eq!(v[0]["session"], "gt-app-crew-dave", "{v:#}");
+    let wt = w.town.join("app/crew/dave");
+    let branch = common::town::git_in(&wt, &["branch", "--show-current"]);
+    assert_eq!(branch.trim(), "crew/dave");
+    assert!(w.has_session("gt-app-crew-dave"));
+    // Primed as that crew member, by where it stands and its session env.
+    w.primed(&wt, "app/crew/dave (role: crew)");
+    let st = w.json(&["crew", "status", "dave"]);
+    assert_eq!(st[0]["mode"], "agent");
+    assert_eq!(st[0]["agent"], "crewbot");
+    let gen = st[0]["generation"].as_i64().unwrap();
+    // `at` on a running member: --no-tmux prints its worktree, --detached
+    // leaves it running.
+    let path = w.ok(&w.town, &["crew", "at", "dave", "--no-tmux"]);
+    assert_eq!(Path::new(path.trim()), wt);
+    let v = w.json(&["crew", "at", "app/dave", "--detached"]);
+    assert_eq!(v["pid"], st[0]["pid"], "not started twice: {v:#}");
+    let list = w.ok(&w.town, &["crew", "list"]);
+    assert!(
+        list.contains("app/crew/dave: running as agent `crewbot`"),
+        "{list}"
+    );
+
+    // Stop ends the session; restart starts a new generation.
+    let v = w.json(&["crew", "stop", "dave"]);
+    assert_eq!(v[0]["stopped"], true, "{v:#}");
+    assert!(!w.has_session("gt-app-crew-dave"));
+    let st = w.json(&["crew", "status", "dave"]);
+    assert_eq!(st[0]["running"], false, "{st:#}");
+    assert_eq!(st[0]["state"], "idle");
+    std::fs::remove_file(wt.join("primed.txt")).unwrap();
+    let v = w.json(&["crew", "restart", "dave"]);
+    assert_eq!(v[0]["running"], true, "{v:#}");
+    assert_eq!(v[0]["generation"], gen + 1);
+    w.primed(&wt, "app/crew/dave (role: crew)");
+    w.ok(&w.town, &["crew", "stop", "--all"]);
+    assert!(!w.has_session("gt-app-crew-dave"));
+    w.shutdown();
+}
+
+/// A status: `gt witness status` prints one object for one rig, a list for
+/// several.
+fn one(v: &serde_json::Value) -> &serde_json::Value {
+    v.as_array().and_then(|a| a.first()).unwrap_or(v)
+}
+
+#[test]
+fn witness_and_refinery_run_as_supervisor_code_or_as_agent_sessions() {
+    let w = World::new();
+    // No agent: supervisor code. start runs the supervisor; stop pauses it.
+    let st = w.json(&["witness", "status"]);
+    assert_eq!(one(&st)["mode"], "supervisor", "{st:#}");
+    assert_eq!(one(&st)["running"], false);
+    let st = w.json(&["witness", "start"]);
+    assert_eq!(st["mode"], "supervisor", "{st:#}");
+    assert_eq!(st["running"], true);
+    w.json(&["witness", "stop"]);
+    assert_eq!(one(&w.json(&["witness", "status"]))["running"], false);
+    assert_eq!(w.json(&["witness", "start", "app"])["running"], true);
+
+    // Assigned an agent (the rig's roles.witness.agent): an agent session in
+    // <rig>/witness, primed as the witness; restart is a new generation;
+    // stop ends it and the supervisor leaves it stopped.
+    let bot = w.tool("patrolbot", STAYS_UP);
+    w.agent("patrolbot", bot.to_str().unwrap(), "exec");
+    w.ok(
+        &w.town,
+        &["config", "role", "witness", "patrolbot", "--rig", "app"],
+    );
+    let st = w.json(&["witness", "status", "--rig", "app"]);
+    assert_eq!(one(&st)["mode"], "agent", "{st:#}");
+    assert_eq!(one(&st)["running"], false);
+    let st = w.json(&["witness", "start", "--rig", "app"]);
+    assert_eq!(st["mode"], "agent", "{st:#}");
+    assert_eq!(st["running"], true, "{st:#}");
+    let home = w.town.join("app/witness");
+    w.primed(&home, "app/witness (role: witness)");
+    let gen = st["generation"].as_i64().unwrap();
+    let st = w.json(&["witness", "restart", "--rig", "app"]);
+    assert_eq!(st["running"], true, "{st:#}");
+    assert_eq!(st["generation"], gen + 1);
+    let pid = st["pid"].as_i64().unwrap();
+    w.json(&["witness", "stop", "--rig", "app"]);
+    w.wait("the witness session to end", || {
+        !gastown::proc::alive(pid, None)
+    });
+    std::thread::sleep(Duration::from_millis(600)); // a few supervisor ticks
+    let st = w.json(&["witness", "status", "--rig", "app"]);
+    assert_eq!(one(&st)["running"], false, "stopped stays stopped: {st:#}");
+    assert_eq!(one(&st)["state"], "idle");
+
+    // The refinery, by --agent: its session instead of the built-in worker.
+    let st = w.json(&["refinery", "start", "--agent", "patrolbot"]);
+    assert_eq!(st["mode"], "agent", "{st:#}");
+    w.primed(
+        &w.town.join("app/refinery"),
+        "app/refinery (role: refinery)",
+    );
+    let o = w.gt(&w.town, &["refinery", "start", "--agent", "patrolbot"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("already running"), "{}", text(&o));
+    w.json(&["refinery", "stop"]);
+    // Back to supervisor code once no agent is assigned or passed.
+    let st = w.json(&["refinery", "status"]);
+    assert_eq!(one(&st)["mode"], "supervisor", "{st:#}");
+    w.shutdown();
+}

@@ -49,7 +49,7 @@ impl RoleArgs {
     }
 }
 
-fn status_line(s: &RoleStatus) -> String {
+pub fn status_line(s: &RoleStatus) -> String {
     let what = match (&s.agent, s.running) {
         (Some(a), true) => format!(
             "running as agent `{a}` (pid {}{})",

@@ -165,6 +165,7 @@ fn witness_of(a: &AgentRow) -> String {
         RoleRef {
             role: "witness".into(),
             rig: Some(a.rig.clone()),
+            member: None,
         }
         .address()
     }
@@ -182,6 +183,7 @@ fn witness_handles(town: &Town, a: &AgentRow) -> Result<bool, RuntimeError> {
     let r = RoleRef {
         role: "witness".into(),
         rig: Some(rig.to_string()),
+        member: None,
     };
     Ok(roles::assigned_agent(town, &r, None)?.is_none())
 }
@@ -426,6 +428,7 @@ pub fn tick(town: &Town, store: &mut Store) -> Vec<String> {
     let r = RoleRef {
         role: "deacon".into(),
         rig: None,
+        member: None,
     };
     let res = match roles::assigned_agent(town, &r, None) {
         Ok(None) => patrol(town, store, "supervisor", false).map(|parts| {
