@@ -173,6 +173,12 @@ pub struct RoleStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
     pub generation: i64,
+    /// The deacon's patrols: the last one and each part's results.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patrol: Option<super::deacon::PatrolLog>,
+    /// The role's last heartbeat (`gt deacon heartbeat`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heartbeat: Option<super::patrol::Heartbeat>,
 }
 
 pub fn status(town: &Town, r: &RoleRef, flag: Option<&str>) -> Result<RoleStatus, RuntimeError> {
@@ -201,6 +207,10 @@ pub fn status(town: &Town, r: &RoleRef, flag: Option<&str>) -> Result<RoleStatus
         session: a.as_ref().filter(|_| live).and_then(|a| a.session.clone()),
         state: a.as_ref().map(|a| a.state.clone()),
         generation: a.as_ref().map(|a| a.generation).unwrap_or(0),
+        patrol: (r.role == "deacon")
+            .then(|| super::deacon::load(town))
+            .flatten(),
+        heartbeat: super::patrol::last_beat(town, &r.role),
     })
 }
 
@@ -267,6 +277,10 @@ fn start_session(
     std::fs::create_dir_all(&home)
         .map_err(|e| RuntimeError::Io(format!("{}: {e}", home.display())))?;
     let (rig, name) = r.key();
+    let hook = match r.role.as_str() {
+        "deacon" => Some(super::deacon::patrol_wisp(town, store)?),
+        _ => None,
+    };
     let gen = store.write(|tx| {
         tx.agent_upsert(&AgentUpdate {
             rig: &rig,
@@ -275,7 +289,7 @@ fn start_session(
             state: "spawning",
             worktree: Some(&home.display().to_string()),
             branch: None,
-            hooked_bead: None,
+            hooked_bead: hook.as_deref(),
             agent: Some(agent_name),
             bump_generation: true,
         })
@@ -325,14 +339,16 @@ fn start_session(
 /// something was running.
 pub fn stop(town: &Town, r: &RoleRef) -> Result<bool, RuntimeError> {
     let mut store = town.store()?;
+    let agent_mode = assigned_agent(town, r, None)?.is_some();
     match row(&store, r)? {
-        Some(a) if alive(&a) || a.session.is_some() => {
+        // `idle` also tells the supervisor not to start it again.
+        Some(a) if agent_mode || alive(&a) || a.session.is_some() => {
             let was = kill(town, &a);
             let (rig, name) = r.key();
             store.write(|tx| tx.agent_state(&rig, &name, "idle", false))?;
             Ok(was)
         }
-        _ if r.role != "mayor" && assigned_agent(town, r, None)?.is_none() => {
+        _ if !agent_mode => {
             let f = r.pause_file(town);
             let was = !f.exists() && super::daemon::running(town).is_some();
             if let Some(d) = f.parent() {
@@ -383,7 +399,7 @@ pub enum Attach {
     /// Not a tmux session: the tail of its log.
     Log(String),
     /// A built-in role: nothing to attach to.
-    BuiltIn(RoleStatus),
+    BuiltIn(Box<RoleStatus>),
 }
 
 /// `attach`: start the role if it is not running, then attach to its tmux
@@ -394,7 +410,7 @@ pub fn attach(town: &Town, r: &RoleRef, flag: Option<&str>) -> Result<Attach, Ru
         st = start(town, r, flag)?;
     }
     if st.mode == "supervisor" {
-        return Ok(Attach::BuiltIn(st));
+        return Ok(Attach::BuiltIn(Box::new(st)));
     }
     if let Some(s) = &st.session {
         let sock = session::tmux_socket(&town.runtime_dir());
@@ -486,6 +502,18 @@ fn cycle_file(town: &Town, a: &AgentRow) -> PathBuf {
     town.runtime_dir()
         .join("cycle")
         .join(format!("{label}.{}", a.generation))
+}
+
+/// Handoff requests no session will take: their agent is gone or has moved
+/// past that generation.
+pub fn stale_cycle_requests(town: &Town, all: &[AgentRow]) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(town.runtime_dir().join("cycle")) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .map(|e| e.path())
+        .filter(|p| !all.iter().any(|a| cycle_file(town, a) == *p))
+        .collect()
 }
 
 /// A pending handoff of this very session (its generation), consumed.
