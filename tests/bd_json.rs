@@ -95,6 +95,19 @@ fn list_rows_carry_counts_dependency_records_and_parent() {
     assert_eq!(api["dependencies"][0]["depends_on_id"], "bj-epic");
     assert_eq!(api["dependency_count"], 1, "blocks edges only: {api}");
     assert_eq!(api["parent"], "bj-epic");
+    // Like beads: closed issues only with --all or --status.
+    let ids = |args: &[&str]| -> Vec<String> {
+        bd.ok(args)
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(!ids(&["list", "--json"]).contains(&"bj-old".to_string()));
+    assert!(ids(&["list", "--all", "--json"]).contains(&"bj-old".to_string()));
+    assert_eq!(ids(&["list", "--status", "closed", "--json"]), ["bj-old"]);
 }
 
 #[test]
@@ -163,6 +176,29 @@ fn create_and_update_print_beads_issues() {
         (added["author"].as_str(), added["text"].as_str()),
         (Some("bob"), Some("on it"))
     );
+}
+
+#[test]
+fn close_reopen_and_stats_speak_beads() {
+    let (_d, bd) = store();
+    let closed = bd
+        .ok(&["close", "bj-form", "-r", "shipped", "--json"])
+        .json();
+    assert_eq!(closed[0]["id"], "bj-form");
+    assert_eq!(closed[0]["status"], "closed");
+    assert_eq!(closed[0]["close_reason"], "shipped");
+    assert_eq!(closed[0]["outcome"], "closed");
+    let reopened = bd.ok(&["reopen", "bj-form", "--json"]).json();
+    assert_eq!(
+        (
+            reopened[0]["status"].as_str(),
+            reopened[0]["reopened"].as_bool()
+        ),
+        (Some("open"), Some(true))
+    );
+    let mut stats = bd.ok(&["stats", "--json"]).json();
+    stats["summary"]["average_lead_time_hours"] = Value::from("[hours]");
+    insta::assert_json_snapshot!("stats_summary", stats["summary"]);
 }
 
 #[test]
@@ -239,4 +275,69 @@ fn delete_accepts_force_and_update_edits_every_text_field_beads_ui_sends() {
     }
     bd.ok(&["--sandbox", "delete", "bj-old", "--force"]);
     assert_eq!(bd.run(&["show", "bj-old"]).code, 1);
+}
+
+#[test]
+fn dep_and_label_commands_answer_in_beads_shapes() {
+    let (_d, bd) = store();
+    let added = bd.ok(&["dep", "add", "bj-form", "bj-old", "--json"]).json();
+    assert_eq!(
+        (
+            &added["status"],
+            &added["blocked_id"],
+            &added["blocker_id"],
+            &added["type"]
+        ),
+        (
+            &Value::from("added"),
+            &Value::from("bj-form"),
+            &Value::from("bj-old"),
+            &Value::from("blocks")
+        )
+    );
+    let down = bd.ok(&["dep", "list", "bj-api", "--json"]).json();
+    let pairs: Vec<(String, String)> = down
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["id"].as_str().unwrap().into(),
+                d["dependency_type"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("bj-epic".into(), "parent-child".into()),
+            ("bj-form".into(), "blocks".into())
+        ]
+    );
+    let up = bd
+        .ok(&["dep", "list", "bj-form", "--direction", "up", "--json"])
+        .json();
+    assert_eq!(up[0]["id"], "bj-api");
+    let only = bd
+        .ok(&["dep", "list", "bj-api", "--type", "blocks", "--json"])
+        .json();
+    assert_eq!(only.as_array().unwrap().len(), 1);
+    let removed = bd
+        .ok(&["dep", "remove", "bj-form", "bj-old", "--json"])
+        .json();
+    assert_eq!(
+        (&removed["status"], &removed["depends_on_id"]),
+        (&Value::from("removed"), &Value::from("bj-old"))
+    );
+    let labeled = bd
+        .ok(&["label", "add", "bj-api", "backend", "--json"])
+        .json();
+    assert_eq!(
+        labeled,
+        serde_json::json!([{"status": "added", "issue_id": "bj-api", "label": "backend"}])
+    );
+    assert_eq!(
+        bd.ok(&["label", "list", "bj-api", "--json"]).json(),
+        serde_json::json!(["backend"])
+    );
 }

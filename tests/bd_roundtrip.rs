@@ -4,7 +4,7 @@ mod common;
 use common::{git, Bd};
 
 fn titles(bd: &Bd) -> serde_json::Value {
-    bd.ok(&["list", "--json"]).json()
+    bd.ok(&["list", "--all", "--json"]).json()
 }
 
 #[test]

@@ -368,3 +368,297 @@ fn a_dead_polecats_bead_is_redispatched_and_the_scan_sees_zombies() {
     let hb = gt(&t.town, &["--json", "deacon", "heartbeat", "scanning"]);
     assert_eq!(hb["action"], "scanning", "{hb}");
 }
+
+#[test]
+fn agent_state_lives_on_agent_beads_and_drives_await_signal_backoff() {
+    let t = setup();
+    let s = gt(
+        &t.town,
+        &["--json", "agent", "state", "hq-deacon", "--set", "idle=0"],
+    );
+    assert_eq!(s["state"]["idle"], "0", "{s}");
+    let bead = show(&t.town, "hq-deacon");
+    assert_eq!(bead["issue_type"], "agent", "{bead}");
+    let s = gt(
+        &t.town,
+        &["--json", "agent", "state", "hq-deacon", "--incr", "idle"],
+    );
+    assert_eq!(s["state"]["idle"], "1", "{s}");
+    // A timeout (nothing happens for 1 s * 1^idle) adds one more idle cycle.
+    let w = gt(
+        &t.town,
+        &[
+            "--json",
+            "mol",
+            "step",
+            "await-signal",
+            "--agent-bead",
+            "hq-deacon",
+            "--backoff-base",
+            "1s",
+            "--backoff-mult",
+            "1",
+            "--backoff-max",
+            "5s",
+        ],
+    );
+    assert_eq!(w["reason"], "timeout", "{w}");
+    assert_eq!(w["idle_cycles"], 2, "{w}");
+    let s = gt(
+        &t.town,
+        &["--json", "agent", "state", "hq-deacon", "--del", "idle"],
+    );
+    assert!(s["state"].as_object().unwrap().is_empty(), "{s}");
+    // Not an agent bead id and not an issue: refused with the convention.
+    let o = run(
+        GT,
+        &t.town,
+        &t.town,
+        &["agent", "state", "hq-nobody-x", "--set", "a=1"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("hq-<rig>-witness"), "{}", text(&o));
+}
+
+#[test]
+fn emitted_signals_wake_a_waiting_agent() {
+    let t = setup();
+    let mut waiter = Command::new(GT)
+        .args([
+            "--json",
+            "mol",
+            "step",
+            "await-event",
+            "--channel",
+            "refinery",
+            "--timeout",
+            "30s",
+        ])
+        .current_dir(&t.town)
+        .env("GT_TOWN", &t.town)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    gt(
+        &t.town,
+        &[
+            "--json",
+            "mol",
+            "step",
+            "emit-event",
+            "--channel",
+            "refinery",
+            "--type",
+            "PATROL_WAKE",
+            "--payload",
+            "source=witness",
+        ],
+    );
+    let t0 = std::time::Instant::now();
+    let out = loop {
+        if let Some(_s) = waiter.try_wait().unwrap() {
+            break waiter.wait_with_output().unwrap();
+        }
+        assert!(t0.elapsed().as_secs() < 20, "await-event did not wake");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["reason"], "event", "{v}");
+    let feed = gt(&t.town, &["--json", "feed"]);
+    assert!(feed.to_string().contains("PATROL_WAKE"), "{feed}");
+}
+
+#[test]
+fn respawn_reopens_the_target_and_everything_after_it() {
+    let t = setup();
+    let m = gt(&t.town, &["--json", "wisp", "bugfix", "--var", "bug=loop"]);
+    let root = m["new_epic_id"].as_str().unwrap().to_string();
+    let steps: Vec<String> = m["id_mapping"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.contains('.'))
+        .map(|(_, v)| v.as_str().unwrap().to_string())
+        .collect();
+    assert!(steps.len() >= 2, "{m}");
+    for s in &steps {
+        ok(run(BD, &t.town, &t.town, &["--json", "close", s]));
+    }
+    let first = show(&t.town, &steps[0]);
+    let target = first["metadata"]["step"]["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = gt(
+        &t.town,
+        &[
+            "--json", "mol", "step", "respawn", "--target", &target, "--mol", &root,
+        ],
+    );
+    assert!(!r["reopened"].as_array().unwrap().is_empty(), "{r}");
+    assert_eq!(show(&t.town, &steps[0])["status"], "open");
+    let o = run(
+        GT,
+        &t.town,
+        &t.town,
+        &[
+            "mol",
+            "step",
+            "respawn",
+            "--target",
+            "no-such-step",
+            "--mol",
+            &root,
+        ],
+    );
+    assert!(
+        text(&o).contains("has no step `no-such-step`"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn warrants_are_filed_once_and_executed() {
+    let t = setup();
+    install_fake_polecat_agent(&t.town, "#!/bin/sh\nsleep 30\n");
+    let (_b, name, _wt) = slung(&t.town);
+    let addr = format!("app/polecats/{name}");
+    let f = gt(
+        &t.town,
+        &["--json", "warrant", "file", &name, "--reason", "stuck"],
+    );
+    assert_eq!(f["existing"], false, "{f}");
+    assert_eq!(f["warrant"]["metadata"]["target"], addr.as_str(), "{f}");
+    let again = gt(
+        &t.town,
+        &[
+            "--json",
+            "warrant",
+            "file",
+            &addr,
+            "--reason",
+            "still stuck",
+        ],
+    );
+    assert_eq!(again["existing"], true, "{again}");
+    assert_eq!(
+        gt(&t.town, &["--json", "warrant", "list"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let e = gt(&t.town, &["--json", "warrant", "execute", &name]);
+    assert_eq!(e["target"], addr.as_str(), "{e}");
+    assert!(gt(&t.town, &["--json", "warrant", "list"])
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        gt(&t.town, &["--json", "warrant", "list", "--all"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn costs_and_context_read_claude_code_transcripts() {
+    let t = setup();
+    install_fake_polecat_agent(&t.town, "#!/bin/sh\nexit 0\n");
+    let (_b, name, wt) = slung(&t.town);
+    let conf = t.town.join("claude-conf");
+    let key: String = wt
+        .to_string_lossy()
+        .chars()
+        .map(|c| if c == '/' || c == '.' { '-' } else { c })
+        .collect();
+    let dir = conf.join("projects").join(key);
+    std::fs::create_dir_all(&dir).unwrap();
+    // What Claude Code writes per answer (only the fields read).
+    std::fs::write(
+        dir.join("s1.jsonl"),
+        r#"{"type":"assistant","timestamp":"2026-01-01T00:00:00Z","message":{"model":"claude-sonnet-4-6","usage":{"input_tokens":1000,"cache_creation_input_tokens":0,"cache_read_input_tokens":99000,"output_tokens":1000}}}
+"#,
+    )
+    .unwrap();
+    let with_conf = |args: &[&str]| {
+        let o = Command::new(GT)
+            .args(args)
+            .current_dir(&wt)
+            .env("GT_TOWN", &t.town)
+            .env("CLAUDE_CONFIG_DIR", &conf)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap_or_default(),
+        )
+    };
+    let (_, c) = with_conf(&["--json", "context", "--usage"]);
+    assert_eq!(c["used"], 101_000, "{c}");
+    assert_eq!(c["percent"], 50, "{c}");
+    let (code, _) = with_conf(&[
+        "--json",
+        "mol",
+        "step",
+        "context-check",
+        "--threshold",
+        "40",
+    ]);
+    assert_eq!(code, Some(1));
+    let (code, _) = with_conf(&["--json", "mol", "step", "context-check"]);
+    assert_eq!(code, Some(0));
+    let (_, costs) = with_conf(&["--json", "costs", "--by-rig"]);
+    let usd = costs["total_usd"].as_f64().unwrap();
+    // 1000*3 + 99000*0.3 + 1000*15 = 47700 per million.
+    assert!((usd - 0.0477).abs() < 1e-6, "{costs}");
+    assert!(costs["sessions"][0]["agent"]
+        .as_str()
+        .unwrap()
+        .ends_with(&name));
+}
+
+#[test]
+fn compact_keeps_young_wisps_and_reports_to_the_deacon() {
+    let t = setup();
+    gt(&t.town, &["--json", "wisp", "bugfix", "--var", "bug=young"]);
+    let r = gt(&t.town, &["--json", "compact", "--dry-run"]);
+    assert_eq!(r["active"], 1, "{r}");
+    assert_eq!(r["decisions"][0]["action"], "keep", "{r}");
+    let rep = gt(&t.town, &["--json", "compact", "report"]);
+    assert_eq!(
+        rep["sent_to"],
+        serde_json::json!(["deacon", "mayor"]),
+        "{rep}"
+    );
+    let inbox = gt(&t.town, &["--json", "mail", "inbox", "deacon"]);
+    assert!(
+        inbox.to_string().contains("Compaction daily report"),
+        "{inbox}"
+    );
+}
+
+#[test]
+fn formula_run_pours_and_slings_with_its_inputs() {
+    let t = setup();
+    install_fake_polecat_agent(&t.town, "#!/bin/sh\nexit 0\n");
+    let v = gt(
+        &t.town,
+        &[
+            "--json",
+            "formula",
+            "run",
+            "bugfix",
+            "--no-start",
+            "--bug=crash on start",
+        ],
+    );
+    assert_eq!(v["poured"], true, "{v}");
+    let b = show(&t.town, v["bead"].as_str().unwrap());
+    assert_eq!(b["metadata"]["vars"]["bug"], "crash on start", "{b}");
+    assert_eq!(b["status"], "hooked", "{b}");
+}

@@ -1,12 +1,11 @@
 //! `bd create|show|list|ready|update|close|reopen|delete|label|comment|search|stats|events`.
 
 use super::bd::{CliError, CliResult, Ctx};
-use super::bd_json::{BeadsIssue, Fields, ListItem, ShowItem};
+use super::bd_json::{BeadsIssue, Fields, IssueAnd, ListItem, ShowItem};
 use crate::store::issues::{self, ClaimOutcome, CloseOutcome, IssueFilter, NewIssue, Update};
 use crate::store::ready::{self, ReadyFilter};
 use crate::store::{events, parse_priority, DepType, Issue, IssueType, Status, Store};
 use clap::{Args, Subcommand};
-use serde::Serialize;
 
 pub fn line(i: &Issue) -> String {
     let mut s = format!(
@@ -260,7 +259,8 @@ pub struct ListArgs {
     /// Only children of this issue.
     #[arg(long)]
     pub parent: Option<String>,
-    /// Include wisps.
+    /// Include closed and pinned issues (left out by default, as beads
+    /// does, unless --status asks for them) and wisps.
     #[arg(long)]
     pub all: bool,
     /// At most N issues (0 = all).
@@ -310,6 +310,18 @@ fn status_filter(v: &[String]) -> CliResult<Vec<Status>> {
     Ok(out)
 }
 
+/// `--status`, else (like beads) everything but closed and pinned, unless `--all`.
+fn list_statuses(a: &ListArgs) -> CliResult<Vec<Status>> {
+    if !a.status.is_empty() || a.all {
+        return status_filter(&a.status);
+    }
+    Ok(Status::ALL
+        .iter()
+        .copied()
+        .filter(|s| !matches!(s, Status::Closed | Status::Pinned))
+        .collect())
+}
+
 pub fn list(ctx: &Ctx, a: &ListArgs) -> CliResult {
     let store = ctx.open()?;
     let bounds = [
@@ -326,7 +338,7 @@ pub fn list(ctx: &Ctx, a: &ListArgs) -> CliResult {
         labels: split_list(&a.labels),
         include_ephemeral: a.all,
         limit: a.limit.filter(|n| *n > 0 && !filtering),
-        status: status_filter(&a.status)?,
+        status: list_statuses(a)?,
         ..Default::default()
     };
     for t in split_list(&a.issue_type) {
@@ -653,12 +665,6 @@ pub struct CloseArgs {
     pub reason: Option<String>,
 }
 
-#[derive(Serialize)]
-struct CloseView {
-    id: String,
-    outcome: CloseOutcome,
-}
-
 pub fn close(ctx: &Ctx, a: &CloseArgs) -> CliResult {
     let mut store = ctx.open()?;
     let ids: Vec<String> = a
@@ -670,22 +676,25 @@ pub fn close(ctx: &Ctx, a: &CloseArgs) -> CliResult {
     let lease = crate::store::leases::lease_from_env()?;
     let outcomes = store.write(|tx| {
         ids.iter()
-            .map(|id| {
-                Ok(CloseView {
-                    id: id.clone(),
-                    outcome: tx.close_checked(id, a.reason.as_deref(), lease.as_ref())?,
-                })
-            })
+            .map(|id| tx.close_checked(id, a.reason.as_deref(), lease.as_ref()))
             .collect::<Result<Vec<_>, crate::store::StoreError>>()
     })?;
     ctx.exported(&mut store)?;
-    ctx.print(&outcomes, || {
-        outcomes
-            .iter()
-            .map(|o| match o.outcome {
-                CloseOutcome::Closed => format!("Closed {}", o.id),
+    // beads prints the closed issues; `outcome` is ours.
+    let mut out = Vec::new();
+    for (id, outcome) in ids.iter().zip(&outcomes) {
+        out.push(IssueAnd::new(
+            issues::get(store.conn(), id)?,
+            serde_json::json!({ "outcome": outcome }),
+        ));
+    }
+    ctx.print(&out, || {
+        ids.iter()
+            .zip(&outcomes)
+            .map(|(id, o)| match o {
+                CloseOutcome::Closed => format!("Closed {id}"),
                 CloseOutcome::AlreadyClosed => {
-                    format!("{} was already closed (nothing to do)", o.id)
+                    format!("{id} was already closed (nothing to do)")
                 }
             })
             .collect::<Vec<_>>()
@@ -703,27 +712,23 @@ pub struct IdsArgs {
 pub fn reopen(ctx: &Ctx, a: &IdsArgs) -> CliResult {
     let mut store = ctx.open()?;
     let mut out = Vec::new();
+    let mut human = Vec::new();
     for id in &a.ids {
         let id = resolve(&store, id)?;
         let reopened = store.write(|tx| tx.reopen(&id))?;
-        out.push(serde_json::json!({"id": id, "reopened": reopened}));
+        human.push(if reopened {
+            format!("Reopened {id}")
+        } else {
+            format!("{id} is not closed (nothing to do)")
+        });
+        // beads prints the reopened issues; `reopened` is ours.
+        out.push(IssueAnd::new(
+            issues::get(store.conn(), &id)?,
+            serde_json::json!({ "reopened": reopened }),
+        ));
     }
     ctx.exported(&mut store)?;
-    ctx.print(&out, || {
-        out.iter()
-            .map(|o| {
-                if o["reopened"] == true {
-                    format!("Reopened {}", o["id"].as_str().unwrap_or(""))
-                } else {
-                    format!(
-                        "{} is not closed (nothing to do)",
-                        o["id"].as_str().unwrap_or("")
-                    )
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    });
+    ctx.print(&out, || human.join("\n"));
     Ok(())
 }
 
@@ -777,25 +782,33 @@ pub fn label(ctx: &Ctx, c: &LabelCommand) -> CliResult {
         LabelCommand::List { id } => (id, &Vec::new(), None),
     };
     let id = resolve(&store, id)?;
-    if let Some(add) = add {
-        let labels = split_list(labels);
-        store.write(|tx| {
-            for l in &labels {
-                if add {
-                    tx.add_label(&id, l)?;
-                } else {
-                    tx.remove_label(&id, l)?;
-                }
+    let Some(add) = add else {
+        // beads: `label list --json` is the array of labels.
+        let issue = issues::get(store.conn(), &id)?;
+        ctx.print(&issue.labels, || {
+            format!("{}: {}", id, issue.labels.join(", "))
+        });
+        return Ok(());
+    };
+    let labels = split_list(labels);
+    store.write(|tx| {
+        for l in &labels {
+            if add {
+                tx.add_label(&id, l)?;
+            } else {
+                tx.remove_label(&id, l)?;
             }
-            Ok::<_, crate::store::StoreError>(())
-        })?;
-        ctx.exported(&mut store)?;
-    }
+        }
+        Ok::<_, crate::store::StoreError>(())
+    })?;
+    ctx.exported(&mut store)?;
+    let status = if add { "added" } else { "removed" };
+    let out: Vec<serde_json::Value> = labels
+        .iter()
+        .map(|l| serde_json::json!({"status": status, "issue_id": id, "label": l}))
+        .collect();
     let issue = issues::get(store.conn(), &id)?;
-    ctx.print(
-        &serde_json::json!({"id": id, "labels": issue.labels}),
-        || format!("{}: {}", id, issue.labels.join(", ")),
-    );
+    ctx.print(&out, || format!("{}: {}", id, issue.labels.join(", ")));
     Ok(())
 }
 
@@ -916,7 +929,10 @@ pub fn stats(ctx: &Ctx) -> CliResult {
     let total: i64 = by_status.iter().map(|(_, n)| n).sum();
     let ready_n = ready::ready(store.conn(), &ReadyFilter::default())?.len();
     let map: std::collections::BTreeMap<_, _> = by_status.iter().cloned().collect();
-    let v = serde_json::json!({"total": total, "by_status": map, "ready": ready_n});
+    // `summary` is beads' shape; the rest is ours.
+    let summary = crate::store::details::statistics(store.conn())?;
+    let v =
+        serde_json::json!({"summary": summary, "total": total, "by_status": map, "ready": ready_n});
     ctx.print(&v, || {
         let mut s = format!("total: {total}\nready: {ready_n}\n");
         for (k, n) in &by_status {

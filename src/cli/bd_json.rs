@@ -87,6 +87,25 @@ impl Serialize for BeadsIssue {
     }
 }
 
+/// An issue with fields of ours beside it (close's `outcome`, reopen's
+/// `reopened`).
+#[derive(Serialize)]
+pub struct IssueAnd {
+    #[serde(flatten)]
+    issue: BeadsIssue,
+    #[serde(flatten)]
+    ours: serde_json::Value,
+}
+
+impl IssueAnd {
+    pub fn new(issue: Issue, ours: serde_json::Value) -> Self {
+        IssueAnd {
+            issue: BeadsIssue(issue),
+            ours,
+        }
+    }
+}
+
 /// beads' `Dependency` record: `depends_on_id`, metadata as JSON text.
 #[derive(Serialize)]
 pub struct DepRecord {
@@ -165,6 +184,13 @@ pub struct Related {
 }
 
 impl Related {
+    pub fn new(issue: Issue, dependency_type: DepType) -> Self {
+        Related {
+            issue: BeadsIssue(issue),
+            dependency_type,
+        }
+    }
+
     pub fn issue(&self) -> &Issue {
         &self.issue.0
     }
@@ -214,10 +240,7 @@ impl ShowItem {
         let issue = issues::get(conn, id)?;
         let mut dependencies = Vec::new();
         for d in deps::deps_of(conn, id)? {
-            dependencies.push(Related {
-                issue: BeadsIssue(issues::get(conn, &d.depends_on)?),
-                dependency_type: d.dep_type,
-            });
+            dependencies.push(Related::new(issues::get(conn, &d.depends_on)?, d.dep_type));
         }
         let mut dependents = Vec::new();
         for d in deps::dependents(conn, id)? {

@@ -48,6 +48,10 @@ pub enum MolCommand {
     Show { id: String },
     /// Completion counts.
     Progress { id: String },
+    /// Moves inside a running molecule: respawn, emit-event, await-signal,
+    /// await-event, context-check.
+    #[command(subcommand)]
+    Step(super::mol_step::StepCommand),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -175,6 +179,7 @@ fn state_mark(s: StepState) -> &'static str {
 pub fn run(ctx: &Ctx, c: &MolCommand) -> CliResult {
     match c {
         MolCommand::Pour(a) => pour_cmd(ctx, a, false),
+        MolCommand::Step(s) => super::mol_step::run(ctx, s),
         MolCommand::Wisp(w) => match (&w.sub, &w.pour) {
             (Some(WispSub::Create(p)), _) => pour_cmd(ctx, p, true),
             (Some(WispSub::List), _) | (None, None) => {

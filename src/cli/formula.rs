@@ -197,6 +197,21 @@ fn emit_with(
             let _ = write(&mut stdout);
             EXIT_OK
         }
+        // A device or pipe (`--out /dev/null`) is written in place: a rename
+        // would replace it with a regular file.
+        Some(path) if path.exists() && !path.is_file() => {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .and_then(|mut f| write(&mut f))
+            {
+                Ok(()) => EXIT_OK,
+                Err(e) => {
+                    eprintln!("error: cannot write `{}`: {e}", path.display());
+                    EXIT_FINDINGS
+                }
+            }
+        }
         Some(path) => {
             let tmp = path.with_extension("tmp~");
             let result = std::fs::File::create(&tmp)

@@ -1,5 +1,5 @@
 //! The `gt` command tree.
-use super::formula::{self, CookArgs, FormulaCommand};
+use super::formula::{self, CookArgs};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
@@ -26,7 +26,7 @@ pub enum Command {
     Cook(CookArgs),
     /// Formula library: lint, list, show.
     #[command(subcommand)]
-    Formula(FormulaCommand),
+    Formula(super::gt_work::GtFormulaCommand),
     /// Pour a formula into a molecule (same as `bd mol pour`).
     Pour {
         #[command(flatten)]
@@ -47,7 +47,7 @@ pub enum Command {
     Rig(super::gt_town::RigCommand),
     /// Crew: a worktree for a person.
     #[command(subcommand)]
-    Crew(super::gt_town::CrewCommand),
+    Crew(super::gt_crew::CrewCommand),
     /// Town configuration: agents, roles, default agent.
     #[command(subcommand)]
     Config(super::gt_town::ConfigCommand),
@@ -95,6 +95,19 @@ pub enum Command {
     /// The town's deacon (housekeeping patrol): supervisor code, or an agent.
     #[command(subcommand)]
     Deacon(super::gt_patrol::DeaconCommand),
+    /// Apply the wisp TTL policy (closed past TTL: deleted; open: promoted);
+    /// `report` mails the digest.
+    Compact(super::gt_upkeep::CompactArgs),
+    /// Token usage and estimated cost of the town's sessions.
+    Costs(super::gt_upkeep::CostsArgs),
+    /// This session's context window: how full it is.
+    Context(super::gt_upkeep::ContextArgs),
+    /// Agent beads: their operational state.
+    #[command(subcommand)]
+    Agent(super::gt_agent::AgentCommand),
+    /// Death warrants for stuck agents: file, list, execute.
+    #[command(subcommand)]
+    Warrant(super::gt_agent::WarrantCommand),
     /// The deacon's dogs: town-level helpers that run formulas and plugins.
     #[command(subcommand, alias = "dogs")]
     Dog(super::gt_dog::DogCommand),
@@ -158,18 +171,24 @@ pub enum Command {
 }
 
 pub fn main() -> i32 {
+    super::gt_complete::complete_if_asked();
     super::run_guarded(|| {
         let cli = Cli::parse();
         super::export_allow_modified(cli.allow_modified);
         match &cli.command {
             Command::Cook(args) => formula::cook(args),
-            Command::Formula(cmd) => formula::run(cmd, cli.json),
+            Command::Formula(super::gt_work::GtFormulaCommand::Shared(cmd)) => {
+                formula::run(cmd, cli.json)
+            }
+            Command::Formula(super::gt_work::GtFormulaCommand::Run(a)) => {
+                super::gt_work::formula_run(a, cli.json)
+            }
             Command::Pour { args } => super::gt_mol::run(args, cli.json, false),
             Command::Wisp { args } => super::gt_mol::run(args, cli.json, true),
             Command::Run(a) => super::gt_run::run(a, cli.json),
             Command::Install(a) => super::gt_town::install(a, cli.json),
             Command::Rig(c) => super::gt_town::rig(c, cli.json),
-            Command::Crew(c) => super::gt_town::crew(c, cli.json),
+            Command::Crew(c) => super::gt_crew::crew(c, cli.json),
             Command::Config(c) => super::gt_town::config(c, cli.json),
             Command::Sling(a) => super::gt_work::sling(a, cli.json),
             Command::Hook => super::gt_work::hook(cli.json),
@@ -189,6 +208,11 @@ pub fn main() -> i32 {
             Command::Deacon(c) => super::gt_patrol::deacon(c, cli.json),
             Command::Patrol(c) => super::gt_patrol::run(c, cli.json),
             Command::Dog(c) => super::gt_dog::run(c, cli.json),
+            Command::Agent(c) => super::gt_agent::agent(c, cli.json),
+            Command::Compact(a) => super::gt_upkeep::compact_cmd(a, cli.json),
+            Command::Costs(a) => super::gt_upkeep::costs(a, cli.json),
+            Command::Context(a) => super::gt_upkeep::context(a, cli.json),
+            Command::Warrant(c) => super::gt_agent::warrant_cmd(c, cli.json),
             Command::Convoy { command } => super::gt_convoy::run(command.as_ref(), cli.json),
             Command::Mail(c) => super::gt_mail::run(c, cli.json),
             Command::Nudge(a) => super::gt_mail::nudge_cmd(a, cli.json),

@@ -1,4 +1,5 @@
-//! `gt doctor [--fix]` and `gt completion SHELL`.
+//! `gt doctor [--fix]` and `gt completion SHELL` (the script; the words come
+//! from `gt_complete`).
 
 use super::bd::CliError;
 use super::gt_coord::finish;
@@ -74,16 +75,22 @@ pub fn run(a: &DoctorArgs, json: bool) -> i32 {
 
 #[derive(Args, Debug)]
 pub struct CompletionArgs {
-    /// bash, zsh or fish
+    /// bash, zsh, fish, elvish or powershell
     pub shell: clap_complete::Shell,
 }
 
-/// Print the completion script for `gt`.
+/// Print the completion script for `gt`: it asks `gt` itself for the words,
+/// so rig names, bead ids, agents and formulas complete (see `gt_complete`).
 pub fn completion(a: &CompletionArgs) -> i32 {
-    let mut cmd = <super::gt::Cli as clap::CommandFactory>::command();
-    let mut buf = Vec::new();
-    clap_complete::generate(a.shell, &mut cmd, "gt", &mut buf);
-    // A closed pipe (`| head`) is not an error worth a panic.
-    let _ = std::io::Write::write_all(&mut std::io::stdout(), &buf);
-    0
+    match super::gt_complete::registration(a.shell) {
+        Ok(script) => {
+            // A closed pipe (`| head`) is not an error worth a panic.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
 }

@@ -202,6 +202,83 @@ pub fn sling(a: &SlingArgs, json: bool) -> i32 {
     )
 }
 
+#[derive(clap::Subcommand, Debug)]
+pub enum GtFormulaCommand {
+    #[command(flatten)]
+    Shared(super::formula::FormulaCommand),
+    /// Run a formula: pour it and sling the molecule to a polecat of the rig.
+    Run(FormulaRunArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct FormulaRunArgs {
+    /// The formula.
+    pub name: String,
+    /// The rig (default: the rig you are in, or the only rig).
+    #[arg(long)]
+    pub rig: Option<String>,
+    /// KEY=VALUE (repeatable; `--set` is the same).
+    #[arg(long = "var", visible_alias = "set", value_name = "KEY=VALUE")]
+    pub vars: Vec<String>,
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Hook only; do not start the session.
+    #[arg(long)]
+    pub no_start: bool,
+    /// More vars as `--KEY=VALUE` (Gas Town formulas pass inputs this way).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "--KEY=VALUE"
+    )]
+    pub inputs: Vec<String>,
+}
+
+pub fn formula_run(a: &FormulaRunArgs, json: bool) -> i32 {
+    finish(
+        (|| {
+            let t = town()?;
+            let mut vars = parse_vars(&a.vars)?;
+            for i in &a.inputs {
+                let kv = i
+                    .strip_prefix("--")
+                    .and_then(|x| x.split_once('='))
+                    .ok_or_else(|| {
+                        RuntimeError::usage(
+                            format!("unexpected `{i}`"),
+                            "formula inputs are --KEY=VALUE (or --var KEY=VALUE)",
+                        )
+                    })?;
+                vars.insert(kv.0.to_string(), kv.1.to_string());
+            }
+            let rig = match &a.rig {
+                Some(r) => r.clone(),
+                None => crate::town::rigs::current_or_ask(&t, t.store()?.conn(), &cwd()?)?,
+            };
+            let r = work::sling(
+                &t,
+                &SlingRequest {
+                    target: a.name.clone(),
+                    rig,
+                    agent: a.agent.clone(),
+                    vars,
+                    cwd: cwd()?,
+                    no_start: a.no_start,
+                    polecat: None,
+                },
+            )?;
+            print(json, &r, || {
+                format!(
+                    "Running {} as {} on {} (worktree {})",
+                    a.name, r.bead, r.address, r.worktree
+                )
+            });
+            Ok(())
+        })(),
+        json,
+    )
+}
+
 pub fn hook(json: bool) -> i32 {
     finish(
         (|| {

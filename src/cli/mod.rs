@@ -10,8 +10,11 @@ pub mod bd_sync;
 pub mod formula;
 pub mod formula_pkg;
 pub mod gt;
+pub mod gt_agent;
+pub mod gt_complete;
 pub mod gt_convoy;
 pub mod gt_coord;
+pub mod gt_crew;
 pub mod gt_daemon;
 pub mod gt_dashboard;
 pub mod gt_doctor;
@@ -25,7 +28,9 @@ pub mod gt_patrol;
 pub mod gt_roles;
 pub mod gt_run;
 pub mod gt_town;
+pub mod gt_upkeep;
 pub mod gt_work;
+pub mod mol_step;
 
 /// Run a command; a panic becomes exit code 3 with a request to report it,
 /// never a raw backtrace dump as the only output.

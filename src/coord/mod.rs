@@ -8,6 +8,8 @@
 //! store transaction that also appends its event row.
 
 pub mod address;
+pub mod agent_state;
+pub mod compact;
 pub mod convoy;
 pub mod doctor;
 pub mod feed;

@@ -9,6 +9,7 @@ pub mod burn;
 pub mod current;
 pub mod pour;
 pub mod squash;
+pub mod step;
 pub mod wisp;
 
 use crate::formula::proto::ProtoLoadError;

@@ -2,6 +2,7 @@
 //! providers (exec, tmux), sling, prime, hook and done. See `docs/runtime.md`.
 
 pub mod daemon;
+pub mod deacon;
 pub mod dogs;
 pub mod escalate;
 pub mod finish;
@@ -19,6 +20,8 @@ pub mod scheduler;
 pub mod session;
 pub mod spawn;
 pub mod supervise;
+pub mod usage;
+pub mod warrant;
 pub mod witness;
 pub mod work;
 

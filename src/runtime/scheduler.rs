@@ -8,11 +8,13 @@
 //! never run again because only an `open` step can be leased.
 
 mod sandbox;
+mod starter;
+mod syncer;
 mod turn;
 
 use super::prime;
 use super::proc;
-use super::session::{self, SessionSpec, Started};
+use super::session::{self, SessionSpec};
 use super::RuntimeError;
 use crate::store::agents::address;
 use crate::store::events::TownEvent;
@@ -21,10 +23,12 @@ use crate::store::{issues, Issue, Status, Store};
 use crate::town::{AgentConfig, DoneMode};
 use rusqlite::params;
 use serde::Serialize;
+use starter::{Exit, Job, Note, Starter};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
+use syncer::Syncer;
 use tokio::sync::mpsc;
 use turn::{Judged, Leased, Ready, Unrecorded, Verdict};
 
@@ -141,6 +145,8 @@ impl Reporter for Silent {
 
 struct Running {
     gen: i64,
+    /// The agent generation claimed for the session (0 when adopted).
+    agent_gen: i64,
     title: String,
     polecat: String,
     started: Instant,
@@ -148,15 +154,10 @@ struct Running {
     pid_start: Option<i64>,
     status_file: PathBuf,
     log: PathBuf,
+    /// Our child (its exit is awaited; also while it is being started).
     child: bool,
     deadline: Option<Instant>,
     killed: Option<&'static str>,
-}
-
-struct Exit {
-    step: String,
-    gen: i64,
-    code: Option<i32>,
 }
 
 pub struct Scheduler<'a> {
@@ -165,8 +166,10 @@ pub struct Scheduler<'a> {
     cfg: RunConfig,
     running: HashMap<String, Running>,
     free: Vec<String>,
-    exit_tx: mpsc::UnboundedSender<Exit>,
-    exit_rx: mpsc::UnboundedReceiver<Exit>,
+    notes_tx: mpsc::UnboundedSender<Note>,
+    notes_rx: mpsc::UnboundedReceiver<Note>,
+    /// Starts sessions off this thread (made when the run starts).
+    starter: Option<Starter>,
     started_count: usize,
     adopted: usize,
     retries: usize,
@@ -174,29 +177,44 @@ pub struct Scheduler<'a> {
     interrupted: bool,
     last_version: i64,
     /// The connection's own `synchronous` level when it fsyncs every commit
-    /// (`FULL`/`EXTRA`): the run commits at `NORMAL` and makes its commits
-    /// durable together at each [`Scheduler::sync_point`].
+    /// (`FULL`/`EXTRA`): the run commits at `NORMAL`, the [`Syncer`] makes
+    /// the commits durable off this thread, and [`Scheduler::sync_point`]
+    /// (idle, end) waits for the disk.
     durable_sync: Option<i64>,
     /// The store's write counter at the last sync point.
     synced_version: i64,
+    /// The store's write counter at the last kick of the syncer.
+    kicked_version: i64,
+    syncer: Option<Syncer>,
     /// The molecule's bound vars, as every step's environment.
     var_env: Vec<(String, String)>,
-    /// Sessions started since the last turn (the next turn records them).
+    /// Sessions started since the last turn: the next turn that writes
+    /// records them, or the next tick's turn.
     unrecorded: Vec<Unrecorded>,
+    /// A tick passed: the next turn writes even if only to record sessions.
+    record_now: bool,
     /// Exits judged since the last turn (the next turn applies them).
     judged: Vec<Judged>,
     turn_ctx: Rc<turn::Ctx>,
     /// The polecats' worktrees, kept open across their steps.
     worktrees: sandbox::Worktrees,
-    /// When the JSONL was last brought current during the run.
+    /// When the JSONL was last brought current during the run, and how
+    /// long until the next time.
     jsonl_flushed: Instant,
+    jsonl_every: Duration,
     /// An export failed during the run (said once; the end retries).
     jsonl_warned: bool,
 }
 
+/// At most this many starter threads: enough to overlap a few worktree
+/// preparations with their disk waits on a small machine.
+const STARTERS: usize = 4;
+
 /// How often a run brings the JSONL current (the store defers it during a
-/// run; see `run::run_prepared`).
+/// run; see `run::run_prepared`): every second, or less often when a flush
+/// is slow (a big ledger), so that flushing takes at most 1/20 of the run.
 const JSONL_EVERY: Duration = Duration::from_secs(1);
+const JSONL_SHARE: u32 = 20;
 
 fn step_file(dir: &Path, kind: &str, step: &str, gen: i64, ext: &str) -> PathBuf {
     dir.join(kind).join(format!("{step}.{gen}{ext}"))
@@ -204,7 +222,7 @@ fn step_file(dir: &Path, kind: &str, step: &str, gen: i64, ext: &str) -> PathBuf
 
 impl<'a> Scheduler<'a> {
     pub fn new(store: &'a mut Store, root: &str, cfg: RunConfig) -> Self {
-        let (exit_tx, exit_rx) = mpsc::unbounded_channel();
+        let (notes_tx, notes_rx) = mpsc::unbounded_channel();
         let free = (0..cfg.jobs.max(1))
             .rev()
             .map(crate::town::pool_name)
@@ -227,8 +245,9 @@ impl<'a> Scheduler<'a> {
             cfg,
             running: HashMap::new(),
             free,
-            exit_tx,
-            exit_rx,
+            notes_tx,
+            notes_rx,
+            starter: None,
             started_count: 0,
             adopted: 0,
             retries: 0,
@@ -237,12 +256,16 @@ impl<'a> Scheduler<'a> {
             last_version: -1,
             durable_sync: None,
             synced_version: -1,
+            kicked_version: -1,
+            syncer: None,
             var_env,
             unrecorded: Vec::new(),
+            record_now: false,
             judged: Vec::new(),
             turn_ctx,
             worktrees: sandbox::Worktrees::default(),
             jsonl_flushed: Instant::now(),
+            jsonl_every: JSONL_EVERY,
             jsonl_warned: false,
         }
     }
@@ -274,7 +297,7 @@ impl<'a> Scheduler<'a> {
     /// durable (the WAL is written in order): a step's close, the next
     /// step's lease and its session record cost one fsync together.
     fn sync_point(&mut self) -> Result<(), RuntimeError> {
-        self.flush_jsonl_every(JSONL_EVERY);
+        self.flush_jsonl_every(self.jsonl_every);
         let Some(level) = self.durable_sync else {
             return Ok(());
         };
@@ -297,8 +320,11 @@ impl<'a> Scheduler<'a> {
         if self.jsonl_flushed.elapsed() < every {
             return;
         }
+        let t0 = Instant::now();
+        let flushed = self.store.flush_export();
         self.jsonl_flushed = Instant::now();
-        if let Err(e) = self.store.flush_export() {
+        self.jsonl_every = JSONL_EVERY.max(t0.elapsed() * JSONL_SHARE);
+        if let Err(e) = flushed {
             if !self.jsonl_warned {
                 self.jsonl_warned = true;
                 eprintln!("warning: exporting issues.jsonl during the run failed: {e}");
@@ -306,21 +332,31 @@ impl<'a> Scheduler<'a> {
         }
     }
 
-    /// A write that is itself a sync point (the session records, the last
-    /// write before the supervisor waits): no separate empty commit.
-    fn write_synced<T>(
-        &mut self,
-        f: impl FnOnce(&mut crate::store::Tx<'_>) -> Result<T, RuntimeError>,
-    ) -> Result<T, RuntimeError> {
-        let Some(level) = self.durable_sync else {
-            return self.store.write(f);
-        };
-        self.set_synchronous(level)?;
-        let out = self.store.write(f);
-        self.set_synchronous(1)?;
-        let out = out?;
-        self.synced_version = self.store.data_version()?;
-        Ok(out)
+    /// Hand the commits since the last kick to the syncer (durable soon,
+    /// off this thread); without one (it could not start), a sync point.
+    fn kick_sync(&mut self) -> Result<(), RuntimeError> {
+        if self.durable_sync.is_none() {
+            return Ok(());
+        }
+        let v = self.store.data_version()?;
+        if v == self.kicked_version || v == self.synced_version {
+            return Ok(());
+        }
+        self.kicked_version = v;
+        if self.syncer.is_none() {
+            let wal = self
+                .store
+                .dir()
+                .join(format!("{}-wal", crate::store::DB_FILE));
+            self.syncer = Syncer::new(&wal).ok();
+        }
+        match &self.syncer {
+            Some(s) => {
+                s.kick();
+                Ok(())
+            }
+            None => self.sync_point(),
+        }
     }
 
     fn status_path(&self, step: &str, gen: i64) -> PathBuf {
@@ -330,6 +366,10 @@ impl<'a> Scheduler<'a> {
     /// Drive the molecule to the end. Returns the summary.
     pub async fn run(mut self, rep: &mut dyn Reporter) -> Result<Summary, RuntimeError> {
         let t0 = Instant::now();
+        self.starter = Some(
+            Starter::new(self.notes_tx.clone(), self.cfg.jobs.clamp(1, STARTERS))
+                .map_err(|e| RuntimeError::Io(format!("cannot start the session starter: {e}")))?,
+        );
         self.relax_commits()?;
         self.reconcile(rep)?;
         let (total, done) = self.counts()?;
@@ -366,14 +406,15 @@ impl<'a> Scheduler<'a> {
                     }
                 }
             }
-            self.sync_point()?;
+            self.flush_jsonl_every(self.jsonl_every);
+            self.kick_sync()?;
             tokio::select! {
-                Some(e) = self.exit_rx.recv() => {
-                    let mut exits = vec![e];
-                    while let Ok(e) = self.exit_rx.try_recv() {
-                        exits.push(e);
+                Some(n) = self.notes_rx.recv() => {
+                    let mut notes = vec![n];
+                    while let Ok(n) = self.notes_rx.try_recv() {
+                        notes.push(n);
                     }
-                    self.judge(exits)?;
+                    self.handle_notes(notes, rep)?;
                 }
                 _ = tick.tick() => {
                     self.poll()?;
@@ -387,6 +428,9 @@ impl<'a> Scheduler<'a> {
             }
         };
         self.sync_point()?;
+        if let Some(s) = self.syncer.take() {
+            s.wait().map_err(RuntimeError::Io)?;
+        }
         if let Some(level) = self.durable_sync.take() {
             self.set_synchronous(level)?;
         }
@@ -466,6 +510,7 @@ impl<'a> Scheduler<'a> {
                 l.step_id.clone(),
                 Running {
                     gen: l.generation,
+                    agent_gen: 0,
                     title: title.clone(),
                     polecat: polecat.clone(),
                     started: Instant::now(),
@@ -546,11 +591,12 @@ impl<'a> Scheduler<'a> {
         let running: HashSet<String> = self.running.keys().cloned().collect();
         let ctx = self.turn_ctx.clone();
         if self.judged.is_empty()
-            && self.unrecorded.is_empty()
+            && (self.unrecorded.is_empty() || !self.record_now)
             && turn::pick(self.store.conn(), &ctx, slots, &running)?.is_empty()
         {
             return Ok(());
         }
+        self.record_now = false;
         let judged = std::mem::take(&mut self.judged);
         let unrecorded = std::mem::take(&mut self.unrecorded);
         let mut polecats = turn::Polecats {
@@ -562,7 +608,7 @@ impl<'a> Scheduler<'a> {
                 .collect(),
             free: std::mem::take(&mut self.free),
         };
-        let done = self.write_synced(|tx| {
+        let done = self.store.write(|tx| {
             turn::apply(
                 tx,
                 &ctx,
@@ -631,31 +677,16 @@ impl<'a> Scheduler<'a> {
         leased: Vec<Leased>,
         rep: &mut dyn Reporter,
     ) -> Result<(), RuntimeError> {
-        let cwds = self.prepare_cwds(&leased);
-        for (l, cwd) in leased.into_iter().zip(cwds) {
-            let started = cwd
-                .and_then(|cwd| self.start_session(&l.ready, &l.polecat, l.gen, l.agent_gen, cwd));
+        for l in leased {
+            let started = self.start_session(&l.ready, &l.polecat, l.gen, l.agent_gen);
             match started {
                 Ok(r) => {
-                    rep.event(RunEvent::Started {
-                        step: &l.ready.id,
-                        title: &l.ready.title,
-                        polecat: &l.polecat,
-                    });
-                    self.unrecorded.push(Unrecorded {
-                        step: l.ready.id.clone(),
-                        gen: l.gen,
-                        agent_gen: l.agent_gen,
-                        polecat: l.polecat,
-                        pid: r.pid,
-                        pid_start: r.pid_start,
-                        status_file: r.status_file.display().to_string(),
-                        log: r.log.display().to_string(),
-                    });
                     self.running.insert(l.ready.id, r);
-                    self.started_count += 1;
                 }
-                Err(e) => self.fail_start(&l.ready, &l.polecat, l.gen, &e.to_string(), rep)?,
+                Err(e) => {
+                    let (c, err) = (&l.ready, e.to_string());
+                    self.fail_start(&c.id, &c.title, &l.polecat, l.gen, &err, rep)?
+                }
             }
         }
         Ok(())
@@ -663,7 +694,8 @@ impl<'a> Scheduler<'a> {
 
     fn fail_start(
         &mut self,
-        c: &Ready,
+        step: &str,
+        title: &str,
         polecat: &str,
         gen: i64,
         err: &str,
@@ -680,26 +712,100 @@ impl<'a> Scheduler<'a> {
         };
         let rig = self.cfg.rig.clone();
         let out = self.store.write(|tx| -> Result<_, RuntimeError> {
-            let o = crate::runtime::escalate::fail_step(tx, &c.id, gen, &f)?;
+            let o = crate::runtime::escalate::fail_step(tx, step, gen, &f)?;
             tx.agent_state(&rig, polecat, "idle", true)?;
             Ok(o)
         })?;
         rep.event(RunEvent::Failed {
-            step: &c.id,
-            title: &c.title,
+            step,
+            title,
             error: err,
             outcome: &out,
         });
         Ok(())
     }
 
-    /// Where each planned step runs: its polecat's worktree, or the run's
-    /// directory.
-    fn prepare_cwds(&mut self, plan: &[Leased]) -> Vec<Result<PathBuf, RuntimeError>> {
-        match &self.cfg.git {
-            Some(g) => self.worktrees.prepare(g, &self.cfg.workdir, plan),
-            None => plan.iter().map(|_| Ok(self.cfg.workdir.clone())).collect(),
+    // ----- notes from the starter and the waiters ---------------------------
+
+    fn handle_notes(
+        &mut self,
+        notes: Vec<Note>,
+        rep: &mut dyn Reporter,
+    ) -> Result<(), RuntimeError> {
+        let mut exits = Vec::new();
+        for n in notes {
+            match n {
+                Note::Spawned {
+                    step,
+                    gen,
+                    pid,
+                    pid_start,
+                    child,
+                    worktree,
+                } => {
+                    if let Some((polecat, wt)) = worktree {
+                        self.worktrees.put(polecat, wt);
+                    }
+                    self.spawned(&step, gen, pid, pid_start, child, rep)
+                }
+                Note::SpawnFailed {
+                    step,
+                    gen,
+                    error,
+                    worktree,
+                } => {
+                    if let Some((polecat, wt)) = worktree {
+                        self.worktrees.put(polecat, wt);
+                    }
+                    if self.running.get(&step).is_some_and(|r| r.gen == gen) {
+                        if let Some(r) = self.running.remove(&step) {
+                            self.fail_start(&step, &r.title, &r.polecat, gen, &error, rep)?;
+                        }
+                    }
+                }
+                Note::Exit(e) => exits.push(e),
+            }
         }
+        self.judge(exits)
+    }
+
+    /// A session started: watch it, and let the next turn record it. One
+    /// stopped while it was being started (interrupt, timeout) is stopped now.
+    fn spawned(
+        &mut self,
+        step: &str,
+        gen: i64,
+        pid: Option<i64>,
+        pid_start: Option<i64>,
+        child: bool,
+        rep: &mut dyn Reporter,
+    ) {
+        let Some(r) = self.running.get_mut(step).filter(|r| r.gen == gen) else {
+            if let Some(p) = pid {
+                proc::kill_group(p, proc::SIGKILL);
+            }
+            return;
+        };
+        (r.pid, r.pid_start, r.child) = (pid, pid_start, child);
+        if let (Some(_), Some(p)) = (r.killed, pid) {
+            proc::kill_group(p, proc::SIGKILL);
+        }
+        self.unrecorded.push(Unrecorded {
+            step: step.to_string(),
+            gen,
+            agent_gen: r.agent_gen,
+            polecat: r.polecat.clone(),
+            pid,
+            pid_start,
+            status_file: r.status_file.display().to_string(),
+            log: r.log.display().to_string(),
+        });
+        self.started_count += 1;
+        rep.event(RunEvent::Started {
+            step,
+            title: &r.title,
+            polecat: &r.polecat,
+        });
     }
 
     fn start_session(
@@ -708,7 +814,6 @@ impl<'a> Scheduler<'a> {
         polecat: &str,
         gen: i64,
         agent_gen: i64,
-        cwd: PathBuf,
     ) -> Result<Running, RuntimeError> {
         let status_file = self.status_path(&c.id, gen);
         let log = step_file(&self.cfg.runtime_dir, "logs", &c.id, gen, ".log");
@@ -743,36 +848,50 @@ impl<'a> Scheduler<'a> {
         let spec = SessionSpec {
             name: format!("gt-{polecat}"),
             command,
-            cwd,
+            // The run's directory, or the worktree the starter prepares.
+            cwd: self.cfg.workdir.clone(),
             env,
             stdin,
             log: log.clone(),
             status_file: status_file.clone(),
             provider: agent.provider,
         };
-        let started = session::start(&spec)
-            .map_err(|e| RuntimeError::Io(format!("cannot start a session for {}: {e}", c.id)))?;
-        let pid = started.pid();
-        let pid_start = pid.and_then(proc::start_time);
-        let child = matches!(started, Started::Child(_));
-        if let Started::Child(mut ch) = started {
-            let tx = self.exit_tx.clone();
-            let step = c.id.clone();
-            tokio::spawn(async move {
-                let code = ch.wait().await.ok().and_then(|s| s.code());
-                let _ = tx.send(Exit { step, gen, code });
+        // The step runs in its polecat's worktree (prepared by the starter)
+        // unless it or the run needs no isolation.
+        let sandbox = self
+            .cfg
+            .git
+            .as_ref()
+            .filter(|_| c.isolation.as_deref() != Some("none"))
+            .map(|g| sandbox::Sandbox {
+                git: g.clone(),
+                polecat: polecat.to_string(),
+                open: self.worktrees.take(polecat),
             });
+        let job = Job {
+            step: c.id.clone(),
+            gen,
+            spec,
+            sandbox,
+        };
+        let queued = self.starter.as_ref().is_some_and(|s| s.start(job));
+        if !queued {
+            return Err(RuntimeError::Io(format!(
+                "cannot start a session for {}: the session starter is gone",
+                c.id
+            )));
         }
         Ok(Running {
             gen,
+            agent_gen,
             title: c.title.clone(),
             polecat: polecat.to_string(),
             started: Instant::now(),
-            pid,
-            pid_start,
+            pid: None,
+            pid_start: None,
             status_file,
             log,
-            child,
+            child: true,
             deadline: self.cfg.step_timeout.map(|t| Instant::now() + t),
             killed: None,
         })
@@ -859,6 +978,7 @@ impl<'a> Scheduler<'a> {
     // ----- polling ---------------------------------------------------------
 
     fn poll(&mut self) -> Result<(), RuntimeError> {
+        self.record_now = true;
         let now = Instant::now();
         let mut dead = Vec::new();
         for (step, r) in self.running.iter_mut() {

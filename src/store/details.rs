@@ -116,3 +116,70 @@ pub fn open_epics(conn: &Connection) -> Result<Vec<EpicProgress>> {
         })
         .collect()
 }
+
+/// Ids and titles of issues that are not closed (wisps excluded) whose id
+/// starts with `prefix`, in id order, at most `limit`: for shell completion.
+pub fn open_ids_with_prefix(
+    conn: &Connection,
+    prefix: &str,
+    limit: usize,
+) -> Result<Vec<(String, String)>> {
+    let mut st = conn.prepare_cached(
+        "SELECT id, title FROM issues
+         WHERE id >= ?1 AND id < ?2 AND status != 'closed' AND ephemeral = 0
+         ORDER BY id LIMIT ?3",
+    )?;
+    let upper = format!("{prefix}\u{10ffff}");
+    let rows = st.query_map(rusqlite::params![prefix, upper, limit as i64], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// beads' `Statistics` (the `summary` of `bd stats --json`), wisps excluded.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Statistics {
+    pub total_issues: i64,
+    pub open_issues: i64,
+    pub in_progress_issues: i64,
+    pub closed_issues: i64,
+    pub blocked_issues: i64,
+    pub deferred_issues: i64,
+    pub ready_issues: i64,
+    pub pinned_issues: i64,
+    pub epics_eligible_for_closure: i64,
+    /// Mean hours from creation to close over closed issues.
+    pub average_lead_time_hours: f64,
+}
+
+pub fn statistics(conn: &Connection) -> Result<Statistics> {
+    let mut st = conn.prepare(
+        "SELECT count(*),
+                count(*) FILTER (WHERE status = 'open'),
+                count(*) FILTER (WHERE status IN ('in_progress', 'hooked')),
+                count(*) FILTER (WHERE status = 'closed'),
+                count(*) FILTER (WHERE status != 'closed' AND (blocked = 1 OR status = 'blocked')),
+                count(*) FILTER (WHERE status = 'deferred'),
+                count(*) FILTER (WHERE status = 'open' AND blocked = 0),
+                count(*) FILTER (WHERE status = 'pinned'),
+                count(*) FILTER (WHERE issue_type = 'epic' AND status != 'closed'
+                                 AND children_open = 0 AND children_closed > 0),
+                coalesce(avg((julianday(closed_at) - julianday(created_at)) * 24.0)
+                         FILTER (WHERE status = 'closed' AND closed_at IS NOT NULL), 0.0)
+         FROM issues WHERE ephemeral = 0",
+    )?;
+    Ok(st.query_row([], |r| {
+        Ok(Statistics {
+            total_issues: r.get(0)?,
+            open_issues: r.get(1)?,
+            in_progress_issues: r.get(2)?,
+            closed_issues: r.get(3)?,
+            blocked_issues: r.get(4)?,
+            deferred_issues: r.get(5)?,
+            ready_issues: r.get(6)?,
+            pinned_issues: r.get(7)?,
+            epics_eligible_for_closure: r.get(8)?,
+            average_lead_time_hours: r.get(9)?,
+        })
+    })?)
+}

@@ -153,6 +153,14 @@ pub enum TownEvent {
         #[serde(default)]
         generation: Option<i64>,
     },
+    /// A signal on a channel (`gt mol step emit-event`), for whoever awaits it.
+    #[serde(rename = "signal")]
+    Signal {
+        channel: String,
+        signal: String,
+        #[serde(default)]
+        payload: std::collections::BTreeMap<String, String>,
+    },
 }
 
 /// Every story kind, for SQL filters.
@@ -182,6 +190,7 @@ pub const STORY_KINDS: &[&str] = &[
     "nudge.delivered",
     "nudge.failed",
     "handoff",
+    "signal",
 ];
 
 impl TownEvent {
@@ -337,6 +346,20 @@ impl TownEvent {
                 format!("nudge to {agent} failed ({error}); still queued")
             }
             Handoff { agent, .. } => format!("{agent} handed off to its next session"),
+            Signal {
+                channel,
+                signal,
+                payload,
+            } => {
+                let kv: Vec<String> = payload.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!(
+                    "{} signalled {signal} on {channel} {}",
+                    short(actor),
+                    kv.join(" ")
+                )
+                .trim_end()
+                .to_string()
+            }
         }
     }
 }
