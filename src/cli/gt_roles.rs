@@ -49,7 +49,7 @@ impl RoleArgs {
     }
 }
 
-fn status_line(s: &RoleStatus) -> String {
+pub fn status_line(s: &RoleStatus) -> String {
     let what = match (&s.agent, s.running) {
         (Some(a), true) => format!(
             "running as agent `{a}` (pid {}{})",
@@ -68,7 +68,54 @@ fn status_line(s: &RoleStatus) -> String {
             "not running (supervisor code; `gt start` or this command's `start`)".into()
         }
     };
-    format!("{}: {what}", s.address)
+    let mut line = format!("{}: {what}", s.address);
+    if let Some(h) = &s.heartbeat {
+        line += &format!(
+            "\nheartbeat: {} ({} s ago){}",
+            h.at,
+            h.age_secs,
+            Some(&h.action)
+                .filter(|a| !a.is_empty())
+                .map(|a| format!(": {a}"))
+                .unwrap_or_default()
+        );
+    }
+    if s.role == "deacon" {
+        line += &patrol_lines(s.patrol.as_ref());
+    }
+    line
+}
+
+fn patrol_lines(h: Option<&crate::runtime::deacon::PatrolLog>) -> String {
+    let Some(h) = h else {
+        return "\nno patrol yet".into();
+    };
+    let mut out = match &h.last_patrol {
+        Some(at) => format!("\nlast patrol: {at} (cycle {}, by {})", h.cycle, h.by),
+        None => "\nno patrol yet".into(),
+    };
+    for p in &h.results {
+        out += &part_lines(p);
+    }
+    out
+}
+
+pub fn part_lines(p: &crate::runtime::deacon::PartResult) -> String {
+    let mut out = format!(
+        "\n  {} at {}{}: {}",
+        p.part,
+        p.at,
+        if p.dry_run { " (dry run)" } else { "" },
+        if p.lines.is_empty() {
+            "all well".to_string()
+        } else {
+            format!("{} finding(s)", p.lines.len())
+        }
+    );
+    for l in &p.lines {
+        out += &format!("\n    - {l}");
+    }
+    out
 }
 
 pub fn role(role: &str, c: &RoleCommand, json: bool) -> i32 {
