@@ -231,6 +231,7 @@ fn emit_with(
 }
 
 pub fn cook(args: &CookArgs) -> i32 {
+    crate::alloc::return_freed_memory_promptly();
     let vars = match parse_vars(&args.vars) {
         Ok(v) => v,
         Err(e) => {
@@ -360,6 +361,7 @@ pub fn run(cmd: &FormulaCommand, json: bool) -> i32 {
 }
 
 fn lint_cmd(args: &LintArgs) -> i32 {
+    crate::alloc::return_freed_memory_promptly();
     let cwd = cwd();
     let paths = if args.paths.is_empty() {
         let project = cwd
