@@ -343,6 +343,11 @@ fn run(c: &CrewCommand, json: bool) -> Result<(), RuntimeError> {
                 Attach::Log(text) => print(json, &serde_json::json!({"tail": text}), || {
                     format!("({} runs headless; its log follows)\n{text}", r.address())
                 }),
+                Attach::NoTerminal { attach, pane } => print(
+                    json,
+                    &serde_json::json!({"attach": attach, "pane": pane}),
+                    || super::gt_roles::no_terminal(&r.address(), &attach, &pane),
+                ),
                 Attach::BuiltIn(s) => print(json, &s, || status_line(&s)),
             }
         }
