@@ -275,6 +275,10 @@ fn beads_ui_shows_and_edits_our_store_in_chromium() {
         "!!document.querySelector('#list-root tr[data-issue-id=\"ui-epic\"]')",
     );
     b.eval("window.__notReloaded = true");
+    // beads-ui ignores store changes for 1 s after each refresh it makes
+    // (server/watcher.js `cooldown_ms`), and the UI edits above just caused
+    // one; a change inside that window is only shown after the next one.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
     bd.ok(&["create", "Filed by an agent", "--id", "ui-agent"]);
     b.wait_for(
         "the agent's issue in the list, without a reload",
