@@ -15,9 +15,12 @@ GT=${GT:-$(dirname "$0")/../target/release/gt}
 depths=("$@")
 [ ${#depths[@]} -gt 0 ] || depths=(18 32)
 measure() { # label, command...
-    local out
-    out=$( { /usr/bin/time -f '%e %M' "${@:2}" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
-    printf '%-22s %6ss %8s KB peak RSS\n' "$1" ${out}
+    local t
+    t=$(mktemp)
+    local rc=0
+    /usr/bin/time -o "$t" -f '%e %M' "${@:2}" >/dev/null 2>&1 || rc=$?
+    printf '%-24s %6ss %8s KB peak RSS, exit %s\n' "$1" $(tail -1 "$t") "$rc"
+    rm -f "$t"
 }
 for depth in "${depths[@]}"; do
     dir=$(mktemp -d)

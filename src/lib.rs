@@ -4,6 +4,7 @@
 //! `cli -> molecule -> store`, and `molecule -> formula`. `formula` depends on
 //! nothing else in the crate, so a lint-only user never touches SQLite or git.
 
+pub mod alloc;
 pub mod cli;
 pub mod coord;
 pub mod dashboard;

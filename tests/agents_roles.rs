@@ -14,13 +14,6 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-fn tmux_ok() -> bool {
-    Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 /// A town whose commands run with a clean environment: a test HOME, and a
 /// PATH of a private `bin/` (for fake CLIs), gt's directory and the system.
 struct World {
@@ -262,4 +255,414 @@ fn doctor_leaves_presets_nobody_chose_alone() {
         "{all}"
     );
     assert!(!all.contains("witness"), "{all}");
+}
+
+impl World {
+    fn bd(&self, args: &[&str]) -> String {
+        let o = self.cmd(BD, &self.town, args).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "bd {args:?}\n{}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn store(&self) -> gastown::store::Store {
+        gastown::store::Store::open(&self.town.join(".beads")).unwrap()
+    }
+
+    fn agent_row(&self, rig: &str, name: &str) -> Option<gastown::store::agents::AgentRow> {
+        gastown::store::agents::get(self.store().conn(), rig, name).unwrap()
+    }
+
+    fn daemon_log(&self) -> String {
+        std::fs::read_to_string(self.town.join(".beads/runtime/daemon.log")).unwrap_or_default()
+    }
+
+    fn wait(&self, what: &str, mut f: impl FnMut() -> bool) {
+        let end = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < end {
+            if f() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let mut logs = String::new();
+        if let Ok(rd) = std::fs::read_dir(self.town.join(".beads/runtime/logs")) {
+            for e in rd.flatten() {
+                let t = std::fs::read_to_string(e.path()).unwrap_or_default();
+                logs += &format!("--- {} ---\n{t}\n", e.path().display());
+            }
+        }
+        panic!(
+            "timed out waiting for {what}\n--- daemon log ---\n{}\n{logs}",
+            self.daemon_log()
+        );
+    }
+}
+
+/// A one-step formula file for wisps.
+fn small_formula(w: &World) -> PathBuf {
+    let f = w.root.join("chore.formula.toml");
+    std::fs::write(
+        &f,
+        "formula = \"chore\"\ntype = \"workflow\"\nversion = 1\ndescription = \"One chore.\"\n\n[[steps]]\nid = \"do\"\ntitle = \"Do it\"\n",
+    )
+    .unwrap();
+    f
+}
+
+#[test]
+fn deacon_builtin_patrol_hands_sessions_to_the_witness_and_keeps_house() {
+    let w = World::new();
+    // A polecat whose session dies while working.
+    let agent = w.tool("sleepy", "#!/bin/sh\nexec sleep 60\n");
+    w.agent("sleepy", agent.to_str().unwrap(), "exec");
+    w.ok(&w.town, &["config", "role", "polecat", "sleepy"]);
+    let bead: serde_json::Value =
+        serde_json::from_str(&w.bd(&["--json", "create", "Work"])).unwrap();
+    let bead = bead["id"].as_str().unwrap().to_string();
+    let s = w.json(&["sling", &bead, "app"]);
+    let polecat = s["polecat"].as_str().unwrap().to_string();
+    let pid = s["pid"].as_i64().unwrap();
+    unsafe {
+        libc::kill(-(pid as i32), libc::SIGKILL);
+    }
+    w.wait("the polecat's session to end", || {
+        !w.agent_row("app", &polecat).unwrap().session_alive()
+    });
+    // An orphaned worktree registration and a finished wisp.
+    let repo = w.town.join("app/.repo.git");
+    let gone = w.root.join("gone-wt");
+    common::town::git_in(
+        &w.root,
+        &[
+            "--git-dir",
+            repo.to_str().unwrap(),
+            "worktree",
+            "add",
+            "-q",
+            "-b",
+            "tmp",
+            gone.to_str().unwrap(),
+        ],
+    );
+    std::fs::remove_dir_all(&gone).unwrap();
+    let wisp = w.json(&["wisp", small_formula(&w).to_str().unwrap()]);
+    let root = wisp["new_epic_id"].as_str().unwrap().to_string();
+    for id in wisp["id_mapping"].as_object().unwrap().values() {
+        w.bd(&["close", id.as_str().unwrap()]);
+    }
+
+    // zombie-scan hands the dead session to the rig's witness, once.
+    let r = w.json(&["deacon", "zombie-scan"]);
+    let lines = r[0]["lines"].to_string();
+    assert!(
+        lines.contains(&format!("app/polecats/{polecat}"))
+            && lines.contains("handed to app/witness"),
+        "{r:#}"
+    );
+    let inbox = gastown::coord::mail::inbox(w.store().conn(), "app/witness", true, 10).unwrap();
+    assert_eq!(inbox.messages.len(), 1, "{inbox:?}");
+    assert!(inbox.messages[0]
+        .subject
+        .starts_with(&format!("DEAD_SESSION app/polecats/{polecat} gen ")));
+    let again = w.json(&["deacon", "zombie-scan"]).to_string();
+    assert!(again.contains("already with app/witness"), "{again}");
+    assert_eq!(
+        gastown::coord::mail::inbox(w.store().conn(), "app/witness", true, 10)
+            .unwrap()
+            .messages
+            .len(),
+        1
+    );
+    // stale-hooks waits (1 h by default) so the witness restarts in place
+    // first; with --max-age 0s the dead holder's hook is released.
+    let r = w.json(&["deacon", "stale-hooks"]);
+    assert_eq!(r[0]["lines"], serde_json::json!([]), "{r:#}");
+    let r = w.json(&["deacon", "stale-hooks", "--max-age", "0", "--dry-run"]);
+    assert!(r[0]["lines"].to_string().contains(&bead), "{r:#}");
+    let st = gastown::store::issues::get(w.store().conn(), &bead)
+        .unwrap()
+        .status;
+    assert_ne!(
+        st,
+        gastown::store::Status::Open,
+        "a dry run changes nothing"
+    );
+    let o = w.gt(&w.town, &["deacon", "stale-hooks", "--max-age", "soon"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--max-age `soon`"), "{}", text(&o));
+    let r = w.json(&["deacon", "stale-hooks", "--max-age", "0"]);
+    assert!(
+        r[0]["lines"].to_string().contains("released lease"),
+        "{r:#}"
+    );
+    assert_eq!(
+        gastown::store::issues::get(w.store().conn(), &bead)
+            .unwrap()
+            .status,
+        gastown::store::Status::Open
+    );
+
+    // `gt deacon start` without an agent: the supervisor patrols (every
+    // part), and `gt deacon status` shows when and what.
+    let st = w.json(&["deacon", "start"]);
+    assert_eq!(st["mode"], "supervisor", "{st:#}");
+    w.wait("the first built-in patrol", || {
+        w.json(&["deacon", "status"])["patrol"]["cycle"].as_u64() >= Some(1)
+    });
+    let st = w.json(&["deacon", "status"]);
+    assert_eq!(st["patrol"]["by"], "supervisor", "{st:#}");
+    let parts: Vec<&str> = st["patrol"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["part"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        parts,
+        [
+            "zombie-scan",
+            "cleanup-orphans",
+            "stale-hooks",
+            "housekeeping"
+        ]
+    );
+    let house = st["patrol"]["results"][3]["lines"].to_string();
+    assert!(
+        house.contains("worktrees.orphaned") && house.contains("pruned"),
+        "{house}"
+    );
+    assert!(
+        house.contains(&root),
+        "the finished wisp was collected: {house}"
+    );
+    assert!(gastown::store::issues::get(w.store().conn(), &root).is_err());
+    let human = w.ok(&w.town, &["deacon", "status"]);
+    assert!(
+        human.contains("running as supervisor code")
+            && human.contains("last patrol:")
+            && human.contains("housekeeping at"),
+        "{human}"
+    );
+    w.shutdown();
+}
+
+#[test]
+fn deacon_with_an_agent_works_its_patrol_wisp() {
+    let w = World::new();
+    // A stand-in deacon: closes each ready step its prime shows, then says
+    // it is done and exits.
+    let script = r#"#!/bin/sh
+cat > /dev/null
+for i in 1 2 3 4 5 6 7 8 9 10; do
+  step=$(gt prime | sed -n 's/^Next ready step: \([^ ]*\).*/\1/p')
+  [ -z "$step" ] && break
+  bd close "$step" > /dev/null || exit 1
+done
+gt deacon heartbeat "fake patrol done"
+"#;
+    let agent = w.tool("fake-deacon", script);
+    w.agent("fake-deacon", agent.to_str().unwrap(), "exec");
+    w.ok(&w.town, &["config", "role", "deacon", "fake-deacon"]);
+    w.ok(&w.town, &["config", "set", "deacon.patrol_secs", "1"]);
+    let st = w.json(&["deacon", "start"]);
+    assert_eq!(st["mode"], "agent", "{st:#}");
+    assert_eq!(st["agent"], "fake-deacon");
+    let row = w.agent_row("", "deacon").unwrap();
+    let wisp = row.hooked_bead.clone().expect("a patrol wisp on the hook");
+    let root = gastown::store::issues::get(w.store().conn(), &wisp).unwrap();
+    assert!(root.ephemeral, "a wisp");
+    assert_eq!(
+        root.metadata["formula"], "mol-deacon-patrol",
+        "{:?}",
+        root.metadata
+    );
+    w.wait("the agent to finish its wisp", || {
+        gastown::store::issues::subtree(w.store().conn(), &wisp)
+            .unwrap()
+            .iter()
+            .all(|i| i.id == wisp || i.status == gastown::store::Status::Closed)
+            && gastown::runtime::patrol::last_beat(
+                &gastown::town::Town {
+                    root: w.town.clone(),
+                },
+                "deacon",
+            )
+            .is_some_and(|h| h.action == "fake patrol done")
+    });
+    let st = w.json(&["deacon", "status"]);
+    assert_eq!(st["patrol"]["cycle"], 1, "{st:#}");
+    assert_eq!(st["patrol"]["by"], "agent");
+
+    // With the supervisor up, the next patrol is due (1 s): a fresh
+    // session on a fresh wisp.
+    w.ok(&w.town, &["start"]);
+    w.wait("a second patrol wisp", || {
+        w.agent_row("", "deacon")
+            .and_then(|a| a.hooked_bead)
+            .is_some_and(|b| b != wisp)
+    });
+    // The finished wisp was closed for housekeeping to collect.
+    assert_eq!(
+        gastown::store::issues::get(w.store().conn(), &wisp)
+            .unwrap()
+            .status,
+        gastown::store::Status::Closed
+    );
+    // Stopped by the user, it stays stopped.
+    w.ok(&w.town, &["deacon", "stop"]);
+    assert_eq!(w.agent_row("", "deacon").unwrap().state, "idle");
+    w.shutdown();
+}
+
+fn tmux_ok() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A stand-in agent that reads its prompt, writes its prime to
+/// `primed.txt` in its session directory, and stays up.
+const STAYS_UP: &str = "#!/bin/sh\ncat > /dev/null\ngt prime > primed.txt 2>&1\nexec sleep 60\n";
+
+impl World {
+    fn has_session(&self, name: &str) -> bool {
+        let sock = gastown::runtime::session::tmux_socket(&self.town.join(".beads/runtime"));
+        Command::new("tmux")
+            .args(["-L", &sock, "has-session", "-t", &format!("={name}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    fn primed(&self, dir: &Path, who: &str) {
+        let f = dir.join("primed.txt");
+        self.wait(&format!("{who}'s prime"), || {
+            std::fs::read_to_string(&f).is_ok_and(|t| t.contains(who))
+        });
+    }
+}
+
+#[test]
+fn crew_sessions_start_attach_stop_and_restart_on_the_town_socket() {
+    if !tmux_ok() {
+        return eprintln!("skipped: tmux is not installed");
+    }
+    let w = World::new();
+    let bot = w.tool("crewbot", STAYS_UP);
+    w.agent("crewbot", bot.to_str().unwrap(), "tmux");
+    w.ok(&w.town, &["config", "role", "crew", "crewbot"]);
+    let o = w.gt(&w.town, &["crew", "start"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("which crew member?"), "{}", text(&o));
+
+    // No worktree yet: `start` makes it (branch crew/dave), then the session.
+    let v = w.json(&["crew", "start", "dave"]);
+    assert_eq!(v[0]["address"], "app/crew/dave", "{v:#}");
+    assert_eq!(v[0]["running"], true, "{v:#}");
+    assert_eq!(v[0]["session"], "gt-app-crew-dave", "{v:#}");
+    let wt = w.town.join("app/crew/dave");
+    let branch = common::town::git_in(&wt, &["branch", "--show-current"]);
+    assert_eq!(branch.trim(), "crew/dave");
+    assert!(w.has_session("gt-app-crew-dave"));
+    // Primed as that crew member, by where it stands and its session env.
+    w.primed(&wt, "app/crew/dave (role: crew)");
+    let st = w.json(&["crew", "status", "dave"]);
+    assert_eq!(st[0]["mode"], "agent");
+    assert_eq!(st[0]["agent"], "crewbot");
+    let gen = st[0]["generation"].as_i64().unwrap();
+    // `at` on a running member: --no-tmux prints its worktree, --detached
+    // leaves it running.
+    let path = w.ok(&w.town, &["crew", "at", "dave", "--no-tmux"]);
+    assert_eq!(Path::new(path.trim()), wt);
+    let v = w.json(&["crew", "at", "app/dave", "--detached"]);
+    assert_eq!(v["pid"], st[0]["pid"], "not started twice: {v:#}");
+    let list = w.ok(&w.town, &["crew", "list"]);
+    assert!(
+        list.contains("app/crew/dave: running as agent `crewbot`"),
+        "{list}"
+    );
+
+    // Stop ends the session; restart starts a new generation.
+    let v = w.json(&["crew", "stop", "dave"]);
+    assert_eq!(v[0]["stopped"], true, "{v:#}");
+    assert!(!w.has_session("gt-app-crew-dave"));
+    let st = w.json(&["crew", "status", "dave"]);
+    assert_eq!(st[0]["running"], false, "{st:#}");
+    assert_eq!(st[0]["state"], "idle");
+    std::fs::remove_file(wt.join("primed.txt")).unwrap();
+    let v = w.json(&["crew", "restart", "dave"]);
+    assert_eq!(v[0]["running"], true, "{v:#}");
+    assert_eq!(v[0]["generation"], gen + 1);
+    w.primed(&wt, "app/crew/dave (role: crew)");
+    w.ok(&w.town, &["crew", "stop", "--all"]);
+    assert!(!w.has_session("gt-app-crew-dave"));
+    w.shutdown();
+}
+
+/// A status: `gt witness status` prints one object for one rig, a list for
+/// several.
+fn one(v: &serde_json::Value) -> &serde_json::Value {
+    v.as_array().and_then(|a| a.first()).unwrap_or(v)
+}
+
+#[test]
+fn witness_and_refinery_run_as_supervisor_code_or_as_agent_sessions() {
+    let w = World::new();
+    // No agent: supervisor code. start runs the supervisor; stop pauses it.
+    let st = w.json(&["witness", "status"]);
+    assert_eq!(one(&st)["mode"], "supervisor", "{st:#}");
+    assert_eq!(one(&st)["running"], false);
+    let st = w.json(&["witness", "start"]);
+    assert_eq!(st["mode"], "supervisor", "{st:#}");
+    assert_eq!(st["running"], true);
+    w.json(&["witness", "stop"]);
+    assert_eq!(one(&w.json(&["witness", "status"]))["running"], false);
+    assert_eq!(w.json(&["witness", "start", "app"])["running"], true);
+
+    // Assigned an agent (the rig's roles.witness.agent): an agent session in
+    // <rig>/witness, primed as the witness; restart is a new generation;
+    // stop ends it and the supervisor leaves it stopped.
+    let bot = w.tool("patrolbot", STAYS_UP);
+    w.agent("patrolbot", bot.to_str().unwrap(), "exec");
+    w.ok(
+        &w.town,
+        &["config", "role", "witness", "patrolbot", "--rig", "app"],
+    );
+    let st = w.json(&["witness", "status", "--rig", "app"]);
+    assert_eq!(one(&st)["mode"], "agent", "{st:#}");
+    assert_eq!(one(&st)["running"], false);
+    let st = w.json(&["witness", "start", "--rig", "app"]);
+    assert_eq!(st["mode"], "agent", "{st:#}");
+    assert_eq!(st["running"], true, "{st:#}");
+    let home = w.town.join("app/witness");
+    w.primed(&home, "app/witness (role: witness)");
+    let gen = st["generation"].as_i64().unwrap();
+    let st = w.json(&["witness", "restart", "--rig", "app"]);
+    assert_eq!(st["running"], true, "{st:#}");
+    assert_eq!(st["generation"], gen + 1);
+    let pid = st["pid"].as_i64().unwrap();
+    w.json(&["witness", "stop", "--rig", "app"]);
+    w.wait("the witness session to end", || {
+        !gastown::proc::alive(pid, None)
+    });
+    std::thread::sleep(Duration::from_millis(600)); // a few supervisor ticks
+    let st = w.json(&["witness", "status", "--rig", "app"]);
+    assert_eq!(one(&st)["running"], false, "stopped stays stopped: {st:#}");
+    assert_eq!(one(&st)["state"], "idle");
+
+    // The refinery, by --agent: its session instead of the built-in worker.
+    let st = w.json(&["refinery", "start", "--agent", "patrolbot"]);
+    assert_eq!(st["mode"], "agent", "{st:#}");
+    w.primed(
+        &w.town.join("app/refinery"),
+        "app/refinery (role: refinery)",
+    );
+    let o = w.gt(&w.town, &["refinery", "start", "--agent", "patrolbot"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("already running"), "{}", text(&o));
+    w.json(&["refinery", "stop"]);
+    // Back to supervisor code once no agent is assigned or passed.
+    let st = w.json(&["refinery", "status"]);
+    assert_eq!(one(&st)["mode"], "supervisor", "{st:#}");
+    w.shutdown();
 }

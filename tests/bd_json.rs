@@ -276,3 +276,68 @@ fn delete_accepts_force_and_update_edits_every_text_field_beads_ui_sends() {
     bd.ok(&["--sandbox", "delete", "bj-old", "--force"]);
     assert_eq!(bd.run(&["show", "bj-old"]).code, 1);
 }
+
+#[test]
+fn dep_and_label_commands_answer_in_beads_shapes() {
+    let (_d, bd) = store();
+    let added = bd.ok(&["dep", "add", "bj-form", "bj-old", "--json"]).json();
+    assert_eq!(
+        (
+            &added["status"],
+            &added["blocked_id"],
+            &added["blocker_id"],
+            &added["type"]
+        ),
+        (
+            &Value::from("added"),
+            &Value::from("bj-form"),
+            &Value::from("bj-old"),
+            &Value::from("blocks")
+        )
+    );
+    let down = bd.ok(&["dep", "list", "bj-api", "--json"]).json();
+    let pairs: Vec<(String, String)> = down
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["id"].as_str().unwrap().into(),
+                d["dependency_type"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("bj-epic".into(), "parent-child".into()),
+            ("bj-form".into(), "blocks".into())
+        ]
+    );
+    let up = bd
+        .ok(&["dep", "list", "bj-form", "--direction", "up", "--json"])
+        .json();
+    assert_eq!(up[0]["id"], "bj-api");
+    let only = bd
+        .ok(&["dep", "list", "bj-api", "--type", "blocks", "--json"])
+        .json();
+    assert_eq!(only.as_array().unwrap().len(), 1);
+    let removed = bd
+        .ok(&["dep", "remove", "bj-form", "bj-old", "--json"])
+        .json();
+    assert_eq!(
+        (&removed["status"], &removed["depends_on_id"]),
+        (&Value::from("removed"), &Value::from("bj-old"))
+    );
+    let labeled = bd
+        .ok(&["label", "add", "bj-api", "backend", "--json"])
+        .json();
+    assert_eq!(
+        labeled,
+        serde_json::json!([{"status": "added", "issue_id": "bj-api", "label": "backend"}])
+    );
+    assert_eq!(
+        bd.ok(&["label", "list", "bj-api", "--json"]).json(),
+        serde_json::json!(["backend"])
+    );
+}

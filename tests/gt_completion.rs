@@ -82,9 +82,15 @@ fn bash_completes_rigs_beads_agents_and_formulas_from_the_town() {
     // Subcommands still complete (the static words).
     assert!(has(&bash_complete(town, "gt sl"), "sling"));
 
-    // Rig names: `gt sling BEAD <rig>`, `gt rig remove <name>`, `--rig`.
+    // Rig names (and addresses) for `gt sling BEAD <where>`; rig names for
+    // `gt rig remove <name>`.
     let rigs = bash_complete(town, &format!("gt sling {bead} "));
     assert!(has(&rigs, "app") && has(&rigs, "web"), "{rigs:?}");
+    assert!(has(&rigs, "mayor"), "{rigs:?}");
+    assert!(has(
+        &bash_complete(town, "gt sling --formula ship"),
+        "ship-it"
+    ));
     assert_eq!(bash_complete(town, "gt rig remove w"), ["web"]);
 
     // Bead ids (open ones) and formula names for a sling target.

@@ -1,6 +1,7 @@
 //! `bd dep add|remove|list|tree`.
 
 use super::bd::{CliResult, Ctx};
+use super::bd_json::Related;
 use crate::store::deps::{self, TreeNode};
 use crate::store::{issues, DepType};
 use clap::Subcommand;
@@ -25,8 +26,16 @@ pub enum DepCommand {
         #[arg(short = 't', long = "type")]
         dep_type: Option<String>,
     },
-    /// What an issue depends on and what depends on it.
-    List { issue: String },
+    /// What an issue depends on (`--direction up`: what depends on it).
+    List {
+        issue: String,
+        /// down: its dependencies; up: its dependents.
+        #[arg(long, default_value = "down", value_parser = ["down", "up"])]
+        direction: String,
+        /// Only edges of this type.
+        #[arg(short = 't', long = "type")]
+        dep_type: Option<String>,
+    },
     /// The dependency tree of an issue.
     Tree {
         issue: String,
@@ -82,8 +91,13 @@ pub fn run(ctx: &Ctx, c: &DepCommand) -> CliResult {
             let (a, b) = (r(issue, &store)?, r(depends_on, &store)?);
             let added = store.write(|tx| tx.add_dep(&a, &b, t, meta.as_ref()))?;
             ctx.exported(&mut store)?;
+            // beads' keys, then ours.
             ctx.print(
-                &serde_json::json!({"issue": a, "depends_on": b, "type": t, "added": added}),
+                &serde_json::json!({
+                    "status": if added { "added" } else { "exists" },
+                    "blocked_id": a, "blocker_id": b, "type": t,
+                    "issue": a, "depends_on": b, "added": added,
+                }),
                 || {
                     if added {
                         format!("Added {a} -> {b} ({t})")
@@ -103,7 +117,10 @@ pub fn run(ctx: &Ctx, c: &DepCommand) -> CliResult {
             let n = store.write(|tx| tx.remove_dep(&a, &b, t))?;
             ctx.exported(&mut store)?;
             ctx.print(
-                &serde_json::json!({"issue": a, "depends_on": b, "removed": n}),
+                &serde_json::json!({
+                    "status": if n == 0 { "absent" } else { "removed" },
+                    "issue_id": a, "depends_on_id": b, "removed": n,
+                }),
                 || {
                     if n == 0 {
                         format!("{a} does not depend on {b} (nothing to do)")
@@ -113,23 +130,49 @@ pub fn run(ctx: &Ctx, c: &DepCommand) -> CliResult {
                 },
             );
         }
-        DepCommand::List { issue } => {
+        DepCommand::List {
+            issue,
+            direction,
+            dep_type,
+        } => {
             let a = r(issue, &store)?;
-            let out = deps::deps_of(store.conn(), &a)?;
-            let inn = deps::dependents(store.conn(), &a)?;
-            ctx.print(
-                &serde_json::json!({"dependencies": out, "dependents": inn}),
-                || {
-                    let mut s = String::new();
-                    for d in &out {
-                        s += &format!("{a} -> {} ({})\n", d.depends_on, d.dep_type);
-                    }
-                    for d in &inn {
-                        s += &format!("{} -> {a} ({})\n", d.issue_id, d.dep_type);
-                    }
-                    s
-                },
-            );
+            let only = dep_type.as_deref().map(str::parse::<DepType>).transpose()?;
+            let up = direction == "up";
+            let edges = if up {
+                deps::dependents(store.conn(), &a)?
+            } else {
+                deps::deps_of(store.conn(), &a)?
+            };
+            let mut related = Vec::new();
+            for d in edges
+                .into_iter()
+                .filter(|d| only.is_none_or(|t| d.dep_type == t))
+            {
+                let other = if up { &d.issue_id } else { &d.depends_on };
+                related.push(Related::new(issues::get(store.conn(), other)?, d.dep_type));
+            }
+            // beads: an array of the related issues with `dependency_type`.
+            ctx.print(&related, || {
+                if related.is_empty() {
+                    return format!(
+                        "{a} has no {}",
+                        if up { "dependents" } else { "dependencies" }
+                    );
+                }
+                related
+                    .iter()
+                    .map(|x| {
+                        let o = &x.issue().id;
+                        let t = x.dependency_type;
+                        if up {
+                            format!("{o} -> {a} ({t})")
+                        } else {
+                            format!("{a} -> {o} ({t})")
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
         }
         DepCommand::Tree {
             issue,

@@ -782,25 +782,33 @@ pub fn label(ctx: &Ctx, c: &LabelCommand) -> CliResult {
         LabelCommand::List { id } => (id, &Vec::new(), None),
     };
     let id = resolve(&store, id)?;
-    if let Some(add) = add {
-        let labels = split_list(labels);
-        store.write(|tx| {
-            for l in &labels {
-                if add {
-                    tx.add_label(&id, l)?;
-                } else {
-                    tx.remove_label(&id, l)?;
-                }
+    let Some(add) = add else {
+        // beads: `label list --json` is the array of labels.
+        let issue = issues::get(store.conn(), &id)?;
+        ctx.print(&issue.labels, || {
+            format!("{}: {}", id, issue.labels.join(", "))
+        });
+        return Ok(());
+    };
+    let labels = split_list(labels);
+    store.write(|tx| {
+        for l in &labels {
+            if add {
+                tx.add_label(&id, l)?;
+            } else {
+                tx.remove_label(&id, l)?;
             }
-            Ok::<_, crate::store::StoreError>(())
-        })?;
-        ctx.exported(&mut store)?;
-    }
+        }
+        Ok::<_, crate::store::StoreError>(())
+    })?;
+    ctx.exported(&mut store)?;
+    let status = if add { "added" } else { "removed" };
+    let out: Vec<serde_json::Value> = labels
+        .iter()
+        .map(|l| serde_json::json!({"status": status, "issue_id": id, "label": l}))
+        .collect();
     let issue = issues::get(store.conn(), &id)?;
-    ctx.print(
-        &serde_json::json!({"id": id, "labels": issue.labels}),
-        || format!("{}: {}", id, issue.labels.join(", ")),
-    );
+    ctx.print(&out, || format!("{}: {}", id, issue.labels.join(", ")));
     Ok(())
 }
 

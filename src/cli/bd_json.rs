@@ -184,6 +184,13 @@ pub struct Related {
 }
 
 impl Related {
+    pub fn new(issue: Issue, dependency_type: DepType) -> Self {
+        Related {
+            issue: BeadsIssue(issue),
+            dependency_type,
+        }
+    }
+
     pub fn issue(&self) -> &Issue {
         &self.issue.0
     }
@@ -233,10 +240,7 @@ impl ShowItem {
         let issue = issues::get(conn, id)?;
         let mut dependencies = Vec::new();
         for d in deps::deps_of(conn, id)? {
-            dependencies.push(Related {
-                issue: BeadsIssue(issues::get(conn, &d.depends_on)?),
-                dependency_type: d.dep_type,
-            });
+            dependencies.push(Related::new(issues::get(conn, &d.depends_on)?, d.dep_type));
         }
         let mut dependents = Vec::new();
         for d in deps::dependents(conn, id)? {

@@ -197,6 +197,21 @@ fn emit_with(
             let _ = write(&mut stdout);
             EXIT_OK
         }
+        // A device or pipe (`--out /dev/null`) is written in place: a rename
+        // would replace it with a regular file.
+        Some(path) if path.exists() && !path.is_file() => {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .and_then(|mut f| write(&mut f))
+            {
+                Ok(()) => EXIT_OK,
+                Err(e) => {
+                    eprintln!("error: cannot write `{}`: {e}", path.display());
+                    EXIT_FINDINGS
+                }
+            }
+        }
         Some(path) => {
             let tmp = path.with_extension("tmp~");
             let result = std::fs::File::create(&tmp)
@@ -216,6 +231,7 @@ fn emit_with(
 }
 
 pub fn cook(args: &CookArgs) -> i32 {
+    crate::alloc::return_freed_memory_promptly();
     let vars = match parse_vars(&args.vars) {
         Ok(v) => v,
         Err(e) => {
@@ -345,6 +361,7 @@ pub fn run(cmd: &FormulaCommand, json: bool) -> i32 {
 }
 
 fn lint_cmd(args: &LintArgs) -> i32 {
+    crate::alloc::return_freed_memory_promptly();
     let cwd = cwd();
     let paths = if args.paths.is_empty() {
         let project = cwd

@@ -47,7 +47,7 @@ pub enum Command {
     Rig(super::gt_town::RigCommand),
     /// Crew: a worktree for a person.
     #[command(subcommand)]
-    Crew(super::gt_town::CrewCommand),
+    Crew(super::gt_crew::CrewCommand),
     /// Town configuration: agents, roles, default agent.
     #[command(subcommand)]
     Config(super::gt_town::ConfigCommand),
@@ -188,7 +188,7 @@ pub fn main() -> i32 {
             Command::Run(a) => super::gt_run::run(a, cli.json),
             Command::Install(a) => super::gt_town::install(a, cli.json),
             Command::Rig(c) => super::gt_town::rig(c, cli.json),
-            Command::Crew(c) => super::gt_town::crew(c, cli.json),
+            Command::Crew(c) => super::gt_crew::crew(c, cli.json),
             Command::Config(c) => super::gt_town::config(c, cli.json),
             Command::Sling(a) => super::gt_work::sling(a, cli.json),
             Command::Hook => super::gt_work::hook(cli.json),

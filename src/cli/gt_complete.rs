@@ -26,6 +26,7 @@ enum Kind {
     AgentConfig,
     Formula,
     FormulaOrBead,
+    RigOrAddress,
 }
 
 /// Which list completes argument `id` of the command at `path` (the
@@ -37,14 +38,16 @@ fn kind_of(path: &[String], id: &str) -> Option<Kind> {
         "rig" | "rig_name" => Some(Kind::Rig),
         "name" if top == "rig" && sub != "add" => Some(Kind::Rig),
         "name" if top == "config" && sub == "agent" => Some(Kind::AgentConfig),
-        "name" if top == "formula" && sub == "show" => Some(Kind::Formula),
+        "name" if top == "formula" && matches!(sub, "show" | "run") => Some(Kind::Formula),
         "bead" | "beads" | "mr" => Some(Kind::Bead),
         "id" | "ids" if matches!(top, "convoy" | "mol") => Some(Kind::Bead),
         "target" if top == "cook" => Some(Kind::Formula),
         "target" if matches!(top, "sling" | "run" | "pour" | "wisp" | "mol") => {
             Some(Kind::FormulaOrBead)
         }
-        "address" | "to" | "identity" | "owner" | "notify" => Some(Kind::Address),
+        "formula" => Some(Kind::Formula),
+        "to" if top == "sling" => Some(Kind::RigOrAddress),
+        "address" | "to" | "identity" | "owner" | "notify" | "assignee" => Some(Kind::Address),
         "agent" if matches!(top, "nudge" | "peek") => Some(Kind::Address),
         "agent" => Some(Kind::AgentConfig),
         _ => None,
@@ -136,6 +139,11 @@ fn candidates(kind: Kind, current: &str) -> Vec<CompletionCandidate> {
             v.extend(beads(current));
             v
         }
+        Kind::RigOrAddress => rigs()
+            .into_iter()
+            .chain(addresses())
+            .map(CompletionCandidate::new)
+            .collect(),
     };
     out.retain(|c| c.get_value().to_string_lossy().starts_with(current));
     out
@@ -216,6 +224,8 @@ mod tests {
     #[test]
     fn arguments_get_the_list_their_name_and_command_call_for() {
         assert_eq!(kind_of(&path(&["sling"]), "rig"), Some(Kind::Rig));
+        assert_eq!(kind_of(&path(&["sling"]), "to"), Some(Kind::RigOrAddress));
+        assert_eq!(kind_of(&path(&["mail", "send"]), "to"), Some(Kind::Address));
         assert_eq!(kind_of(&path(&["rig", "remove"]), "name"), Some(Kind::Rig));
         assert_eq!(kind_of(&path(&["rig", "add"]), "name"), None);
         assert_eq!(

@@ -1,9 +1,11 @@
 //! The patrol commands: `gt deacon heartbeat|health-check|redispatch|
-//! cleanup-orphans|zombie-scan` (besides the role's start/stop/status),
+//! cleanup-orphans|zombie-scan|patrol|stale-hooks|housekeeping` (besides
+//! the role's start/stop/status; the patrol itself is `runtime::deacon`),
 //! `gt refinery ready`, `gt patrol scan|report|digest`.
 
 use super::gt_roles::{role, RoleCommand};
 use super::gt_town::{finish, print, town};
+use crate::runtime::deacon;
 use crate::runtime::patrol::{self, ScanLine, Sweep};
 use crate::runtime::RuntimeError;
 use clap::{Args, Subcommand};
@@ -46,12 +48,58 @@ pub enum DeaconCommand {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Kill session leaders of this town that no agent holds as its current
-    /// session (superseded generations).
+    /// Hand dead and stalled polecat sessions to their witness; end
+    /// session leaders no agent holds as its current session (superseded
+    /// generations).
     ZombieScan {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Run one whole patrol now (zombie-scan, cleanup-orphans, stale-hooks,
+    /// housekeeping), as the built-in deacon does every deacon.patrol_secs.
+    Patrol {
+        /// Report what would be done, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Release work hooked by dead holders whose lease has been quiet this long.
+    StaleHooks {
+        /// e.g. 30m, 1h (default: deacon.stale_hook_secs, else 1h; 0: at once).
+        #[arg(long)]
+        max_age: Option<String>,
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Prune orphaned worktree registrations, land finished convoys,
+    /// collect finished wisps, drop stale handoff requests.
+    Housekeeping {
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+fn max_age(a: Option<&str>) -> Result<Option<i64>, RuntimeError> {
+    Ok(match a {
+        // Zero is no timeout but a fine age: release at once.
+        Some("0" | "0s") => Some(0),
+        Some(a) => Some(
+            crate::formula::expr::duration::parse_duration(a).map_err(|e| {
+                RuntimeError::usage(format!("--max-age `{a}`: {e}"), "e.g. 30m, 1h, 2d")
+            })? as i64,
+        ),
+        None => None,
+    })
+}
+
+fn print_parts(json: bool, parts: &[crate::runtime::deacon::PartResult]) {
+    print(json, &parts, || {
+        parts
+            .iter()
+            .map(super::gt_roles::part_lines)
+            .collect::<String>()
+            .trim_start()
+            .to_string()
+    });
 }
 
 fn sweep_text(what: &str, s: &Sweep) -> String {
@@ -86,6 +134,11 @@ pub fn deacon(c: &DeaconCommand, json: bool) -> i32 {
     let code = finish(
         (|| {
             let t = town()?;
+            let store = || -> Result<crate::store::Store, RuntimeError> {
+                let mut s = t.store()?;
+                s.set_actor("deacon");
+                Ok(s)
+            };
             match c {
                 DeaconCommand::Role(_) => unreachable!("handled above"),
                 DeaconCommand::Heartbeat { action } => {
@@ -125,9 +178,24 @@ pub fn deacon(c: &DeaconCommand, json: bool) -> i32 {
                     print(json, &s, || sweep_text("orphaned", &s));
                 }
                 DeaconCommand::ZombieScan { dry_run } => {
-                    let z = patrol::zombies(&t, &t.store()?)?;
-                    let s = patrol::sweep(z, *dry_run);
-                    print(json, &s, || sweep_text("zombie", &s));
+                    let p = deacon::zombie_scan(&t, &mut store()?, *dry_run)?;
+                    print_parts(json, &[p]);
+                }
+                DeaconCommand::Patrol { dry_run } => {
+                    let p = deacon::patrol(&t, &mut store()?, "gt deacon patrol", *dry_run)?;
+                    print_parts(json, &p);
+                }
+                DeaconCommand::StaleHooks {
+                    max_age: a,
+                    dry_run,
+                } => {
+                    let secs = max_age(a.as_deref())?;
+                    let p = deacon::stale_hooks(&t, &mut store()?, secs, *dry_run)?;
+                    print_parts(json, &[p]);
+                }
+                DeaconCommand::Housekeeping { dry_run } => {
+                    let p = deacon::housekeeping(&t, &mut store()?, *dry_run)?;
+                    print_parts(json, &[p]);
                 }
             }
             Ok(())

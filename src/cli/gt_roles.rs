@@ -49,7 +49,7 @@ impl RoleArgs {
     }
 }
 
-fn status_line(s: &RoleStatus) -> String {
+pub fn status_line(s: &RoleStatus) -> String {
     let what = match (&s.agent, s.running) {
         (Some(a), true) => format!(
             "running as agent `{a}` (pid {}{})",
@@ -68,7 +68,66 @@ fn status_line(s: &RoleStatus) -> String {
             "not running (supervisor code; `gt start` or this command's `start`)".into()
         }
     };
-    format!("{}: {what}", s.address)
+    let mut line = format!("{}: {what}", s.address);
+    if let Some(h) = &s.heartbeat {
+        line += &format!(
+            "\nheartbeat: {} ({} s ago){}",
+            h.at,
+            h.age_secs,
+            Some(&h.action)
+                .filter(|a| !a.is_empty())
+                .map(|a| format!(": {a}"))
+                .unwrap_or_default()
+        );
+    }
+    if s.role == "deacon" {
+        line += &patrol_lines(s.patrol.as_ref());
+    }
+    line
+}
+
+fn patrol_lines(h: Option<&crate::runtime::deacon::PatrolLog>) -> String {
+    let Some(h) = h else {
+        return "\nno patrol yet".into();
+    };
+    let mut out = match &h.last_patrol {
+        Some(at) => format!("\nlast patrol: {at} (cycle {}, by {})", h.cycle, h.by),
+        None => "\nno patrol yet".into(),
+    };
+    for p in &h.results {
+        out += &part_lines(p);
+    }
+    out
+}
+
+/// What `attach` says where there is no terminal to attach from.
+pub fn no_terminal(address: &str, attach: &str, pane: &str) -> String {
+    format!(
+        "{address} runs in tmux; this is not a terminal to attach from. From a terminal: `{attach}`{}",
+        if pane.trim().is_empty() {
+            String::new()
+        } else {
+            format!("\n--- its pane now ---\n{}", pane.trim_end())
+        }
+    )
+}
+
+pub fn part_lines(p: &crate::runtime::deacon::PartResult) -> String {
+    let mut out = format!(
+        "\n  {} at {}{}: {}",
+        p.part,
+        p.at,
+        if p.dry_run { " (dry run)" } else { "" },
+        if p.lines.is_empty() {
+            "all well".to_string()
+        } else {
+            format!("{} finding(s)", p.lines.len())
+        }
+    );
+    for l in &p.lines {
+        out += &format!("\n    - {l}");
+    }
+    out
 }
 
 pub fn role(role: &str, c: &RoleCommand, json: bool) -> i32 {
@@ -115,6 +174,11 @@ pub fn role(role: &str, c: &RoleCommand, json: bool) -> i32 {
                     Attach::Log(text) => print(json, &serde_json::json!({"tail": text}), || {
                         format!("({} runs headless; its log follows)\n{text}", r.address())
                     }),
+                    Attach::NoTerminal { attach, pane } => print(
+                        json,
+                        &serde_json::json!({"attach": attach, "pane": pane}),
+                        || no_terminal(&r.address(), &attach, &pane),
+                    ),
                     Attach::BuiltIn(s) => {
                         print(json, &s, || {
                             format!("{}\n(built-in: nothing to attach to; `gt feed` shows what it does)", status_line(&s))

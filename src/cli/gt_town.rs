@@ -1,4 +1,4 @@
-//! `gt install`, `gt rig`, `gt crew`, `gt config`.
+//! `gt install`, `gt rig`, `gt config` (`gt crew` is in `gt_crew.rs`).
 
 use super::gt_run::err_code;
 use crate::runtime::RuntimeError;
@@ -37,16 +37,6 @@ pub enum RigCommand {
     Dock { name: String },
     /// Bring a docked rig back (unpauses its built-in roles; starts no session).
     Undock { name: String },
-}
-
-#[derive(Subcommand, Debug)]
-pub enum CrewCommand {
-    /// Give a person a worktree of a rig on branch crew/<name>.
-    Add {
-        name: String,
-        #[arg(long)]
-        rig: String,
-    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -271,28 +261,6 @@ pub fn rig(c: &RigCommand, json: bool) -> i32 {
                     });
                 }
             }
-            Ok(())
-        })(),
-        json,
-    )
-}
-
-pub fn crew(c: &CrewCommand, json: bool) -> i32 {
-    finish(
-        (|| {
-            let t = town()?;
-            let CrewCommand::Add { name, rig } = c;
-            let p = rigs::crew_add(&t, rig, name)?;
-            print(
-                json,
-                &serde_json::json!({"crew": name, "rig": rig, "worktree": p}),
-                || {
-                    format!(
-                        "Crew {name} has a worktree at {} on branch crew/{name}",
-                        p.display()
-                    )
-                },
-            );
             Ok(())
         })(),
         json,

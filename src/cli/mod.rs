@@ -14,6 +14,7 @@ pub mod gt_agent;
 pub mod gt_complete;
 pub mod gt_convoy;
 pub mod gt_coord;
+pub mod gt_crew;
 pub mod gt_daemon;
 pub mod gt_dashboard;
 pub mod gt_doctor;

@@ -88,6 +88,10 @@ pub struct Options {
     pub now_secs: i64,
     /// Refinery claims older than this are stale.
     pub stale_claim_secs: i64,
+    /// A dead holder's hook is released only once its lease has been quiet
+    /// this long (0 for the doctor; the deacon waits, so the witness's
+    /// restart-in-place always comes first).
+    pub min_hook_age_secs: i64,
 }
 
 impl Default for Options {
@@ -96,6 +100,7 @@ impl Default for Options {
             fix: false,
             now_secs: crate::store::ids::parse_secs(&crate::store::ids::now()).unwrap_or(0),
             stale_claim_secs: 30 * 60,
+            min_hook_age_secs: 0,
         }
     }
 }
@@ -250,7 +255,9 @@ fn check_store(r: &mut Report, s: &mut Store, town: Option<&Town>, opts: &Option
     }
     check_worktrees(r, s, town, opts)?;
     check_hooks(r, s, opts)?;
-    check_leaks(r, s, town, opts)?;
+    check_dead_agents(r, s, opts)?;
+    check_leaked_processes(r, s, opts)?;
+    check_leaked_sessions(r, s, town, opts)?;
     check_mq(r, s, opts)?;
     check_convoys(r, s, opts)?;
     // Last: the repairs above write to the database, and the export must
@@ -419,6 +426,16 @@ fn check_hooks(r: &mut Report, s: &mut Store, opts: &Options) -> Result<()> {
         if lease.holder.as_deref() != Some(holder.as_str()) {
             continue;
         }
+        let quiet = lease
+            .heartbeat_at
+            .as_deref()
+            .or(lease.leased_at.as_deref())
+            .and_then(crate::store::ids::parse_secs)
+            .map(|t| opts.now_secs - t)
+            .unwrap_or(i64::MAX);
+        if quiet < opts.min_hook_age_secs {
+            continue;
+        }
         let agent = agent_of(s.conn(), &holder)?;
         let lease_alive = lease.pid.is_some_and(|p| proc::alive(p, lease.pid_start));
         let why = match &agent {
@@ -481,7 +498,7 @@ fn check_hooks(r: &mut Report, s: &mut Store, opts: &Options) -> Result<()> {
     if n == 0 {
         r.ok("hooks.dead", "no hooks or leases held by dead sessions");
     }
-    check_dead_agents(r, s, opts)
+    Ok(())
 }
 
 /// Agent rows that say `spawning`/`working` while their session is gone
@@ -598,9 +615,9 @@ fn leaked_processes(s: &Store) -> Result<Vec<Leaked>> {
     Ok(out)
 }
 
-/// Processes left behind by finished sessions (leaked), and tmux sessions
-/// of the town that no agent owns. `--fix` kills them and reports each.
-fn check_leaks(r: &mut Report, s: &mut Store, town: Option<&Town>, opts: &Options) -> Result<()> {
+/// Processes left behind by finished sessions (leaked). `--fix` kills
+/// them and reports each.
+fn check_leaked_processes(r: &mut Report, s: &mut Store, opts: &Options) -> Result<()> {
     let leaked = leaked_processes(s)?;
     for l in &leaked {
         let msg = format!(
@@ -630,6 +647,16 @@ fn check_leaks(r: &mut Report, s: &mut Store, town: Option<&Town>, opts: &Option
     if leaked.is_empty() {
         r.ok("processes.leaked", "no process outlives its session");
     }
+    Ok(())
+}
+
+/// tmux sessions of the town that no agent owns. `--fix` kills them.
+fn check_leaked_sessions(
+    r: &mut Report,
+    s: &mut Store,
+    town: Option<&Town>,
+    opts: &Options,
+) -> Result<()> {
     let Some(t) = town else { return Ok(()) };
     if !crate::runtime::session::tmux_available() {
         return Ok(());
@@ -799,6 +826,27 @@ fn check_convoys(r: &mut Report, s: &mut Store, opts: &Options) -> Result<()> {
         r.ok("convoys.unlanded", "no convoy waits to land");
     }
     Ok(())
+}
+
+/// The doctor's repairs the deacon's patrol runs (`runtime::deacon`), one
+/// entry point per patrol part; `opts.fix` false only reports.
+pub mod patrol {
+    use super::*;
+
+    /// Hooks and leases held by dead holders, quiet for `min_hook_age_secs`.
+    pub fn stale_hooks(s: &mut Store, opts: &Options) -> Result<Report> {
+        let mut r = Report::default();
+        check_hooks(&mut r, s, opts)?;
+        Ok(r)
+    }
+
+    /// Orphaned worktree registrations, and convoys that should have landed.
+    pub fn tidy(s: &mut Store, town: &Town, opts: &Options) -> Result<Report> {
+        let mut r = Report::default();
+        check_worktrees(&mut r, s, Some(town), opts)?;
+        check_convoys(&mut r, s, opts)?;
+        Ok(r)
+    }
 }
 
 fn check_formulas(r: &mut Report, cwd: &Path) {

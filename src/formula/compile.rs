@@ -90,7 +90,9 @@ pub fn compile(opts: &CookOptions, env: &Env) -> Compiled {
         let transformed = if has_errors(&sess.diags) {
             None
         } else {
-            run_transforms(&mut sess, &f, &opts.vars, bind_vars, opts.max_steps)
+            sess.forget_formulas();
+            let f = std::rc::Rc::try_unwrap(f).unwrap_or_else(|rc| (*rc).clone());
+            transform_owned(&mut sess, f, &opts.vars, bind_vars, opts.max_steps)
         };
         if let Some(mut f) = transformed.filter(|_| !has_errors(&sess.diags)) {
             // The type may be inferred from content: pin it before the steps move.
@@ -128,18 +130,29 @@ pub fn run_transforms(
     bind_vars: bool,
     max_steps: Option<usize>,
 ) -> Option<Formula> {
-    let mut vars: std::collections::BTreeMap<String, String> = f
+    transform_owned(sess, f.clone(), supplied, bind_vars, max_steps)
+}
+
+/// [`run_transforms`] on a formula the caller gives up.
+fn transform_owned(
+    sess: &mut Session,
+    mut out: Formula,
+    supplied: &std::collections::BTreeMap<String, String>,
+    bind_vars: bool,
+    max_steps: Option<usize>,
+) -> Option<Formula> {
+    let mut vars: std::collections::BTreeMap<String, String> = out
         .vars
         .iter()
         .filter_map(|v| Some((v.name.value.clone(), v.default.as_ref()?.value.clone())))
         .collect();
     vars.extend(supplied.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let mut out = f.clone();
+    let formula = out.name_str().to_string();
     let mut cx = super::compose::Cx {
         vars,
         filter_conditions: bind_vars,
         max_steps: max_steps.unwrap_or(super::compose::DEFAULT_MAX_STEPS),
-        formula: f.name_str().to_string(),
+        formula,
         sess,
         generation: 0,
     };

@@ -473,7 +473,7 @@ impl Session {
                 return None;
             }
         };
-        let text = match parse::check_bytes(&name, &bytes) {
+        let text = match parse::check_text(&name, bytes) {
             Ok(t) => t,
             Err(d) => {
                 self.diags.push(d);
@@ -490,6 +490,14 @@ impl Session {
             .unwrap_or_else(|| source.name.clone());
         self.names.insert(id, name);
         Some((id, Rc::new(f?)))
+    }
+
+    /// Drop the parse cache and the resolved formulas, so that the caller
+    /// can own the last copy of a resolved formula (a 100,000-step AST is
+    /// then never held twice). Later loads parse again.
+    pub fn forget_formulas(&mut self) {
+        self.cache.clear();
+        self.resolved.clear();
     }
 
     /// The formula name defined by a loaded file.

@@ -124,15 +124,20 @@ pub fn too_large(name: &str, len: usize) -> Diagnostic {
 
 /// Read raw bytes into a source file, refusing what cannot be a formula.
 pub fn check_bytes(name: &str, bytes: &[u8]) -> Result<String, Diagnostic> {
+    check_text(name, bytes.to_vec())
+}
+
+/// [`check_bytes`] for bytes the caller owns (no copy of the text).
+pub fn check_text(name: &str, bytes: Vec<u8>) -> Result<String, Diagnostic> {
     if bytes.len() > MAX_SOURCE_BYTES {
         return Err(too_large(name, bytes.len()));
     }
-    let text = std::str::from_utf8(bytes).map_err(|e| {
+    let text = String::from_utf8(bytes).map_err(|e| {
         Diagnostic::new(
             Code::F0002,
             format!(
                 "`{name}` is not UTF-8 text (invalid byte at offset {})",
-                e.valid_up_to()
+                e.utf8_error().valid_up_to()
             ),
         )
         .help("formula files are TOML or JSON text; is this a binary file?")
@@ -148,7 +153,7 @@ pub fn check_bytes(name: &str, bytes: &[u8]) -> Result<String, Diagnostic> {
         return Err(Diagnostic::new(Code::F0003, format!("`{name}` is empty"))
             .help("a formula needs at least `formula = \"<name>\"` and one `[[steps]]`"));
     }
-    Ok(text.to_string())
+    Ok(text)
 }
 
 pub fn is_json_name(name: &str) -> bool {

@@ -69,10 +69,24 @@ pub struct GcResult {
 /// Delete wisps idle for longer than `max_age_secs` (open ones), and, with
 /// `closed`, every wisp whose issues are all closed.
 pub fn gc(store: &mut Store, max_age_secs: i64, closed: bool, dry_run: bool) -> Result<GcResult> {
+    gc_keeping(store, max_age_secs, closed, dry_run, &[])
+}
+
+/// [`gc`], sparing the wisps rooted at `keep` (those on an agent's hook).
+pub fn gc_keeping(
+    store: &mut Store,
+    max_age_secs: i64,
+    closed: bool,
+    dry_run: bool,
+    keep: &[String],
+) -> Result<GcResult> {
     let now = ids::parse_secs(&ids::now()).unwrap_or(0);
     let mut victims = Vec::new();
     let mut roots = Vec::new();
     for w in list(store)? {
+        if keep.contains(&w.root.id) {
+            continue;
+        }
         let idle = now - ids::parse_secs(&w.last_activity).unwrap_or(now);
         if (closed && w.all_closed) || (!w.all_closed && idle > max_age_secs) {
             roots.push(w.root.id.clone());

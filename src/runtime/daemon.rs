@@ -1,7 +1,8 @@
 //! The town supervisor: `gt start` runs it as a daemon (pidfile + log),
 //! `gt shutdown` stops it with SIGTERM. Each tick the main loop runs the
 //! witness pass ([`super::witness`]) and makes sure every rig has its
-//! refinery worker ([`super::supervise::Refineries`]): merges and their gates
+//! refinery worker ([`super::supervise::Refineries`]), and the deacon's
+//! patrol when due ([`super::deacon::tick`]): merges and their gates
 //! run beside the witness, never inside its loop. On SIGTERM, running gates
 //! are killed (their process groups) and their merge requests requeued; the
 //! daemon is gone within about a second and a half.
@@ -137,6 +138,9 @@ pub fn start(town: &Town) -> Result<i64, RuntimeError> {
     let child = std::process::Command::new(exe)
         .args(["daemon", "run"])
         .env("GT_TOWN", &town.root)
+        // Started from inside a session, it is still no session's process.
+        .env_remove("GT_GENERATION")
+        .env_remove("GT_LEASE")
         .current_dir(&town.root)
         .stdin(std::process::Stdio::null())
         .stdout(log)
@@ -235,6 +239,11 @@ pub fn run(town: &Town, tick: Duration) -> Result<(), RuntimeError> {
                             Ok(lines) => for l in lines { say("roles", &l); },
                             Err(e) => say("roles", &format!("witness: {e}")),
                         }
+                    }
+                    // The deacon: its built-in patrol when due, or the
+                    // next cycle of its agent session.
+                    for l in super::deacon::tick(town, &mut store) {
+                        say("deacon", &l);
                     }
                     match crate::town::rigs::names(store.conn()) {
                         Ok(rigs) => refineries.ensure(&rigs),

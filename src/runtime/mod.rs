@@ -2,6 +2,7 @@
 //! providers (exec, tmux), sling, prime, hook and done. See `docs/runtime.md`.
 
 pub mod daemon;
+pub mod deacon;
 pub mod dogs;
 pub mod escalate;
 pub mod finish;

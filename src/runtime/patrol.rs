@@ -96,16 +96,31 @@ pub fn orphans(town: &Town) -> Vec<SessionProcess> {
 
 /// Session leaders of this town that no agent row holds as its current
 /// session (a superseded generation, a session whose agent was reset).
+/// A session being started (its agent at that generation, no pid recorded
+/// yet) and the supervisor are never zombies.
 pub fn zombies(town: &Town, store: &Store) -> Result<Vec<SessionProcess>, RuntimeError> {
-    let current: Vec<i64> = agents::list(store.conn())?
+    let all = agents::list(store.conn())?;
+    let current: Vec<i64> = all
         .iter()
         .filter(|a| a.session_alive())
         .filter_map(|a| a.pid)
         .collect();
+    let starting = |p: &SessionProcess| {
+        all.iter().any(|a| {
+            Some(a.address()) == p.agent && Some(a.generation) == p.generation && a.pid.is_none()
+        })
+    };
     let me = proc::me().0;
+    let supervisor = super::daemon::running(town);
     Ok(proc::town_session_processes(&town.root)
         .into_iter()
-        .filter(|p| p.pid == p.pgid && p.pid != me && !current.contains(&p.pgid))
+        .filter(|p| {
+            p.pid == p.pgid
+                && p.pid != me
+                && Some(p.pid) != supervisor
+                && !current.contains(&p.pgid)
+                && !starting(p)
+        })
         .collect())
 }
 

@@ -21,14 +21,30 @@ use std::path::PathBuf;
 
 pub const PATROL_ROLES: &[&str] = &["witness", "refinery", "deacon"];
 
-/// A standing role, in a rig for witness and refinery.
+/// A standing role, in a rig for witness and refinery; a crew member (in
+/// a rig, by name) is one too.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoleRef {
     pub role: String,
     pub rig: Option<String>,
+    /// The crew member's name (crew only).
+    pub member: Option<String>,
 }
 
 impl RoleRef {
+    /// Crew member `name` of `rig` (the rig must exist; the member's
+    /// worktree is made by `gt crew add`, or by starting it).
+    pub fn crew(town: &Town, rig: &str, name: &str) -> Result<RoleRef, RuntimeError> {
+        crate::town::rigs::get(&town.store()?, rig)?;
+        crate::ids::validate_name("crew name", name)
+            .map_err(|e| RuntimeError::usage(e.to_string(), "e.g. `gt crew start dave`"))?;
+        Ok(RoleRef {
+            role: "crew".into(),
+            rig: Some(rig.into()),
+            member: Some(name.into()),
+        })
+    }
+
     pub fn new(town: &Town, role: &str, rig: Option<&str>) -> Result<RoleRef, RuntimeError> {
         let rig = rig.map(str::to_string).filter(|r| !r.is_empty());
         match (role, &rig) {
@@ -43,6 +59,7 @@ impl RoleRef {
                     [only] => Ok(RoleRef {
                         role: role.into(),
                         rig: Some(only.name.clone()),
+                        member: None,
                     }),
                     _ => Err(RuntimeError::usage(
                         format!("the {role} runs per rig; which rig?"),
@@ -65,18 +82,23 @@ impl RoleRef {
                 Ok(RoleRef {
                     role: role.into(),
                     rig,
+                    member: None,
                 })
             }
             ("mayor" | "deacon", None) => Ok(RoleRef {
                 role: role.into(),
                 rig: None,
+                member: None,
             }),
             _ => Err(crate::town::TownError::UnknownRole(role.into()).into()),
         }
     }
 
     fn key(&self) -> (String, String) {
-        singleton(&self.role, self.rig.as_deref())
+        match &self.member {
+            Some(m) => (self.rig.clone().unwrap_or_default(), m.clone()),
+            None => singleton(&self.role, self.rig.as_deref()),
+        }
     }
 
     pub fn address(&self) -> String {
@@ -86,9 +108,10 @@ impl RoleRef {
 
     /// The tmux session name.
     pub fn session_name(&self) -> String {
-        match &self.rig {
-            Some(r) => format!("gt-{r}-{}", self.role),
-            None => format!("gt-{}", self.role),
+        match (&self.rig, &self.member) {
+            (Some(r), Some(m)) => format!("gt-{r}-crew-{m}"),
+            (Some(r), None) => format!("gt-{r}-{}", self.role),
+            (None, _) => format!("gt-{}", self.role),
         }
     }
 
@@ -96,6 +119,10 @@ impl RoleRef {
     pub fn home(&self, town: &Town) -> PathBuf {
         match (self.role.as_str(), &self.rig) {
             ("mayor", _) => town.root.clone(),
+            ("crew", Some(r)) => town
+                .rig_dir(r)
+                .join("crew")
+                .join(self.member.as_deref().unwrap_or("")),
             (_, Some(r)) => town.rig_dir(r).join(&self.role),
             (role, None) => town.root.join(role),
         }
@@ -116,6 +143,17 @@ pub fn paused(town: &Town, role: &str, rig: Option<&str>) -> bool {
     dir.join(role).exists() || rig.is_some_and(|r| dir.join(format!("{role}-{r}")).exists())
 }
 
+/// Is the patrol `role` of `rig` assigned an agent (so its built-in code
+/// steps aside)?
+pub fn runs_as_agent(town: &Town, role: &str, rig: Option<&str>) -> bool {
+    let r = RoleRef {
+        role: role.into(),
+        rig: rig.map(str::to_string),
+        member: None,
+    };
+    assigned_agent(town, &r, None).is_ok_and(|a| a.is_some())
+}
+
 /// The agent explicitly assigned to a patrol role (`--agent`, the rig's or
 /// the town's `roles.<role>.agent`); `None` means supervisor code.
 pub fn assigned_agent(
@@ -126,8 +164,8 @@ pub fn assigned_agent(
     if let Some(f) = flag.filter(|f| !f.trim().is_empty()) {
         return Ok(Some(f.trim().to_string()));
     }
-    if r.role == "mayor" {
-        return Ok(Some(town.agent_for("mayor", None, None)?.0));
+    if r.role == "mayor" || r.role == "crew" {
+        return Ok(Some(town.agent_for(&r.role, r.rig.as_deref(), None)?.0));
     }
     if let Some(rig) = &r.rig {
         if let Some(a) = town
@@ -173,6 +211,12 @@ pub struct RoleStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
     pub generation: i64,
+    /// The deacon's patrols: the last one and each part's results.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patrol: Option<super::deacon::PatrolLog>,
+    /// The role's last heartbeat (`gt deacon heartbeat`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heartbeat: Option<super::patrol::Heartbeat>,
 }
 
 pub fn status(town: &Town, r: &RoleRef, flag: Option<&str>) -> Result<RoleStatus, RuntimeError> {
@@ -201,6 +245,10 @@ pub fn status(town: &Town, r: &RoleRef, flag: Option<&str>) -> Result<RoleStatus
         session: a.as_ref().filter(|_| live).and_then(|a| a.session.clone()),
         state: a.as_ref().map(|a| a.state.clone()),
         generation: a.as_ref().map(|a| a.generation).unwrap_or(0),
+        patrol: (r.role == "deacon")
+            .then(|| super::deacon::load(town))
+            .flatten(),
+        heartbeat: super::patrol::last_beat(town, &r.role),
     })
 }
 
@@ -244,13 +292,17 @@ pub fn start(town: &Town, r: &RoleRef, flag: Option<&str>) -> Result<RoleStatus,
 /// through `gt prime --hook`; without, it is in the prompt itself.
 fn beacon(town: &Town, r: &RoleRef, cfg: &AgentConfig) -> Result<String, RuntimeError> {
     let ask = match r.role.as_str() {
-        "mayor" => "You are the Mayor of this Gas Town. Your context is above (gt prime). Greet the overseer briefly and wait for instructions.",
-        "deacon" => "You are the Deacon. Run your patrol now: work the steps on your hook, then wait.",
-        "witness" => "You are this rig's Witness. Patrol now: check the polecats, nudge or escalate as needed.",
-        _ => "You are this rig's Refinery. Process the merge queue now.",
+        "mayor" => "You are the Mayor of this Gas Town. Your context is above (gt prime). Greet the overseer briefly and wait for instructions.".to_string(),
+        "deacon" => "You are the Deacon. Run your patrol now: work the steps on your hook, then wait.".to_string(),
+        "witness" => "You are this rig's Witness. Patrol now: check the polecats, nudge or escalate as needed.".to_string(),
+        "crew" => format!(
+            "You are {}, a crew member working in this worktree. Your context is above (gt prime). Wait for the overseer's instructions.",
+            r.address()
+        ),
+        _ => "You are this rig's Refinery. Process the merge queue now.".to_string(),
     };
     if cfg.cli.has_hooks() {
-        return Ok(ask.to_string());
+        return Ok(ask);
     }
     let prime = super::prime::prime(town, &r.home(town)).unwrap_or_default();
     Ok(format!("{prime}\n{ask}"))
@@ -264,9 +316,19 @@ fn start_session(
     cfg: &AgentConfig,
 ) -> Result<i64, RuntimeError> {
     let home = r.home(town);
+    let (rig, name) = r.key();
+    if r.role == "crew" && !home.exists() {
+        // A crew member's home is its worktree, made as `gt crew add` does.
+        crate::town::rigs::crew_add(town, &rig, &name)?;
+    }
     std::fs::create_dir_all(&home)
         .map_err(|e| RuntimeError::Io(format!("{}: {e}", home.display())))?;
-    let (rig, name) = r.key();
+    let hook = match r.role.as_str() {
+        "deacon" => Some(super::deacon::patrol_wisp(town, store)?),
+        // Crew keep what is on their hook across sessions.
+        "crew" => row(store, r)?.and_then(|a| a.hooked_bead),
+        _ => None,
+    };
     let gen = store.write(|tx| {
         tx.agent_upsert(&AgentUpdate {
             rig: &rig,
@@ -275,7 +337,7 @@ fn start_session(
             state: "spawning",
             worktree: Some(&home.display().to_string()),
             branch: None,
-            hooked_bead: None,
+            hooked_bead: hook.as_deref(),
             agent: Some(agent_name),
             bump_generation: true,
         })
@@ -325,14 +387,16 @@ fn start_session(
 /// something was running.
 pub fn stop(town: &Town, r: &RoleRef) -> Result<bool, RuntimeError> {
     let mut store = town.store()?;
+    let agent_mode = assigned_agent(town, r, None)?.is_some();
     match row(&store, r)? {
-        Some(a) if alive(&a) || a.session.is_some() => {
+        // `idle` also tells the supervisor not to start it again.
+        Some(a) if agent_mode || alive(&a) || a.session.is_some() => {
             let was = kill(town, &a);
             let (rig, name) = r.key();
             store.write(|tx| tx.agent_state(&rig, &name, "idle", false))?;
             Ok(was)
         }
-        _ if r.role != "mayor" && assigned_agent(town, r, None)?.is_none() => {
+        _ if !agent_mode => {
             let f = r.pause_file(town);
             let was = !f.exists() && super::daemon::running(town).is_some();
             if let Some(d) = f.parent() {
@@ -383,7 +447,10 @@ pub enum Attach {
     /// Not a tmux session: the tail of its log.
     Log(String),
     /// A built-in role: nothing to attach to.
-    BuiltIn(RoleStatus),
+    BuiltIn(Box<RoleStatus>),
+    /// It runs in tmux, but this is no terminal to attach from: how to
+    /// attach, and what its pane shows now.
+    NoTerminal { attach: String, pane: String },
 }
 
 /// `attach`: start the role if it is not running, then attach to its tmux
@@ -394,10 +461,17 @@ pub fn attach(town: &Town, r: &RoleRef, flag: Option<&str>) -> Result<Attach, Ru
         st = start(town, r, flag)?;
     }
     if st.mode == "supervisor" {
-        return Ok(Attach::BuiltIn(st));
+        return Ok(Attach::BuiltIn(Box::new(st)));
     }
     if let Some(s) = &st.session {
         let sock = session::tmux_socket(&town.runtime_dir());
+        use std::io::IsTerminal;
+        if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+            return Ok(Attach::NoTerminal {
+                attach: format!("tmux -L {sock} attach-session -t {s}"),
+                pane: super::daemon::peek(town, &r.address(), 60).unwrap_or_default(),
+            });
+        }
         let ok = session::tmux(&sock)
             .args(["attach-session", "-t", &format!("={s}")])
             .status()
@@ -425,6 +499,7 @@ pub fn watch(town: &Town, store: &mut Store) -> Result<Vec<String>, RuntimeError
             let r = RoleRef {
                 role: a.role.clone(),
                 rig: Some(a.rig.clone()).filter(|r| !r.is_empty()),
+                member: (a.role == "crew").then(|| a.name.clone()),
             };
             if standing {
                 let cfg = town.agent_for(&a.role, r.rig.as_deref(), a.agent.as_deref())?;
@@ -488,6 +563,18 @@ fn cycle_file(town: &Town, a: &AgentRow) -> PathBuf {
         .join(format!("{label}.{}", a.generation))
 }
 
+/// Handoff requests no session will take: their agent is gone or has moved
+/// past that generation.
+pub fn stale_cycle_requests(town: &Town, all: &[AgentRow]) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(town.runtime_dir().join("cycle")) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .map(|e| e.path())
+        .filter(|p| !all.iter().any(|a| cycle_file(town, a) == *p))
+        .collect()
+}
+
 /// A pending handoff of this very session (its generation), consumed.
 fn take_cycle_request(town: &Town, a: &AgentRow) -> bool {
     std::fs::remove_file(cycle_file(town, a)).is_ok()
@@ -541,6 +628,7 @@ pub fn agents_in_use(town: &Town) -> Result<Vec<AgentUse>, RuntimeError> {
             let r = RoleRef {
                 role: role.into(),
                 rig: Some(rig.clone()),
+                member: None,
             };
             if let Some(a) = assigned_agent(town, &r, None)? {
                 wanted.push((role.into(), Some(rig.clone()), a));
@@ -569,5 +657,26 @@ pub fn agents_in_use(town: &Town) -> Result<Vec<AgentUse>, RuntimeError> {
             }),
         }
     }
+    Ok(out)
+}
+
+/// The crew members of `rig`: their worktrees under `<rig>/crew/`, and any
+/// with a session row.
+pub fn crew_members(town: &Town, rig: &str) -> Result<Vec<String>, RuntimeError> {
+    let mut out: Vec<String> = std::fs::read_dir(town.rig_dir(rig).join("crew"))
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    for a in agents::list(town.store()?.conn())? {
+        if a.role == "crew" && a.rig == rig {
+            out.push(a.name);
+        }
+    }
+    out.sort();
+    out.dedup();
     Ok(out)
 }

@@ -23,7 +23,7 @@ use crate::store::{issues, Issue, Status, Store};
 use crate::town::{AgentConfig, DoneMode};
 use rusqlite::params;
 use serde::Serialize;
-use starter::{Exit, Note, Starter};
+use starter::{Exit, Job, Note, Starter};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -198,15 +198,23 @@ pub struct Scheduler<'a> {
     turn_ctx: Rc<turn::Ctx>,
     /// The polecats' worktrees, kept open across their steps.
     worktrees: sandbox::Worktrees,
-    /// When the JSONL was last brought current during the run.
+    /// When the JSONL was last brought current during the run, and how
+    /// long until the next time.
     jsonl_flushed: Instant,
+    jsonl_every: Duration,
     /// An export failed during the run (said once; the end retries).
     jsonl_warned: bool,
 }
 
+/// At most this many starter threads: enough to overlap a few worktree
+/// preparations with their disk waits on a small machine.
+const STARTERS: usize = 4;
+
 /// How often a run brings the JSONL current (the store defers it during a
-/// run; see `run::run_prepared`).
+/// run; see `run::run_prepared`): every second, or less often when a flush
+/// is slow (a big ledger), so that flushing takes at most 1/20 of the run.
 const JSONL_EVERY: Duration = Duration::from_secs(1);
+const JSONL_SHARE: u32 = 20;
 
 fn step_file(dir: &Path, kind: &str, step: &str, gen: i64, ext: &str) -> PathBuf {
     dir.join(kind).join(format!("{step}.{gen}{ext}"))
@@ -257,6 +265,7 @@ impl<'a> Scheduler<'a> {
             turn_ctx,
             worktrees: sandbox::Worktrees::default(),
             jsonl_flushed: Instant::now(),
+            jsonl_every: JSONL_EVERY,
             jsonl_warned: false,
         }
     }
@@ -288,7 +297,7 @@ impl<'a> Scheduler<'a> {
     /// durable (the WAL is written in order): a step's close, the next
     /// step's lease and its session record cost one fsync together.
     fn sync_point(&mut self) -> Result<(), RuntimeError> {
-        self.flush_jsonl_every(JSONL_EVERY);
+        self.flush_jsonl_every(self.jsonl_every);
         let Some(level) = self.durable_sync else {
             return Ok(());
         };
@@ -311,8 +320,11 @@ impl<'a> Scheduler<'a> {
         if self.jsonl_flushed.elapsed() < every {
             return;
         }
+        let t0 = Instant::now();
+        let flushed = self.store.flush_export();
         self.jsonl_flushed = Instant::now();
-        if let Err(e) = self.store.flush_export() {
+        self.jsonl_every = JSONL_EVERY.max(t0.elapsed() * JSONL_SHARE);
+        if let Err(e) = flushed {
             if !self.jsonl_warned {
                 self.jsonl_warned = true;
                 eprintln!("warning: exporting issues.jsonl during the run failed: {e}");
@@ -355,7 +367,7 @@ impl<'a> Scheduler<'a> {
     pub async fn run(mut self, rep: &mut dyn Reporter) -> Result<Summary, RuntimeError> {
         let t0 = Instant::now();
         self.starter = Some(
-            Starter::new(self.notes_tx.clone())
+            Starter::new(self.notes_tx.clone(), self.cfg.jobs.clamp(1, STARTERS))
                 .map_err(|e| RuntimeError::Io(format!("cannot start the session starter: {e}")))?,
         );
         self.relax_commits()?;
@@ -394,7 +406,7 @@ impl<'a> Scheduler<'a> {
                     }
                 }
             }
-            self.flush_jsonl_every(JSONL_EVERY);
+            self.flush_jsonl_every(self.jsonl_every);
             self.kick_sync()?;
             tokio::select! {
                 Some(n) = self.notes_rx.recv() => {
@@ -665,10 +677,8 @@ impl<'a> Scheduler<'a> {
         leased: Vec<Leased>,
         rep: &mut dyn Reporter,
     ) -> Result<(), RuntimeError> {
-        let cwds = self.prepare_cwds(&leased);
-        for (l, cwd) in leased.into_iter().zip(cwds) {
-            let started = cwd
-                .and_then(|cwd| self.start_session(&l.ready, &l.polecat, l.gen, l.agent_gen, cwd));
+        for l in leased {
+            let started = self.start_session(&l.ready, &l.polecat, l.gen, l.agent_gen);
             match started {
                 Ok(r) => {
                     self.running.insert(l.ready.id, r);
@@ -731,8 +741,22 @@ impl<'a> Scheduler<'a> {
                     pid,
                     pid_start,
                     child,
-                } => self.spawned(&step, gen, pid, pid_start, child, rep),
-                Note::SpawnFailed { step, gen, error } => {
+                    worktree,
+                } => {
+                    if let Some((polecat, wt)) = worktree {
+                        self.worktrees.put(polecat, wt);
+                    }
+                    self.spawned(&step, gen, pid, pid_start, child, rep)
+                }
+                Note::SpawnFailed {
+                    step,
+                    gen,
+                    error,
+                    worktree,
+                } => {
+                    if let Some((polecat, wt)) = worktree {
+                        self.worktrees.put(polecat, wt);
+                    }
                     if self.running.get(&step).is_some_and(|r| r.gen == gen) {
                         if let Some(r) = self.running.remove(&step) {
                             self.fail_start(&step, &r.title, &r.polecat, gen, &error, rep)?;
@@ -784,22 +808,12 @@ impl<'a> Scheduler<'a> {
         });
     }
 
-    /// Where each planned step runs: its polecat's worktree, or the run's
-    /// directory.
-    fn prepare_cwds(&mut self, plan: &[Leased]) -> Vec<Result<PathBuf, RuntimeError>> {
-        match &self.cfg.git {
-            Some(g) => self.worktrees.prepare(g, &self.cfg.workdir, plan),
-            None => plan.iter().map(|_| Ok(self.cfg.workdir.clone())).collect(),
-        }
-    }
-
     fn start_session(
         &mut self,
         c: &Ready,
         polecat: &str,
         gen: i64,
         agent_gen: i64,
-        cwd: PathBuf,
     ) -> Result<Running, RuntimeError> {
         let status_file = self.status_path(&c.id, gen);
         let log = step_file(&self.cfg.runtime_dir, "logs", &c.id, gen, ".log");
@@ -834,17 +848,33 @@ impl<'a> Scheduler<'a> {
         let spec = SessionSpec {
             name: format!("gt-{polecat}"),
             command,
-            cwd,
+            // The run's directory, or the worktree the starter prepares.
+            cwd: self.cfg.workdir.clone(),
             env,
             stdin,
             log: log.clone(),
             status_file: status_file.clone(),
             provider: agent.provider,
         };
-        let queued = self
-            .starter
+        // The step runs in its polecat's worktree (prepared by the starter)
+        // unless it or the run needs no isolation.
+        let sandbox = self
+            .cfg
+            .git
             .as_ref()
-            .is_some_and(|s| s.start(&c.id, gen, spec));
+            .filter(|_| c.isolation.as_deref() != Some("none"))
+            .map(|g| sandbox::Sandbox {
+                git: g.clone(),
+                polecat: polecat.to_string(),
+                open: self.worktrees.take(polecat),
+            });
+        let job = Job {
+            step: c.id.clone(),
+            gen,
+            spec,
+            sandbox,
+        };
+        let queued = self.starter.as_ref().is_some_and(|s| s.start(job));
         if !queued {
             return Err(RuntimeError::Io(format!(
                 "cannot start a session for {}: the session starter is gone",

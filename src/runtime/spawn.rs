@@ -58,6 +58,9 @@ impl SessionIdentity<'_> {
         if self.role == "polecat" {
             set("GT_POLECAT", self.name.to_string());
         }
+        if self.role == "crew" {
+            set("GT_CREW", self.name.to_string());
+        }
         set("GT_GENERATION", self.generation.to_string());
         if let Some((step, gen)) = self.lease {
             set("GT_STEP", step.to_string());

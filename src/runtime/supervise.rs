@@ -218,8 +218,11 @@ fn worker(
             Ok(names) if !names.contains(&rig) => return,
             _ => {}
         }
-        // `gt refinery stop` pauses the built-in refinery (town or rig).
-        if super::roles::paused(&town, "refinery", Some(&rig)) {
+        // `gt refinery stop` pauses the built-in refinery (town or rig); a
+        // refinery assigned an agent is that agent's session instead.
+        if super::roles::paused(&town, "refinery", Some(&rig))
+            || super::roles::runs_as_agent(&town, "refinery", Some(&rig))
+        {
             nap(tick, &stop);
             continue;
         }

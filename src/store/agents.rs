@@ -50,6 +50,7 @@ impl AgentRow {
 pub fn address(rig: &str, role: &str, name: &str) -> String {
     match (rig, role) {
         (_, "mayor") => "mayor/".into(),
+        ("", "deacon") => "deacon/".into(),
         ("", "dog") => format!("deacon/dogs/{name}"),
         ("", "polecat") => format!("polecats/{name}"),
         ("", _) => format!("{role}/{name}"),

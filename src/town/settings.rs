@@ -81,6 +81,23 @@ pub struct MergeQueueSettings {
     pub extra: Map<String, Value>,
 }
 
+/// `deacon.*`: how often the deacon patrols and when a session is stale.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeaconSettings {
+    /// Seconds between patrols (default 300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patrol_secs: Option<u64>,
+    /// A working session whose lease has had no heartbeat this long is
+    /// stale (default 1800).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale_secs: Option<u64>,
+    /// A dead holder's hook is released after this long (default 3600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale_hook_secs: Option<u64>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
 /// A town's or a rig's settings (a rig's override the town's).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
@@ -99,6 +116,9 @@ pub struct Settings {
     pub max_polecats: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge_queue: Option<MergeQueueSettings>,
+    /// The deacon's patrol (town settings only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deacon: Option<DeaconSettings>,
     /// Every key this version does not know, kept as it was.
     #[serde(flatten)]
     pub extra: Map<String, Value>,

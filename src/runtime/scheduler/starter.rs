@@ -1,12 +1,14 @@
-//! Sessions start off the scheduler's thread: one starter thread does the
-//! fork/exec (and the file preparation around it) while the scheduler goes
-//! on committing turns, and reports back on the scheduler's channel. The
-//! starter says `Spawned` before it hands the child to its waiter, so a
-//! session's `Exit` never overtakes its `Spawned`.
+//! Sessions start off the scheduler's thread: a few starter threads
+//! prepare each session's worktree (see `sandbox`) and do its fork/exec
+//! while the scheduler goes on committing turns, and report back on the
+//! scheduler's channel. A starter says `Spawned` before it hands the child
+//! to its waiter, so a session's `Exit` never overtakes its `Spawned`.
 
 use super::super::proc;
 use super::super::session::{self, SessionSpec, Started};
-use std::sync::mpsc as std_mpsc;
+use super::sandbox::{self, MainRepo, Sandbox};
+use git2::Repository;
+use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use tokio::sync::mpsc;
 
 /// A session ended: its exit code, when it was our child.
@@ -16,7 +18,7 @@ pub(super) struct Exit {
     pub code: Option<i32>,
 }
 
-/// What the starter and the session waiters tell the scheduler.
+/// What the starters and the session waiters tell the scheduler.
 pub(super) enum Note {
     /// The session of lease `(step, gen)` runs.
     Spawned {
@@ -26,63 +28,106 @@ pub(super) enum Note {
         pid_start: Option<i64>,
         /// Our child (its exit is awaited), else watched through its pid.
         child: bool,
+        /// The polecat's open worktree, back to the scheduler.
+        worktree: Option<(String, Repository)>,
     },
-    /// It could not start.
+    /// It could not start (its worktree, or the fork/exec, failed).
     SpawnFailed {
         step: String,
         gen: i64,
         error: String,
+        worktree: Option<(String, Repository)>,
     },
     Exit(Exit),
 }
 
-struct Job {
-    step: String,
-    gen: i64,
-    spec: SessionSpec,
+/// One session to start: in `spec.cwd`, or in the sandbox's worktree.
+pub(super) struct Job {
+    pub step: String,
+    pub gen: i64,
+    pub spec: SessionSpec,
+    pub sandbox: Option<Sandbox>,
 }
 
-/// The starter thread's queue. Dropping it ends the thread.
+/// The starters' queue. Dropping it ends the threads.
 pub(super) struct Starter {
     jobs: std_mpsc::Sender<Job>,
 }
 
 impl Starter {
-    /// Start the thread; it reports to `notes`. Must be called inside the
-    /// tokio runtime (the children are tokio children).
-    pub fn new(notes: mpsc::UnboundedSender<Note>) -> std::io::Result<Starter> {
+    /// Start `threads` starters reporting to `notes`. Must be called inside
+    /// the tokio runtime (the children are tokio children).
+    pub fn new(notes: mpsc::UnboundedSender<Note>, threads: usize) -> std::io::Result<Starter> {
         let (jobs, queue) = std_mpsc::channel::<Job>();
-        let rt = tokio::runtime::Handle::current();
-        std::thread::Builder::new()
-            .name("gt-starter".into())
-            .spawn(move || {
-                let _rt = rt.enter();
-                for job in queue {
-                    start_one(job, &notes);
-                }
-            })?;
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..threads.max(1) {
+            let (rt, queue, notes) = (
+                tokio::runtime::Handle::current(),
+                queue.clone(),
+                notes.clone(),
+            );
+            std::thread::Builder::new()
+                .name(format!("gt-starter-{i}"))
+                .spawn(move || {
+                    let _rt = rt.enter();
+                    let mut main: MainRepo = None;
+                    loop {
+                        let job = match queue.lock() {
+                            Ok(q) => q.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(job) = job else { return };
+                        start_one(job, &mut main, &notes);
+                    }
+                })?;
+        }
         Ok(Starter { jobs })
     }
 
-    /// Queue the start of the session of lease `(step, gen)`. False when
-    /// the starter thread is gone (the caller fails the step).
-    pub fn start(&self, step: &str, gen: i64, spec: SessionSpec) -> bool {
-        let job = Job {
-            step: step.to_string(),
-            gen,
-            spec,
-        };
+    /// Queue a start. False when the starters are gone (the caller fails
+    /// the step).
+    pub fn start(&self, job: Job) -> bool {
         self.jobs.send(job).is_ok()
     }
 }
 
-fn start_one(job: Job, notes: &mpsc::UnboundedSender<Note>) {
-    let Job { step, gen, spec } = job;
+fn start_one(job: Job, main: &mut MainRepo, notes: &mpsc::UnboundedSender<Note>) {
+    let Job {
+        step,
+        gen,
+        mut spec,
+        sandbox,
+    } = job;
+    let mut worktree = None;
+    if let Some(sb) = sandbox {
+        let polecat = sb.polecat.clone();
+        match sandbox::prepare(sb, main, &step) {
+            Ok((cwd, wt)) => {
+                spec.cwd = cwd;
+                worktree = Some((polecat, wt));
+            }
+            Err(e) => {
+                let error = format!("cannot prepare the worktree of {polecat} for {step}: {e}");
+                let _ = notes.send(Note::SpawnFailed {
+                    step,
+                    gen,
+                    error,
+                    worktree: None,
+                });
+                return;
+            }
+        }
+    }
     let started = match session::start(&spec) {
         Ok(s) => s,
         Err(e) => {
             let error = format!("cannot start a session for {step}: {e}");
-            let _ = notes.send(Note::SpawnFailed { step, gen, error });
+            let _ = notes.send(Note::SpawnFailed {
+                step,
+                gen,
+                error,
+                worktree,
+            });
             return;
         }
     };
@@ -93,6 +138,7 @@ fn start_one(job: Job, notes: &mpsc::UnboundedSender<Note>) {
         pid,
         pid_start: pid.and_then(proc::start_time),
         child: matches!(started, Started::Child(_)),
+        worktree,
     });
     if let Started::Child(mut ch) = started {
         let notes = notes.clone();
