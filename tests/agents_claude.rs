@@ -7,8 +7,9 @@
 //! Claude Code, primed through SessionStart, close each step with `bd
 //! close` and run `gt done`; one is killed mid-molecule and resumes at its
 //! last closed step; the refinery merges, the convoy lands, the Mayor gets
-//! the mail; a handoff cycles the Mayor's session. A second test checks the
-//! errors before launch (CLI missing, root without IS_SANDBOX).
+//! the mail; a handoff cycles the Mayor's session; `gt mayor attach` starts
+//! a stopped Mayor. A second test checks the errors before launch (CLI
+//! missing, root without IS_SANDBOX) and that `gt doctor` reports them.
 //!
 //! Claude Code is found at `$GT_TEST_CLAUDE`, else under
 //! `target/test-tools/claude-code/` (where `.ci/run` installs it).
@@ -461,6 +462,18 @@ fn scenario(w: &World, server: &ModelServer, paused: &AtomicBool) {
         },
     );
 
+    // 6. `gt mayor attach` starts a stopped Mayor, then attaches (here no
+    // terminal: it says how to attach and shows the pane).
+    let gen_before = agent_row(w, "", "mayor").unwrap().generation;
+    w.ok(&w.town, &["mayor", "stop"]);
+    let out = w.ok(&w.town, &["mayor", "attach"]);
+    assert!(
+        out.contains("attach-session -t gt-mayor"),
+        "how to attach: {out}"
+    );
+    let a = agent_row(w, "", "mayor").unwrap();
+    assert!(a.generation > gen_before && a.session_alive(), "{a:?}");
+
     // Every molecule's steps are closed and the work is on main.
     let s = w.store();
     let main_files = Command::new("git")
@@ -513,6 +526,14 @@ fn errors_before_launch_missing_cli_and_root() {
     assert!(t.contains("`claude`, which is not installed"), "{t}");
     assert!(
         t.contains("npm install -g @anthropic-ai/claude-code"),
+        "{t}"
+    );
+    // `gt doctor` says the same before anything is tried (a warning).
+    let o = w.gt(&w.town, &["doctor"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains("agents.launch") && t.contains("`claude`, which is not installed"),
         "{t}"
     );
     let bead = {

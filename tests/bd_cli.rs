@@ -454,3 +454,29 @@ fn hostile_bead_ids_are_refused_at_create_and_import() {
         r.stderr
     );
 }
+
+#[test]
+fn delete_previews_until_forced() {
+    let (_d, bd) = setup();
+    let a = bd.id(&["create", "Keep me"]);
+    let b = bd.id(&["create", "Blocked", "--deps", &a]);
+    // Without --force: a preview naming the issue and the link, nothing deleted.
+    let p = bd.ok(&["delete", &a]);
+    assert!(p.stdout.contains("Would delete"), "{}", p.stdout);
+    assert!(
+        p.stdout.contains(&format!("{b} blocks {a}")),
+        "{}",
+        p.stdout
+    );
+    assert!(p.stdout.contains("--force"), "{}", p.stdout);
+    let j = bd.ok(&["delete", &a, "--json"]).json();
+    assert_eq!(j["preview"], true);
+    assert_eq!(j["dependencies_removed"][0]["depends_on_id"], a.as_str());
+    bd.ok(&["show", &a]);
+    // --dry-run wins over --force.
+    bd.ok(&["delete", &a, "--force", "--dry-run"]);
+    bd.ok(&["show", &a]);
+    // --force deletes.
+    bd.ok(&["delete", &a, "--force"]);
+    assert_ne!(bd.run(&["show", &a]).code, 0);
+}

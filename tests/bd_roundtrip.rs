@@ -53,7 +53,7 @@ fn clone_edit_on_two_branches_merge_and_import() {
     git(&c2, &["checkout", "-q", "-b", "b2"]);
     std::thread::sleep(std::time::Duration::from_millis(5));
     b2.ok(&["update", "r-a5", "--title", "renamed on b2"]);
-    b2.ok(&["delete", "r-a4"]);
+    b2.ok(&["delete", "r-a4", "--force"]);
     b2.ok(&["create", "from b2", "--id", "r-z9"]);
     b2.ok(&["sync"]);
 

@@ -736,9 +736,12 @@ pub fn reopen(ctx: &Ctx, a: &IdsArgs) -> CliResult {
 pub struct DeleteArgs {
     #[arg(required = true)]
     pub ids: Vec<String>,
-    /// beads' "really delete" (beads previews without it); bd always deletes.
+    /// Really delete. Without it, bd previews what would go (as beads does).
     #[arg(short, long)]
     pub force: bool,
+    /// Preview only, even with --force.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 pub fn delete(ctx: &Ctx, a: &DeleteArgs) -> CliResult {
@@ -748,10 +751,57 @@ pub fn delete(ctx: &Ctx, a: &DeleteArgs) -> CliResult {
         .iter()
         .map(|i| resolve(&store, i))
         .collect::<CliResult<_>>()?;
+    if !a.force || a.dry_run {
+        return delete_preview(ctx, &store, &ids);
+    }
     store.write(|tx| tx.delete(&ids))?;
     ctx.exported(&mut store)?;
     ctx.print(&serde_json::json!({"deleted": ids}), || {
         format!("Deleted {}", ids.join(", "))
+    });
+    Ok(())
+}
+
+/// What `bd delete` without `--force` shows: the issues and every dependency
+/// link that would go with them. Nothing is written.
+fn delete_preview(ctx: &Ctx, store: &Store, ids: &[String]) -> CliResult {
+    use crate::store::deps;
+    let mut issues_out = Vec::new();
+    let mut links = Vec::new();
+    for id in ids {
+        issues_out.push(issues::get(store.conn(), id)?);
+        for d in deps::deps_of(store.conn(), id)?
+            .into_iter()
+            .chain(deps::dependents(store.conn(), id)?)
+        {
+            links.push(d);
+        }
+    }
+    links.sort_by(|x, y| (&x.issue_id, &x.depends_on).cmp(&(&y.issue_id, &y.depends_on)));
+    links.dedup_by(|x, y| {
+        x.issue_id == y.issue_id && x.depends_on == y.depends_on && x.dep_type == y.dep_type
+    });
+    let json = serde_json::json!({
+        "preview": true,
+        "would_delete": ids,
+        "dependencies_removed": links
+            .iter()
+            .map(|d| serde_json::json!({"issue_id": d.issue_id, "depends_on_id": d.depends_on, "type": d.dep_type}))
+            .collect::<Vec<_>>(),
+    });
+    ctx.print(&json, || {
+        let mut s = String::from("Would delete (nothing deleted yet):\n");
+        for i in &issues_out {
+            s += &format!("  {} - {}\n", i.id, i.title);
+        }
+        if !links.is_empty() {
+            s += "Dependency links that would be removed:\n";
+            for d in &links {
+                s += &format!("  {} {} {}\n", d.issue_id, d.dep_type, d.depends_on);
+            }
+        }
+        s += "Run again with --force to delete.";
+        s
     });
     Ok(())
 }

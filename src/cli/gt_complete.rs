@@ -38,7 +38,7 @@ fn kind_of(path: &[String], id: &str) -> Option<Kind> {
         "rig" | "rig_name" => Some(Kind::Rig),
         "name" if top == "rig" && sub != "add" => Some(Kind::Rig),
         "name" if top == "config" && sub == "agent" => Some(Kind::AgentConfig),
-        "name" if top == "formula" && sub == "show" => Some(Kind::Formula),
+        "name" if top == "formula" && matches!(sub, "show" | "run") => Some(Kind::Formula),
         "bead" | "beads" | "mr" => Some(Kind::Bead),
         "id" | "ids" if matches!(top, "convoy" | "mol") => Some(Kind::Bead),
         "target" if top == "cook" => Some(Kind::Formula),
@@ -47,7 +47,7 @@ fn kind_of(path: &[String], id: &str) -> Option<Kind> {
         }
         "formula" => Some(Kind::Formula),
         "to" if top == "sling" => Some(Kind::RigOrAddress),
-        "address" | "to" | "identity" | "owner" | "notify" => Some(Kind::Address),
+        "address" | "to" | "identity" | "owner" | "notify" | "assignee" => Some(Kind::Address),
         "agent" if matches!(top, "nudge" | "peek") => Some(Kind::Address),
         "agent" => Some(Kind::AgentConfig),
         _ => None,

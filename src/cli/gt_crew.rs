@@ -5,10 +5,10 @@
 
 use super::gt_roles::status_line;
 use super::gt_town::{finish, print, town};
-use crate::runtime::roles::{self, Attach, RoleRef, RoleStatus};
+use crate::runtime::roles::{self, RoleRef, RoleStatus};
 use crate::runtime::RuntimeError;
 use crate::town::{rigs, Town};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 
 #[derive(Subcommand, Debug)]
 pub enum CrewCommand {
@@ -58,34 +58,31 @@ pub enum CrewCommand {
         no_tmux: bool,
     },
     /// Stop crew sessions (a rig alone: all its crew).
-    Stop {
-        names: Vec<String>,
-        #[arg(long)]
-        rig: Option<String>,
-        /// Every running crew session.
-        #[arg(long)]
-        all: bool,
-        /// Show what would be stopped.
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Stop(Many),
     /// Stop, then start fresh.
     #[command(alias = "rs")]
-    Restart {
-        names: Vec<String>,
-        #[arg(long)]
-        rig: Option<String>,
-        #[arg(long)]
-        all: bool,
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Restart(Many),
     /// Is each crew session running, and as what? (no name: every member)
     Status {
         name: Option<String>,
         #[arg(long)]
         rig: Option<String>,
     },
+}
+
+/// `[NAME...] [--rig R] [--all] [--dry-run]`.
+#[derive(Args, Debug)]
+pub struct Many {
+    /// Crew members (`rig/name` works too); a rig alone means all its crew.
+    names: Vec<String>,
+    #[arg(long)]
+    rig: Option<String>,
+    /// Every crew session (of the rig with --rig).
+    #[arg(long)]
+    all: bool,
+    /// Show what would be done.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 fn cwd() -> Result<std::path::PathBuf, RuntimeError> {
@@ -255,12 +252,12 @@ fn run(c: &CrewCommand, json: bool) -> Result<(), RuntimeError> {
                 format!("{}\n`gt crew at NAME` to talk to one", lines(&out))
             });
         }
-        CrewCommand::Stop {
+        CrewCommand::Stop(Many {
             names,
             rig,
             all,
             dry_run,
-        } => {
+        }) => {
             let refs = if *all && names.is_empty() {
                 everyone(&t, rig.as_deref(), rig.is_none())?
             } else {
@@ -292,12 +289,12 @@ fn run(c: &CrewCommand, json: bool) -> Result<(), RuntimeError> {
                     .join("\n")
             });
         }
-        CrewCommand::Restart {
+        CrewCommand::Restart(Many {
             names,
             rig,
             all,
             dry_run,
-        } => {
+        }) => {
             let refs = targets(&t, rig.as_deref(), names, *all)?;
             if *dry_run {
                 let v: Vec<String> = refs.iter().map(|r| r.address()).collect();
@@ -338,13 +335,7 @@ fn run(c: &CrewCommand, json: bool) -> Result<(), RuntimeError> {
                 print(json, &s, || status_line(&s));
                 return Ok(());
             }
-            match roles::attach(&t, &r, agent.as_deref())? {
-                Attach::Tmux => {}
-                Attach::Log(text) => print(json, &serde_json::json!({"tail": text}), || {
-                    format!("({} runs headless; its log follows)\n{text}", r.address())
-                }),
-                Attach::BuiltIn(s) => print(json, &s, || status_line(&s)),
-            }
+            super::gt_roles::print_attach(json, &r, roles::attach(&t, &r, agent.as_deref())?);
         }
     }
     Ok(())

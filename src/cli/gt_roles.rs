@@ -100,6 +100,39 @@ fn patrol_lines(h: Option<&crate::runtime::deacon::PatrolLog>) -> String {
     out
 }
 
+/// What `gt ROLE attach` and `gt crew at` print (nothing once attached).
+pub fn print_attach(json: bool, r: &RoleRef, a: Attach) {
+    match a {
+        Attach::Tmux => {}
+        Attach::Log(text) => print(json, &serde_json::json!({"tail": text}), || {
+            format!("({} runs headless; its log follows)\n{text}", r.address())
+        }),
+        Attach::NoTerminal { attach, pane } => print(
+            json,
+            &serde_json::json!({"attach": attach, "pane": pane}),
+            || no_terminal(&r.address(), &attach, &pane),
+        ),
+        Attach::BuiltIn(s) => print(json, &s, || {
+            format!(
+                "{}\n(built-in: nothing to attach to; `gt feed` shows what it does)",
+                status_line(&s)
+            )
+        }),
+    }
+}
+
+/// What `attach` says where there is no terminal to attach from.
+fn no_terminal(address: &str, attach: &str, pane: &str) -> String {
+    format!(
+        "{address} runs in tmux; this is not a terminal to attach from. From a terminal: `{attach}`{}",
+        if pane.trim().is_empty() {
+            String::new()
+        } else {
+            format!("\n--- its pane now ---\n{}", pane.trim_end())
+        }
+    )
+}
+
 pub fn part_lines(p: &crate::runtime::deacon::PartResult) -> String {
     let mut out = format!(
         "\n  {} at {}{}: {}",
@@ -157,17 +190,7 @@ pub fn role(role: &str, c: &RoleCommand, json: bool) -> i32 {
                         }
                     });
                 }
-                RoleCommand::Attach(_) => match roles::attach(&t, &r, flag)? {
-                    Attach::Tmux => {}
-                    Attach::Log(text) => print(json, &serde_json::json!({"tail": text}), || {
-                        format!("({} runs headless; its log follows)\n{text}", r.address())
-                    }),
-                    Attach::BuiltIn(s) => {
-                        print(json, &s, || {
-                            format!("{}\n(built-in: nothing to attach to; `gt feed` shows what it does)", status_line(&s))
-                        })
-                    }
-                },
+                RoleCommand::Attach(_) => print_attach(json, &r, roles::attach(&t, &r, flag)?),
             }
             Ok::<(), RuntimeError>(())
         })(),

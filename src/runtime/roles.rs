@@ -448,6 +448,9 @@ pub enum Attach {
     Log(String),
     /// A built-in role: nothing to attach to.
     BuiltIn(Box<RoleStatus>),
+    /// It runs in tmux, but this is no terminal to attach from: how to
+    /// attach, and what its pane shows now.
+    NoTerminal { attach: String, pane: String },
 }
 
 /// `attach`: start the role if it is not running, then attach to its tmux
@@ -462,6 +465,13 @@ pub fn attach(town: &Town, r: &RoleRef, flag: Option<&str>) -> Result<Attach, Ru
     }
     if let Some(s) = &st.session {
         let sock = session::tmux_socket(&town.runtime_dir());
+        use std::io::IsTerminal;
+        if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+            return Ok(Attach::NoTerminal {
+                attach: format!("tmux -L {sock} attach-session -t {s}"),
+                pane: super::daemon::peek(town, &r.address(), 60).unwrap_or_default(),
+            });
+        }
         let ok = session::tmux(&sock)
             .args(["attach-session", "-t", &format!("={s}")])
             .status()
