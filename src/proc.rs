@@ -152,8 +152,20 @@ pub struct SessionProcess {
     pub generation: Option<i64>,
 }
 
+/// The command line of `pid`, its arguments joined by spaces.
+pub fn cmdline(pid: i64) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .replace('\0', " ")
+                .trim()
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
 /// Field 5 of `/proc/<pid>/stat`: the process group.
-fn pgid_of(pid: i64) -> Option<i64> {
+pub fn pgid_of(pid: i64) -> Option<i64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &text[text.rfind(')')? + 1..];
     rest.split_whitespace().nth(2)?.parse().ok()
@@ -188,14 +200,7 @@ pub fn town_session_processes(town_root: &Path) -> Vec<SessionProcess> {
         let Some(generation) = var("GT_GENERATION") else {
             continue;
         };
-        let command = std::fs::read(format!("/proc/{pid}/cmdline"))
-            .map(|b| {
-                String::from_utf8_lossy(&b)
-                    .replace('\0', " ")
-                    .trim()
-                    .to_string()
-            })
-            .unwrap_or_default();
+        let command = cmdline(pid);
         out.push(SessionProcess {
             pid,
             pgid: pgid_of(pid).unwrap_or(pid),

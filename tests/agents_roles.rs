@@ -232,7 +232,7 @@ fn doctor_reports_launch_problems_of_the_agents_in_use() {
 
 #[test]
 fn doctor_leaves_presets_nobody_chose_alone() {
-    let w = World::new();
+    let mut w = World::new();
     let agent = w.tool("my-agent", "#!/bin/sh\nexit 0\n");
     w.agent("mine", agent.to_str().unwrap(), "exec");
     w.ok(&w.town, &["config", "default-agent", "mine"]);
@@ -255,6 +255,30 @@ fn doctor_leaves_presets_nobody_chose_alone() {
         "{all}"
     );
     assert!(!all.contains("witness"), "{all}");
+
+    // The same agent in tmux, on a PATH without tmux (git only).
+    w.agent("mine", agent.to_str().unwrap(), "tmux");
+    let tools = w.root.join("tools");
+    std::fs::create_dir_all(&tools).unwrap();
+    let git = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|d| d.join("git"))
+        .find(|g| g.is_file())
+        .expect("git on PATH");
+    std::os::unix::fs::symlink(git, tools.join("git")).unwrap();
+    w.extra_env = vec![(
+        "PATH".into(),
+        format!(
+            "{}:{}:{}",
+            w.bin.display(),
+            tools.display(),
+            Path::new(GT).parent().unwrap().display()
+        ),
+    )];
+    let all = messages(&w.launch_findings());
+    assert!(
+        all.contains("agent `mine` runs in tmux, which is not installed"),
+        "{all}"
+    );
 }
 
 impl World {

@@ -603,20 +603,8 @@ fn leaked_processes(s: &Store) -> Result<Vec<Leaked>> {
         if current {
             continue;
         }
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let pgid = stat
-            .rfind(')')
-            .and_then(|i| stat[i + 2..].split(' ').nth(2))
-            .and_then(|g| g.parse().ok())
-            .unwrap_or(pid);
-        let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
-            .map(|b| {
-                String::from_utf8_lossy(&b)
-                    .replace('\0', " ")
-                    .trim()
-                    .to_string()
-            })
-            .unwrap_or_default();
+        let pgid = crate::proc::pgid_of(pid).unwrap_or(pid);
+        let cmd = crate::proc::cmdline(pid);
         out.push(Leaked {
             pid,
             pgid,

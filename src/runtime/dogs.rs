@@ -13,9 +13,7 @@ use super::work;
 use super::RuntimeError;
 use crate::molecule::{self, PourOptions};
 use crate::store::agents::{self, AgentRow, AgentUpdate};
-use crate::store::events::TownEvent;
 use crate::store::issues::{self, NewIssue};
-use crate::store::leases::LeaseRequest;
 use crate::store::{Status, Update};
 use crate::town::{AgentConfig, Town};
 use serde::Serialize;
@@ -284,25 +282,8 @@ pub fn dispatch(
                 ),
             },
         };
-        let addr = agents::address("", ROLE, &name);
         let home = home_root.join(&name).display().to_string();
-        let lease = tx
-            .lease_as(
-                &bead,
-                &LeaseRequest {
-                    holder: addr.clone(),
-                    agent: agent_name.clone(),
-                    worktree: Some(home.clone()),
-                },
-                Status::Hooked,
-            )?
-            .ok_or_else(|| {
-                RuntimeError::usage(
-                    format!("{bead} is not open; only open work is dispatched"),
-                    "`bd show` it to see who has it",
-                )
-            })?;
-        tx.agent_upsert(&AgentUpdate {
+        let u = AgentUpdate {
             rig: "",
             name: &name,
             role: ROLE,
@@ -312,15 +293,14 @@ pub fn dispatch(
             hooked_bead: Some(&bead),
             agent: Some(&agent_name),
             bump_generation: true,
+        };
+        let (lease_gen, _) = work::hook_tx(tx, &bead, &u, None)?.ok_or_else(|| {
+            RuntimeError::usage(
+                format!("{bead} is not open; only open work is dispatched"),
+                "`bd show` it to see who has it",
+            )
         })?;
-        tx.emit(
-            &bead,
-            &TownEvent::Hook {
-                agent: addr,
-                lease: lease.generation,
-            },
-        )?;
-        Ok((name, created, lease.generation))
+        Ok((name, created, lease_gen))
     })?;
     let home = home_root.join(&name);
     std::fs::create_dir_all(&home)

@@ -97,7 +97,9 @@ pub fn orphans(town: &Town) -> Vec<SessionProcess> {
 /// Session leaders of this town that no agent row holds as its current
 /// session (a superseded generation, a session whose agent was reset).
 /// A session being started (its agent at that generation, no pid recorded
-/// yet) and the supervisor are never zombies.
+/// yet), the supervisor, and a tmux server (started from inside a session
+/// it carries that session's variables, and every session runs in it) are
+/// never zombies.
 pub fn zombies(town: &Town, store: &Store) -> Result<Vec<SessionProcess>, RuntimeError> {
     let all = agents::list(store.conn())?;
     let current: Vec<i64> = all
@@ -118,6 +120,7 @@ pub fn zombies(town: &Town, store: &Store) -> Result<Vec<SessionProcess>, Runtim
             p.pid == p.pgid
                 && p.pid != me
                 && Some(p.pid) != supervisor
+                && !p.command.starts_with("tmux")
                 && !current.contains(&p.pgid)
                 && !starting(p)
         })

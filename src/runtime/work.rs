@@ -45,6 +45,43 @@ pub struct SlingResult {
     pub poured: bool,
 }
 
+/// Hook `bead` on the agent `u` describes, in one transaction: lease it
+/// (open to hooked) to the agent's address, write the agent row, then
+/// `before` (if any) and the `hook` event. `None` when the bead is not
+/// open. Returns (lease generation, agent generation).
+pub(crate) fn hook_tx(
+    tx: &crate::store::Tx<'_>,
+    bead: &str,
+    u: &AgentUpdate<'_>,
+    before: Option<&TownEvent>,
+) -> Result<Option<(i64, i64)>, RuntimeError> {
+    let addr = address(u.rig, u.role, u.name);
+    let Some(lease) = tx.lease_as(
+        bead,
+        &LeaseRequest {
+            holder: addr.clone(),
+            agent: u.agent.unwrap_or_default().to_string(),
+            worktree: u.worktree.map(str::to_string),
+        },
+        Status::Hooked,
+    )?
+    else {
+        return Ok(None);
+    };
+    let gen = tx.agent_upsert(u)?;
+    if let Some(e) = before {
+        tx.emit(bead, e)?;
+    }
+    tx.emit(
+        bead,
+        &TownEvent::Hook {
+            agent: addr,
+            lease: lease.generation,
+        },
+    )?;
+    Ok(Some((lease.generation, gen)))
+}
+
 /// The bead a sling means: an existing issue, or a formula poured now
 /// (`--var` applies only to a formula). Returns (bead, poured).
 fn bead_or_pour(
@@ -107,38 +144,27 @@ pub fn hook_on_mayor(
     }
     let (agent_name, _) = town.agent_for("mayor", None, None)?;
     let root = town.root.display().to_string();
+    let state = mayor.as_ref().map_or("idle", |m| m.state.as_str());
+    // Keep the agent a running Mayor was started as.
+    let agent_name = mayor
+        .as_ref()
+        .and_then(|m| m.agent.clone())
+        .unwrap_or(agent_name);
     store.write(|tx| -> Result<(), RuntimeError> {
-        let lease = tx
-            .lease_as(
-                &bead,
-                &LeaseRequest {
-                    holder: "mayor/".into(),
-                    agent: agent_name.clone(),
-                    worktree: Some(root.clone()),
-                },
-                Status::Hooked,
-            )?
-            .ok_or_else(|| {
-                RuntimeError::usage(format!("{bead} is not open"), "only open work is slung")
-            })?;
-        tx.agent_upsert(&AgentUpdate {
+        let u = AgentUpdate {
             rig: "",
             name: "mayor",
             role: "mayor",
-            state: mayor.as_ref().map_or("idle", |m| m.state.as_str()),
+            state,
             worktree: Some(&root),
             branch: None,
             hooked_bead: Some(&bead),
-            agent: None,
+            agent: Some(&agent_name),
             bump_generation: false,
+        };
+        hook_tx(tx, &bead, &u, None)?.ok_or_else(|| {
+            RuntimeError::usage(format!("{bead} is not open"), "only open work is slung")
         })?;
-        tx.emit(
-            &bead,
-            &TownEvent::Hook {
-                agent: "mayor/".into(),
-                lease: lease.generation,
-            },
-        )?;
         Ok(())
     })?;
     let dir = crate::coord::address::Directory::load(Some(town), store.conn())?;
@@ -238,47 +264,32 @@ pub fn sling(town: &Town, req: &SlingRequest) -> Result<SlingResult, RuntimeErro
         let addr = address(&rig_name, "polecat", &polecat);
         let wt = rig_dir.join("polecats").join(&polecat);
         let branch = worktree::polecat_branch(&polecat, &bead);
-        let lease = tx
-            .lease_as(
-                &bead,
-                &LeaseRequest {
-                    holder: addr.clone(),
-                    agent: agent_name.clone(),
-                    worktree: Some(wt.display().to_string()),
-                },
-                Status::Hooked,
-            )?
-            .ok_or_else(|| {
-                RuntimeError::usage(format!("{bead} was taken meanwhile"), "pick another bead")
-            })?;
-        let gen = tx.agent_upsert(&AgentUpdate {
-            rig: &rig_name,
-            name: &polecat,
-            role: "polecat",
-            state: "spawning",
-            worktree: Some(&wt.display().to_string()),
-            branch: Some(&branch),
-            hooked_bead: Some(&bead),
-            agent: Some(&agent_name),
-            bump_generation: true,
-        })?;
-        tx.emit(
+        let wt_s = wt.display().to_string();
+        let (lease_gen, gen) = hook_tx(
+            tx,
             &bead,
-            &TownEvent::Sling {
+            &AgentUpdate {
+                rig: &rig_name,
+                name: &polecat,
+                role: "polecat",
+                state: "spawning",
+                worktree: Some(&wt_s),
+                branch: Some(&branch),
+                hooked_bead: Some(&bead),
+                agent: Some(&agent_name),
+                bump_generation: true,
+            },
+            Some(&TownEvent::Sling {
                 rig: rig_name.clone(),
                 polecat: polecat.clone(),
-            },
-        )?;
-        tx.emit(
-            &bead,
-            &TownEvent::Hook {
-                agent: addr.clone(),
-                lease: lease.generation,
-            },
-        )?;
+            }),
+        )?
+        .ok_or_else(|| {
+            RuntimeError::usage(format!("{bead} was taken meanwhile"), "pick another bead")
+        })?;
         // The auto-convoy: unless an open convoy tracks the bead.
         let convoy = crate::coord::convoy::ensure_for_bead(tx, &bead, &actor)?;
-        Ok((polecat, addr, wt, branch, lease.generation, gen, convoy))
+        Ok((polecat, addr, wt, branch, lease_gen, gen, convoy))
     })?;
     let (polecat, addr, wt, branch, lease_gen, _agent_gen, convoy) = out;
 
