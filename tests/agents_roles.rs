@@ -690,3 +690,24 @@ fn witness_and_refinery_run_as_supervisor_code_or_as_agent_sessions() {
     assert_eq!(one(&st)["mode"], "supervisor", "{st:#}");
     w.shutdown();
 }
+
+#[test]
+fn crew_and_polecats_never_share_a_name() {
+    let w = World::new();
+    let agent = w.tool("sleepy", "#!/bin/sh\nexec sleep 60\n");
+    w.agent("sleepy", agent.to_str().unwrap(), "exec");
+    w.ok(&w.town, &["config", "role", "polecat", "sleepy"]);
+    let bead: serde_json::Value =
+        serde_json::from_str(&w.bd(&["--json", "create", "Work"])).unwrap();
+    let s = w.json(&["sling", bead["id"].as_str().unwrap(), "app"]);
+    let polecat = s["polecat"].as_str().unwrap().to_string();
+    // The polecat's name is taken: one agent row per name and rig.
+    let o = w.gt(&w.town, &["crew", "add", &polecat, "--rig", "app"]);
+    assert_ne!(o.status.code(), Some(0), "{}", text(&o));
+    let msg = text(&o);
+    assert!(msg.contains(&format!("app/polecats/{polecat}")), "{msg}");
+    assert!(msg.contains("a name of its own"), "{msg}");
+    assert!(!w.town.join("app/crew").join(&polecat).exists());
+    w.ok(&w.town, &["crew", "add", "dave", "--rig", "app"]);
+    w.shutdown();
+}

@@ -99,7 +99,9 @@ pub fn claim_polecat(
     held: &[String],
 ) -> Result<String, RuntimeError> {
     let free = |name: &str| -> Result<bool, RuntimeError> {
-        Ok(crate::store::agents::get(tx.conn(), rig, name)?.is_none_or(|a| a.claimable()))
+        // A crew member's or a patrol role's name is never taken over.
+        Ok(crate::store::agents::get(tx.conn(), rig, name)?
+            .is_none_or(|a| a.role == "polecat" && a.claimable()))
     };
     if free(preferred)? {
         return Ok(preferred.to_string());

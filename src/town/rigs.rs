@@ -347,6 +347,15 @@ pub fn crew_add(town: &Town, rig_name: &str, name: &str) -> Result<PathBuf> {
     check_name("crew name", name)?;
     let store = town.store()?;
     let rig = get(&store, rig_name)?;
+    if let Some(a) =
+        crate::store::agents::get(store.conn(), rig_name, name)?.filter(|a| a.role != "crew")
+    {
+        return Err(TownError::Invalid(format!(
+            "`{name}` is already the {} {} in rig `{rig_name}`; a crew member needs a name of its own (try `gt crew add {name}-crew --rig {rig_name}`)",
+            a.role,
+            a.address()
+        )));
+    }
     let repo = open_repo(&rig)?;
     let base = fetch_base(&repo, &rig)?;
     let path = town.rig_dir(rig_name).join("crew").join(name);
