@@ -6,13 +6,12 @@
 //! from the list, a title from the detail view) land in the store.
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::browser::{text_of, Browser, Guard, CHROMIUM};
+use common::browser::{spawn_until, text_of, Browser, Guard, CHROMIUM};
 use common::Bd;
 
 /// The version `.ci/run` installs.
@@ -69,36 +68,22 @@ fn path_with_our_bd() -> String {
 /// `node server/index.js` in the workspace; returns its URL once listening.
 fn start_beads_ui(workspace: &Path, home: &Path) -> (Guard, String) {
     let port = free_port();
-    let mut child = Command::new("node")
-        .arg(beads_ui_dir().join("server/index.js"))
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .current_dir(workspace)
-        .env("PATH", path_with_our_bd())
-        .env("HOME", home)
-        .env("BD_ACTOR", "ui-user")
-        .env_remove("BEADS_DIR")
-        .env_remove("BEADS_DB")
-        .env_remove("BD_BIN")
-        .env_remove("GT_TOWN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let guard = Guard(child);
-    let mut lines = BufReader::new(out).lines();
-    loop {
-        let line = lines
-            .next()
-            .expect("beads-ui exited before listening")
-            .unwrap();
-        eprintln!("beads-ui: {line}");
-        if line.contains("listening on") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
+    let (guard, _) = spawn_until(
+        Command::new("node")
+            .arg(beads_ui_dir().join("server/index.js"))
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .current_dir(workspace)
+            .env("PATH", path_with_our_bd())
+            .env("HOME", home)
+            .env("BD_ACTOR", "ui-user")
+            .env_remove("BEADS_DIR")
+            .env_remove("BEADS_DB")
+            .env_remove("BD_BIN")
+            .env_remove("GT_TOWN"),
+        false,
+        "listening on",
+        "beads-ui",
+    );
     (guard, format!("http://127.0.0.1:{port}"))
 }
 

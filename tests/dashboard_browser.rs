@@ -6,12 +6,11 @@
 //! A screenshot of each view is kept in `target/dashboard-screenshots/`.
 
 use serde_json::json;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 mod common;
-use common::browser::{text_of, Browser, Guard, CHROMIUM};
+use common::browser::{spawn_until, text_of, Browser, Guard, CHROMIUM};
 use common::town::*;
 
 const FORMULA: &str = r#"formula = "release"
@@ -52,31 +51,16 @@ fn screenshots() -> PathBuf {
 
 /// `gt dashboard --port 0` in the town; returns its URL.
 fn start_dashboard(town: &Path) -> (Guard, String) {
-    let mut child = Command::new(GT)
-        .args(["dashboard", "--port", "0"])
-        .current_dir(town)
-        .env("GT_TOWN", town)
-        .env_remove("BEADS_DIR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let guard = Guard(child);
-    let mut lines = BufReader::new(out).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("gt dashboard exited before printing its URL")
-            .unwrap();
-        if let Some(i) = line.find("http://") {
-            break line[i..].trim().to_string();
-        }
-    };
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (guard, url)
+    spawn_until(
+        Command::new(GT)
+            .args(["dashboard", "--port", "0"])
+            .current_dir(town)
+            .env("GT_TOWN", town)
+            .env_remove("BEADS_DIR"),
+        false,
+        "http://",
+        "gt dashboard",
+    )
 }
 
 /// Open `url` and wait for the dashboard's live stream to connect.

@@ -22,6 +22,41 @@ impl Drop for Guard {
     }
 }
 
+/// Start `cmd` with the chosen stream piped and read it until a line
+/// contains `needle`; return the process and that line from the needle on.
+/// The rest of the stream is drained so the child never blocks on a pipe.
+pub fn spawn_until(cmd: &mut Command, stderr: bool, needle: &str, what: &str) -> (Guard, String) {
+    let (out, err) = if stderr {
+        (Stdio::null(), Stdio::piped())
+    } else {
+        (Stdio::piped(), Stdio::inherit())
+    };
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .unwrap();
+    let stream: Box<dyn std::io::Read + Send> = if stderr {
+        Box::new(child.stderr.take().unwrap())
+    } else {
+        Box::new(child.stdout.take().unwrap())
+    };
+    let guard = Guard(child);
+    let mut lines = BufReader::new(stream).lines();
+    let found = loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("{what} exited before printing `{needle}`"))
+            .unwrap();
+        if let Some(i) = line.find(needle) {
+            break line[i..].trim().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (guard, found)
+}
+
 pub struct Browser {
     _proc: Guard,
     _profile: tempfile::TempDir,
@@ -33,39 +68,26 @@ pub struct Browser {
 impl Browser {
     pub fn launch() -> Browser {
         let profile = tempfile::tempdir().unwrap();
-        let mut child = Command::new(CHROMIUM)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--window-size=1400,1000",
-                "--remote-debugging-port=0",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg("about:blank")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let err = child.stderr.take().unwrap();
-        let proc = Guard(child);
-        let mut lines = BufReader::new(err).lines();
-        let ws_url = loop {
-            let line = lines
-                .next()
-                .expect("chromium exited before DevTools listened")
-                .unwrap();
-            if let Some(i) = line.find("ws://") {
-                break line[i..].trim().to_string();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
+        let (proc, ws_url) = spawn_until(
+            Command::new(CHROMIUM)
+                .args([
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--window-size=1400,1000",
+                    "--remote-debugging-port=0",
+                ])
+                .arg(format!("--user-data-dir={}", profile.path().display()))
+                .arg("about:blank"),
+            true,
+            "ws://",
+            "chromium",
+        );
         let (ws, _) = tungstenite::connect(ws_url.as_str()).unwrap();
         if let MaybeTlsStream::Plain(s) = ws.get_ref() {
             s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
