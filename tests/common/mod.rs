@@ -8,6 +8,16 @@ pub mod town;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// `../shared/<name>` beside the checkout (or beside a worktree's parent
+/// folder, as in `wt/<branch>`), or `None`; the caller says why it skipped.
+pub fn shared_dir(name: &str) -> Option<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    ["../shared", "../../shared"]
+        .iter()
+        .map(|s| root.join(s).join(name))
+        .find(|d| d.is_dir())
+}
+
 pub struct Bd {
     pub dir: PathBuf,
     pub actor: String,
