@@ -263,12 +263,25 @@ fn run_form_in(w: &mut World, f: &Form) -> Outcome {
             w.vars.insert(k.into(), id.clone());
         }
     }
+    // `gt session` forms act on a polecat's hook: each gets a fresh polecat,
+    // with the supervisor stopped, so that its witness (started by earlier
+    // `start` forms) cannot respawn and give up on it meanwhile.
+    let fresh = f.key.starts_with("gt session").then(|| {
+        gt(&w.town, &w.town, &["--json", "daemon", "stop"]);
+        let (_, n, wt) = sling_new(&w.town, "gastown");
+        for k in ["polecat", "worker"] {
+            w.vars.insert(k.into(), n.clone());
+        }
+        ("gastown".to_string(), n, wt)
+    });
     let args: Vec<String> = without_template_blocks(&f.words[1..])
         .iter()
         .map(|x| w.substitute(x))
         .collect();
     // `gt done` and `gt polecat nuke` end a polecat: each such form gets its own.
-    let (rig, name, dir) = if f.key.starts_with("gt done") || f.key.starts_with("gt polecat nuke") {
+    let (rig, name, dir) = if let Some(p) = fresh {
+        p
+    } else if f.key.starts_with("gt done") || f.key.starts_with("gt polecat nuke") {
         let (_, n, wt) = sling_new(&w.town, "gastown");
         ("gastown".to_string(), n, wt)
     } else {
