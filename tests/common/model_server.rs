@@ -24,6 +24,19 @@ pub enum Reply {
     Text(String),
 }
 
+/// A Messages-API content value (a string, or text blocks) as one text.
+fn content_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|b| b["text"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
 /// One agent turn as the script sees it.
 pub struct Turn<'a> {
     pub body: &'a Value,
@@ -32,15 +45,7 @@ pub struct Turn<'a> {
 impl Turn<'_> {
     /// The system prompt (where SessionStart hook output lands) as one string.
     pub fn system(&self) -> String {
-        match &self.body["system"] {
-            Value::String(s) => s.clone(),
-            Value::Array(a) => a
-                .iter()
-                .filter_map(|b| b["text"].as_str())
-                .collect::<Vec<_>>()
-                .join("\n"),
-            _ => String::new(),
-        }
+        content_text(&self.body["system"])
     }
 
     /// Every text of the conversation (prompts, hook output, tool results), in order.
@@ -101,15 +106,7 @@ impl Turn<'_> {
         let last = self.body["messages"].as_array()?.last()?;
         let blocks = last["content"].as_array()?;
         let r = blocks.iter().rev().find(|b| b["type"] == "tool_result")?;
-        Some(match &r["content"] {
-            Value::String(s) => s.clone(),
-            Value::Array(a) => a
-                .iter()
-                .filter_map(|x| x["text"].as_str())
-                .collect::<Vec<_>>()
-                .join("\n"),
-            _ => String::new(),
-        })
+        Some(content_text(&r["content"]))
     }
 
     /// Outputs of the tool calls made since the last typed prompt, in order.
@@ -124,15 +121,7 @@ impl Turn<'_> {
                 Value::Array(blocks) => {
                     for b in blocks {
                         if b["type"] == "tool_result" {
-                            since.push(match &b["content"] {
-                                Value::String(s) => s.clone(),
-                                Value::Array(a) => a
-                                    .iter()
-                                    .filter_map(|x| x["text"].as_str())
-                                    .collect::<Vec<_>>()
-                                    .join("\n"),
-                                _ => String::new(),
-                            });
+                            since.push(content_text(&b["content"]));
                         } else if b["text"]
                             .as_str()
                             .is_some_and(|t| !t.starts_with("<system-reminder>"))
