@@ -95,6 +95,17 @@ impl World {
         p
     }
 
+    /// Polecats run a `sleep 60` agent; sling a new bead to rig `app` and
+    /// return sling's JSON.
+    fn sling_to_sleepy_polecat(&self) -> serde_json::Value {
+        let agent = self.tool("sleepy", "#!/bin/sh\nexec sleep 60\n");
+        self.agent("sleepy", agent.to_str().unwrap(), "exec");
+        self.ok(&self.town, &["config", "role", "polecat", "sleepy"]);
+        let bead: serde_json::Value =
+            serde_json::from_str(&self.bd(&["--json", "create", "Work"])).unwrap();
+        self.json(&["sling", bead["id"].as_str().unwrap(), "app"])
+    }
+
     /// `gt config agent set NAME COMMAND [--provider P]`.
     fn agent(&self, name: &str, command: &str, provider: &str) {
         self.ok(
@@ -337,13 +348,8 @@ fn small_formula(w: &World) -> PathBuf {
 fn deacon_builtin_patrol_hands_sessions_to_the_witness_and_keeps_house() {
     let w = World::new();
     // A polecat whose session dies while working.
-    let agent = w.tool("sleepy", "#!/bin/sh\nexec sleep 60\n");
-    w.agent("sleepy", agent.to_str().unwrap(), "exec");
-    w.ok(&w.town, &["config", "role", "polecat", "sleepy"]);
-    let bead: serde_json::Value =
-        serde_json::from_str(&w.bd(&["--json", "create", "Work"])).unwrap();
-    let bead = bead["id"].as_str().unwrap().to_string();
-    let s = w.json(&["sling", &bead, "app"]);
+    let s = w.sling_to_sleepy_polecat();
+    let bead = s["bead"].as_str().unwrap().to_string();
     let polecat = s["polecat"].as_str().unwrap().to_string();
     let pid = s["pid"].as_i64().unwrap();
     unsafe {
@@ -694,12 +700,7 @@ fn witness_and_refinery_run_as_supervisor_code_or_as_agent_sessions() {
 #[test]
 fn crew_and_polecats_never_share_a_name() {
     let w = World::new();
-    let agent = w.tool("sleepy", "#!/bin/sh\nexec sleep 60\n");
-    w.agent("sleepy", agent.to_str().unwrap(), "exec");
-    w.ok(&w.town, &["config", "role", "polecat", "sleepy"]);
-    let bead: serde_json::Value =
-        serde_json::from_str(&w.bd(&["--json", "create", "Work"])).unwrap();
-    let s = w.json(&["sling", bead["id"].as_str().unwrap(), "app"]);
+    let s = w.sling_to_sleepy_polecat();
     let polecat = s["polecat"].as_str().unwrap().to_string();
     // The polecat's name is taken: one agent row per name and rig.
     let o = w.gt(&w.town, &["crew", "add", &polecat, "--rig", "app"]);
