@@ -3,6 +3,7 @@
 //! that lives beside the checkout: without it these tests print why they
 //! skipped (`.ci/run` refuses to run without it, so CI always runs them).
 
+mod common;
 use gastown::formula::api::CookOptions;
 use gastown::formula::compile;
 use gastown::formula::diag::has_errors;
@@ -12,14 +13,12 @@ use std::path::{Path, PathBuf};
 
 /// The corpus folders, or empty (after saying so) when `../shared` is absent.
 pub fn corpus_dirs() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    if !root.is_dir() {
+    let Some(root) = common::shared_dir("corpus") else {
         eprintln!(
-            "skipped: the formula corpus is not at {} (CI needs ../shared beside the checkout)",
-            root.display()
+            "skipped: the formula corpus is not at ../shared/corpus (CI needs ../shared beside the checkout)"
         );
         return Vec::new();
-    }
+    };
     vec![root.join("gastown"), root.join("beads")]
 }
 

@@ -1,20 +1,19 @@
 //! Every corpus formula cooks; its protomolecule is snapshotted as a tree
 //! so that compiler changes show up in review.
 
+mod common;
 use gastown::formula::api::CookOptions;
 use gastown::formula::compile;
 use gastown::formula::library::Env;
 use gastown::formula::lint;
 use gastown::formula::render;
-use std::path::Path;
 
 #[test]
 fn corpus_tree_snapshots() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    if !root.is_dir() {
-        eprintln!("skipped: the formula corpus is not at {}", root.display());
+    let Some(root) = common::shared_dir("corpus") else {
+        eprintln!("skipped: the formula corpus is not at ../shared/corpus");
         return;
-    }
+    };
     for repo in ["gastown", "beads"] {
         let dir = root.join(repo);
         for file in lint::collect_files(std::slice::from_ref(&dir)).unwrap() {
@@ -40,11 +39,10 @@ fn corpus_tree_snapshots() {
 
 #[test]
 fn shiny_enterprise_expands_rule_of_five_in_place() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/gastown");
-    if !dir.is_dir() {
-        eprintln!("skipped: the formula corpus is not at {}", dir.display());
+    let Some(dir) = common::shared_dir("corpus").map(|c| c.join("gastown")) else {
+        eprintln!("skipped: the formula corpus is not at ../shared/corpus");
         return;
-    }
+    };
     let opts = CookOptions {
         target: "shiny-enterprise".into(),
         search_path: Some(vec![dir]),

@@ -1,11 +1,11 @@
 //! Arbitrary bytes and mutated corpus files never make the parser or the
 //! checks panic. Deterministic (fixed seed) so failures reproduce.
 
+mod common;
 use gastown::formula::check;
 use gastown::formula::library::{SearchPath, Session};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use std::path::Path;
 
 fn exercise(name: &str, bytes: &[u8]) {
     let mut sess = Session::new(SearchPath::explicit(&[]));
@@ -41,11 +41,10 @@ fn random_bytes_never_panic() {
 
 #[test]
 fn mutated_corpus_never_panics() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/gastown");
-    if !root.is_dir() {
-        eprintln!("skipped: no corpus at {}", root.display());
+    let Some(root) = common::shared_dir("corpus").map(|c| c.join("gastown")) else {
+        eprintln!("skipped: no corpus at ../shared/corpus");
         return;
-    }
+    };
     let mut files: Vec<_> = std::fs::read_dir(&root)
         .unwrap()
         .flatten()
