@@ -1190,6 +1190,54 @@ trigger = "on_complete"
     }
 
     #[test]
+    fn pieces_read_mutated_formulas_as_the_whole_document() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+        let snippets: &[&str] = &[
+            "[",
+            "]",
+            "[[steps]]\n",
+            "\n[steps]\n",
+            "\n[steps.gate]\n",
+            "\"",
+            "\"\"\"",
+            "{",
+            "}",
+            "\n",
+            "\r\n",
+            "=",
+            ".",
+            "#",
+            "steps = 1\n",
+            "id = \"x\"\n",
+            "\n[[ steps ]]\n",
+        ];
+        let (mut cases, mut split) = (0, 0);
+        for name in [
+            "shiny.formula.toml",
+            "release.formula.toml",
+            "bugfix.formula.toml",
+        ] {
+            let Some(original) = crate::formula::library::stdlib_text(name) else {
+                continue;
+            };
+            for _ in 0..150 {
+                let mut text = original.to_string();
+                for _ in 0..rng.gen_range(1..4) {
+                    let mut at = rng.gen_range(0..=text.len());
+                    while !text.is_char_boundary(at) {
+                        at -= 1;
+                    }
+                    text.insert_str(at, snippets[rng.gen_range(0..snippets.len())]);
+                }
+                cases += 1;
+                split += usize::from(assert_same(&text));
+            }
+        }
+        assert!(cases >= 300 && split >= 30, "{cases} cases, {split} split");
+    }
+
+    #[test]
     fn bytes_checks() {
         assert_eq!(check_bytes("x", b"").unwrap_err().code, Code::F0003);
         assert_eq!(
