@@ -111,10 +111,14 @@ pub fn kill_leftovers(pgid: i64) {
 pub const SIGTERM: i32 = libc::SIGTERM;
 pub const SIGKILL: i32 = libc::SIGKILL;
 
-/// This process's pid and start time.
+/// This process's pid and start time (read once: the supervisor asks on
+/// every lease and claim).
 pub fn me() -> (i64, Option<i64>) {
-    let pid = std::process::id() as i64;
-    (pid, start_time(pid))
+    static ME: std::sync::OnceLock<(i64, Option<i64>)> = std::sync::OnceLock::new();
+    *ME.get_or_init(|| {
+        let pid = std::process::id() as i64;
+        (pid, start_time(pid))
+    })
 }
 
 /// Resident set size of this process in bytes (Linux), for benchmarks.

@@ -607,3 +607,144 @@ fn a_chain_step_is_closed_and_its_successor_leased_in_one_transaction() {
         "session record of b apart from its close"
     );
 }
+
+/// A step creates no file of its own: its output lands in its polecat's
+/// live log and becomes the step's log only if it printed something (or
+/// failed); every session's status goes to the molecule's one journal.
+#[test]
+fn only_steps_that_print_or_fail_leave_a_log_file() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let f = formula(
+        d,
+        "quiet",
+        &[
+            ("q1", &[], "true"),
+            ("loud", &["q1"], "echo hello from loud; echo to stderr >&2"),
+            ("q2", &["loud"], "true"),
+            ("bad", &["q2"], "exit 3"),
+        ],
+    );
+    let o = gt(
+        d,
+        &["--json", "run", f.to_str().unwrap(), "--max-attempts", "1"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let root = summary(&o)["molecule"].as_str().unwrap().to_string();
+    let st = store(d);
+    let log_of = |step: &str| -> PathBuf {
+        let l = gastown::store::leases::get(st.conn(), &format!("{root}.{step}"))
+            .unwrap()
+            .unwrap();
+        PathBuf::from(l.log_path.expect("every lease names its log"))
+    };
+    let loud = std::fs::read_to_string(log_of("loud")).unwrap();
+    assert!(
+        loud.contains("hello from loud") && loud.contains("to stderr"),
+        "{loud}"
+    );
+    assert!(!log_of("q1").exists() && !log_of("q2").exists());
+    assert_eq!(std::fs::read_to_string(log_of("bad")).unwrap(), "");
+    let rt = d.join(".beads/runtime");
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(rt.join("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| std::fs::metadata(p).unwrap().len() > 0 || p.extension().unwrap() == "log")
+        .collect();
+    logs.sort();
+    let mut want = vec![log_of("bad"), log_of("loud")];
+    want.sort();
+    assert_eq!(logs, want);
+    let status: Vec<_> = std::fs::read_dir(rt.join("status")).unwrap().collect();
+    assert_eq!(status.len(), 1, "one status journal per molecule");
+}
+
+/// Steps that end while the supervisor is dead are judged by the exit
+/// status their wrappers wrote to the journal (not as crashes), and their
+/// output is kept as their logs.
+#[test]
+fn steps_ending_while_the_supervisor_is_down_are_judged_by_their_exit_status() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let (fa, fb) = (d.join("a.started"), d.join("b.started"));
+    let (ra, rb) = (
+        format!(
+            "touch '{}'; sleep 1; echo printed by a; exit 4",
+            fa.display()
+        ),
+        format!("touch '{}'; sleep 1", fb.display()),
+    );
+    let f = formula(d, "down", &[("a", &[], &ra), ("b", &[], &rb)]);
+    let mut sup = Command::new(GT)
+        .args([
+            "run",
+            f.to_str().unwrap(),
+            "--jobs",
+            "2",
+            "--max-attempts",
+            "1",
+        ])
+        .current_dir(d)
+        .env_remove("BEADS_DIR")
+        .env_remove("GT_TOWN")
+        .env_remove("GT_LEASE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while !(fa.exists() && fb.exists()) {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(60),
+            "the steps never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    unsafe {
+        libc::kill(sup.id() as i32, libc::SIGKILL);
+    }
+    let _ = sup.wait();
+    // The steps (their own process groups) outlive the supervisor; wait
+    // until both said how they ended.
+    let journal = std::fs::read_dir(d.join(".beads/runtime/status"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let ended = |j: &str| {
+        j.lines()
+            .filter(|l| l.ends_with(" 0") || l.ends_with(" 4"))
+            .count()
+    };
+    while ended(&std::fs::read_to_string(&journal).unwrap_or_default()) < 2 {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(60),
+            "the steps never ended"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let st = store(d);
+    let root = issues::list(st.conn(), &Default::default())
+        .unwrap()
+        .into_iter()
+        .find(|i| i.issue_type == gastown::store::IssueType::Molecule)
+        .unwrap()
+        .id;
+    drop(st);
+    let o = gt(d, &["--json", "run", &root, "--max-attempts", "1"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let s = summary(&o);
+    assert_eq!(s["sessions_started"], 0, "{s}");
+    let st = store(d);
+    let get = |p: &str| issues::get(st.conn(), &format!("{root}.{p}")).unwrap();
+    assert_eq!(get("b").status, Status::Closed);
+    assert_eq!(get("a").status, Status::Blocked);
+    let l = gastown::store::leases::get(st.conn(), &format!("{root}.a"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(l.last_error.as_deref(), Some("exit status 4"));
+    let log = std::fs::read_to_string(l.log_path.unwrap()).unwrap();
+    assert!(log.contains("printed by a"), "{log}");
+}

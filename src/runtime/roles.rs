@@ -345,7 +345,7 @@ fn start_session(
     let rt = town.runtime_dir();
     let label = r.session_name();
     let log = rt.join("logs").join(format!("{label}.log"));
-    let status_file = rt.join("status").join(format!("{label}.{gen}"));
+    let status = session::StatusRecord::own(rt.join("status").join(format!("{label}.{gen}")));
     let provider = cfg.provider.resolved();
     let prompt = beacon(town, r, cfg)?;
     let pf = rt.join("prompts").join(format!("{label}.{gen}.md"));
@@ -377,7 +377,7 @@ fn start_session(
         env,
         stdin,
         log,
-        status_file,
+        status,
         provider,
     };
     spawn::start_detached(store, &id, &spec)

@@ -152,8 +152,11 @@ struct Running {
     started: Instant,
     pid: Option<i64>,
     pid_start: Option<i64>,
-    status_file: PathBuf,
+    status: session::StatusRecord,
+    /// The step's log, once the session ended (see [`Scheduler::keep_log`]).
     log: PathBuf,
+    /// Where its output goes while it runs: its polecat's live log.
+    live_log: PathBuf,
     /// Our child (its exit is awaited; also while it is being started).
     child: bool,
     deadline: Option<Instant>,
@@ -209,6 +212,9 @@ pub struct Scheduler<'a> {
 /// At most this many starter threads: enough to overlap a few worktree
 /// preparations with their disk waits on a small machine.
 const STARTERS: usize = 4;
+
+/// Prepared statements kept by the run's connection.
+const STATEMENT_CACHE: usize = 256;
 
 /// How often a run brings the JSONL current (the store defers it during a
 /// run; see `run::run_prepared`): every second, or less often when a flush
@@ -359,8 +365,37 @@ impl<'a> Scheduler<'a> {
         }
     }
 
-    fn status_path(&self, step: &str, gen: i64) -> PathBuf {
-        step_file(&self.cfg.runtime_dir, "status", step, gen, "")
+    /// Where the session of lease `(step, gen)` says how it ended: one
+    /// journal per molecule (one supervisor drives a molecule at a time).
+    fn status_of(&self, step: &str, gen: i64) -> session::StatusRecord {
+        session::StatusRecord {
+            journal: self
+                .cfg
+                .runtime_dir
+                .join("status")
+                .join(format!("{}.journal", self.root)),
+            key: format!("{step}.{gen}"),
+        }
+    }
+
+    /// A polecat's live log in this molecule: its sessions write there one
+    /// after another, and [`Scheduler::keep_log`] moves a session's output
+    /// to the step's own log when it ends. A step that prints nothing
+    /// creates no file.
+    fn live_log(&self, polecat: &str) -> PathBuf {
+        self.cfg
+            .runtime_dir
+            .join("logs")
+            .join(format!("{}.{polecat}.out", self.root))
+    }
+
+    /// A session ended: its output (if any, or if it failed) becomes the
+    /// step's log, and its polecat's next session starts a new live log.
+    fn keep_log(live_log: &Path, log: &Path, failed: bool) {
+        let printed = std::fs::metadata(live_log).is_ok_and(|m| m.len() > 0);
+        if printed || failed {
+            let _ = std::fs::rename(live_log, log);
+        }
     }
 
     /// Drive the molecule to the end. Returns the summary.
@@ -370,6 +405,11 @@ impl<'a> Scheduler<'a> {
             Starter::new(self.notes_tx.clone(), self.cfg.jobs.clamp(1, STARTERS))
                 .map_err(|e| RuntimeError::Io(format!("cannot start the session starter: {e}")))?,
         );
+        // A turn runs more distinct statements than the default cache
+        // holds (16): without room, every turn would parse them again.
+        self.store
+            .conn()
+            .set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         self.relax_commits()?;
         self.reconcile(rep)?;
         let (total, done) = self.counts()?;
@@ -474,21 +514,26 @@ impl<'a> Scheduler<'a> {
             })?;
         }
         let mut exits = Vec::new();
+        let journal = session::read_journal(&self.status_of(&self.root, 0).journal);
         for l in all {
             let status = issues::get(self.store.conn(), &l.step_id)?.status;
             if !matches!(status, Status::InProgress | Status::Hooked) {
                 continue;
             }
-            let status_file = self.status_path(&l.step_id, l.generation);
-            let status_needle = status_file.display().to_string();
-            let (pid, pid_start) = match l.pid {
-                Some(p) => (Some(p), l.pid_start),
-                None => match session::read_pidfile(&status_file) {
-                    Some(p) if proc::cmdline_contains(p, &status_needle) => {
-                        (Some(p), proc::start_time(p))
-                    }
-                    _ => (None, None),
-                },
+            let rec = self.status_of(&l.step_id, l.generation);
+            let said = journal.get(&rec.key).copied();
+            let code = match said {
+                Some(session::SessionState::Exited(c)) => Some(c),
+                _ => None,
+            };
+            let (pid, pid_start) = match (l.pid, said) {
+                (Some(p), _) => (Some(p), l.pid_start),
+                (None, Some(session::SessionState::Running(p)))
+                    if proc::cmdline_contains(p, &rec.cmdline_needle()) =>
+                {
+                    (Some(p), proc::start_time(p))
+                }
+                _ => (None, None),
             };
             let polecat = l
                 .holder
@@ -505,6 +550,7 @@ impl<'a> Scheduler<'a> {
                 l.generation,
                 ".log",
             );
+            let live_log = self.live_log(&polecat);
             let live = pid.is_some_and(|p| proc::alive(p, pid_start));
             self.running.insert(
                 l.step_id.clone(),
@@ -516,8 +562,9 @@ impl<'a> Scheduler<'a> {
                     started: Instant::now(),
                     pid,
                     pid_start,
-                    status_file: status_file.clone(),
+                    status: rec,
                     log: log.clone(),
+                    live_log: live_log.clone(),
                     child: false,
                     deadline: self.cfg.step_timeout.map(|t| Instant::now() + t),
                     killed: None,
@@ -526,13 +573,16 @@ impl<'a> Scheduler<'a> {
             if live {
                 let (step, gen) = (l.step_id.clone(), l.generation);
                 let rig = self.cfg.rig.clone();
-                let (sf, lg) = (status_file.display().to_string(), log.display().to_string());
+                let journal = self.status_of(&step, gen).journal;
+                let sf = journal.display().to_string();
+                let lg = log.display().to_string();
+                let live_lg = live_log.display().to_string();
                 let recorded = l.pid.is_some();
                 self.store.write(|tx| -> Result<(), RuntimeError> {
                     if !recorded {
                         tx.record_session(&step, gen, pid, pid_start, &sf, &lg)?;
                     }
-                    tx.agent_session(&rig, &polecat, pid, pid_start, None, Some(&lg))?;
+                    tx.agent_session(&rig, &polecat, pid, pid_start, None, Some(&live_lg))?;
                     tx.emit(
                         &step,
                         &TownEvent::Adopt {
@@ -550,7 +600,7 @@ impl<'a> Scheduler<'a> {
             } else {
                 // Dead: its status file says how it ended (None: it never
                 // started, or was killed before it could say).
-                if pid.is_none() && session::read_status(&status_file).is_none() {
+                if pid.is_none() && code.is_none() {
                     // The session was never started (the supervisor died
                     // between the lease and the spawn): give the lease back.
                     self.running.remove(&l.step_id);
@@ -567,7 +617,7 @@ impl<'a> Scheduler<'a> {
                 exits.push(Exit {
                     step: l.step_id.clone(),
                     gen: l.generation,
-                    code: session::read_status(&status_file),
+                    code,
                 });
             }
         }
@@ -797,8 +847,9 @@ impl<'a> Scheduler<'a> {
             polecat: r.polecat.clone(),
             pid,
             pid_start,
-            status_file: r.status_file.display().to_string(),
+            status_file: r.status.journal.display().to_string(),
             log: r.log.display().to_string(),
+            live_log: r.live_log.display().to_string(),
         });
         self.started_count += 1;
         rep.event(RunEvent::Started {
@@ -815,8 +866,9 @@ impl<'a> Scheduler<'a> {
         gen: i64,
         agent_gen: i64,
     ) -> Result<Running, RuntimeError> {
-        let status_file = self.status_path(&c.id, gen);
+        let status = self.status_of(&c.id, gen);
         let log = step_file(&self.cfg.runtime_dir, "logs", &c.id, gen, ".log");
+        let live_log = self.live_log(polecat);
         let lease = format!("{}:{gen}", c.id);
         let agent = &self.cfg.agent;
         let mut stdin = None;
@@ -852,8 +904,8 @@ impl<'a> Scheduler<'a> {
             cwd: self.cfg.workdir.clone(),
             env,
             stdin,
-            log: log.clone(),
-            status_file: status_file.clone(),
+            log: live_log.clone(),
+            status: status.clone(),
             provider: agent.provider,
         };
         // The step runs in its polecat's worktree (prepared by the starter)
@@ -889,8 +941,9 @@ impl<'a> Scheduler<'a> {
             started: Instant::now(),
             pid: None,
             pid_start: None,
-            status_file,
+            status,
             log,
+            live_log,
             child: true,
             deadline: self.cfg.step_timeout.map(|t| Instant::now() + t),
             killed: None,
@@ -916,8 +969,13 @@ impl<'a> Scheduler<'a> {
             if let Some(pid) = r.pid {
                 proc::kill_leftovers(pid);
             }
-            // Prefer the status file: it is what an adopted session leaves.
-            let code = session::read_status(&r.status_file).or(e.code);
+            // Our child's exit status is the wrapper's; an adopted session
+            // said it in the journal.
+            let code = match e.code {
+                Some(c) => Some(c),
+                None if !r.child => session::read_status(&r.status),
+                None => None,
+            };
             let status = issues::get(self.store.conn(), &e.step)?.status;
             let verdict = if status == Status::Closed {
                 Verdict::AlreadyClosed
@@ -962,6 +1020,7 @@ impl<'a> Scheduler<'a> {
                     },
                 }
             };
+            Self::keep_log(&r.live_log, &r.log, matches!(verdict, Verdict::Fail { .. }));
             self.judged.push(Judged {
                 step: e.step,
                 gen: e.gen,

@@ -1,7 +1,8 @@
 //! Session providers. Every session runs inside a tiny POSIX-shell wrapper
-//! that writes its pid to `<status>.pid` first and its exit status to
-//! `<status>` last, so a supervisor that restarts after a crash can adopt a
-//! live session (pid + start time) or learn how a dead one ended.
+//! that appends `<key> pid <pid>` to its status journal first and
+//! `<key> <exit status>` last (see [`StatusRecord`]), so a supervisor that
+//! restarts after a crash can adopt a live session (pid + start time) or
+//! learn how a dead one ended.
 //!
 //! - `exec`: a headless child process in its own process group, stdout and
 //!   stderr appended to the log file.
@@ -9,21 +10,98 @@
 //!   to the same log file.
 
 use crate::town::Provider;
+use std::collections::HashMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-/// The wrapper. `$1` is the status file; the command is `$GT_CMD`, its
-/// stdin `$GT_STDIN` (or nothing). The status file says `pid <pid>` while
-/// the session runs and holds the exit status once it ended (one file per
-/// session: creating files is a real part of a no-op step's cost). The
+/// The wrapper. `$1` is the status journal, `$2` the session's key in it;
+/// the command is `$GT_CMD`, its stdin `$GT_STDIN` (or nothing). The
 /// command is `eval`ed in the wrapper itself (no second shell: a step is
 /// the wrapper plus its command), with no positional parameters; the exit
 /// trap records its status, also when it ends with `exit` or `set -e`.
-const WRAPPER: &str = r#"__gt_status_file=$1
-shift
-echo "pid $$" > "$__gt_status_file"
-trap 'echo $? > "$__gt_status_file"' EXIT
+/// Appending to an existing journal creates no file: creating files is a
+/// real part of a no-op step's cost.
+const WRAPPER: &str = r#"__gt_journal=$1 __gt_key=$2
+shift 2
+echo "$__gt_key pid $$" >> "$__gt_journal"
+trap 'echo "$__gt_key $?" >> "$__gt_journal"' EXIT
 if [ -n "$GT_STDIN" ]; then eval "$GT_CMD" < "$GT_STDIN"; else eval "$GT_CMD" < /dev/null; fi"#;
+
+/// Where a session's wrapper says how it is: lines `<key> pid <pid>` (it
+/// runs) and `<key> <status>` (it ended) appended to `journal`. The
+/// sessions of one `gt run` share one journal, keyed `<step>.<lease gen>`;
+/// an agent session started on its own has a journal to itself. Lines are
+/// short single writes to an `O_APPEND` file, so concurrent sessions never
+/// interleave; the last line of a key wins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusRecord {
+    pub journal: PathBuf,
+    /// No whitespace (step ids and generations, session labels).
+    pub key: String,
+}
+
+impl StatusRecord {
+    /// The journal of one session alone.
+    pub fn own(journal: PathBuf) -> StatusRecord {
+        StatusRecord {
+            journal,
+            key: "session".into(),
+        }
+    }
+
+    /// What identifies the wrapper of this session in its command line
+    /// (`/proc/<pid>/cmdline`, arguments NUL-separated).
+    pub fn cmdline_needle(&self) -> String {
+        format!("{}\0{}\0", self.journal.display(), self.key)
+    }
+}
+
+/// What a status journal says about one session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionState {
+    /// Its wrapper is running (or died without a word: check the pid).
+    Running(i64),
+    Exited(i32),
+}
+
+/// Every session's last word in the journal `journal` (empty when it does
+/// not exist). A `<key> new` line (written before a start) forgets what an
+/// earlier session under the same key said.
+pub fn read_journal(journal: &Path) -> HashMap<String, SessionState> {
+    let mut out = HashMap::new();
+    let Ok(text) = std::fs::read(journal) else {
+        return out;
+    };
+    for line in String::from_utf8_lossy(&text).lines() {
+        let Some((key, word)) = line.split_once(' ') else {
+            continue;
+        };
+        let state = match word.strip_prefix("pid ") {
+            Some(p) => p.trim().parse().ok().map(SessionState::Running),
+            None => word.trim().parse().ok().map(SessionState::Exited),
+        };
+        match state {
+            Some(s) => out.insert(key.to_string(), s),
+            None => out.remove(key),
+        };
+    }
+    out
+}
+
+/// The last word of one session.
+pub fn session_state(rec: &StatusRecord) -> Option<SessionState> {
+    read_journal(&rec.journal).remove(&rec.key)
+}
+
+/// How a session ended: `Some(code)`, or `None` while it runs or when the
+/// wrapper never said (killed, crashed).
+pub fn read_status(rec: &StatusRecord) -> Option<i32> {
+    match session_state(rec)? {
+        SessionState::Exited(c) => Some(c),
+        SessionState::Running(_) => None,
+    }
+}
 
 /// What to start.
 #[derive(Debug, Clone)]
@@ -37,7 +115,7 @@ pub struct SessionSpec {
     /// A file to feed on stdin (the prompt), if any.
     pub stdin: Option<PathBuf>,
     pub log: PathBuf,
-    pub status_file: PathBuf,
+    pub status: StatusRecord,
     pub provider: Provider,
 }
 
@@ -58,17 +136,30 @@ impl Started {
     }
 }
 
+/// Open the log (appending) and say `<key> new` in the journal, making
+/// their directories only when they are missing (a run makes them once).
 fn prepare_files(spec: &SessionSpec) -> std::io::Result<std::fs::File> {
-    for p in [&spec.log, &spec.status_file] {
-        if let Some(d) = p.parent() {
-            std::fs::create_dir_all(d)?;
+    let mut journal = open_append(&spec.status.journal)?;
+    journal.write_all(format!("{} new\n", spec.status.key).as_bytes())?;
+    open_append(&spec.log)
+}
+
+fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
+    let open = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+    };
+    match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(d) = path.parent() {
+                std::fs::create_dir_all(d)?;
+            }
+            open()
         }
+        r => r,
     }
-    let _ = std::fs::remove_file(&spec.status_file);
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&spec.log)
 }
 
 fn base_env(spec: &SessionSpec) -> Vec<(String, String)> {
@@ -94,7 +185,8 @@ fn wrapper_command(spec: &SessionSpec) -> std::io::Result<std::process::Command>
     cmd.arg("-c")
         .arg(WRAPPER)
         .arg("gt-session")
-        .arg(&spec.status_file)
+        .arg(&spec.status.journal)
+        .arg(&spec.status.key)
         .current_dir(&spec.cwd)
         .envs(base_env(spec))
         .stdin(Stdio::null())
@@ -149,7 +241,8 @@ pub fn tmux_socket(runtime_dir: &Path) -> String {
 
 fn socket_of(spec: &SessionSpec) -> String {
     let rt = spec
-        .status_file
+        .status
+        .journal
         .parent()
         .and_then(|p| p.parent())
         .unwrap_or_else(|| Path::new("/"));
@@ -187,7 +280,8 @@ fn start_tmux(spec: &SessionSpec) -> std::io::Result<i64> {
         .arg("-c")
         .arg(WRAPPER)
         .arg("gt-session")
-        .arg(&spec.status_file);
+        .arg(&spec.status.journal)
+        .arg(&spec.status.key);
     let out = cmd.output()?;
     if !out.status.success() {
         return Err(std::io::Error::other(format!(
@@ -209,21 +303,6 @@ fn start_tmux(spec: &SessionSpec) -> std::io::Result<i64> {
         .trim()
         .parse::<i64>()
         .map_err(|_| std::io::Error::other("tmux did not report the pane's pid"))
-}
-
-/// How a session ended, from its status file: `Some(code)`, or `None`
-/// while it runs or when the wrapper never wrote one (killed, crashed).
-pub fn read_status(status_file: &Path) -> Option<i32> {
-    std::fs::read_to_string(status_file)
-        .ok()
-        .and_then(|t| t.trim().parse().ok())
-}
-
-/// The pid a session wrapper wrote when it started (`None` once it ended).
-pub fn read_pidfile(status_file: &Path) -> Option<i64> {
-    std::fs::read_to_string(status_file)
-        .ok()
-        .and_then(|t| t.trim().strip_prefix("pid ")?.trim().parse().ok())
 }
 
 /// The last `lines` lines of a log file.

@@ -127,7 +127,7 @@ pub fn record(
     tmux_session: bool,
 ) -> Result<bool, RuntimeError> {
     let (sf, log) = (
-        spec.status_file.display().to_string(),
+        spec.status.journal.display().to_string(),
         spec.log.display().to_string(),
     );
     let addr = id.address();
@@ -143,6 +143,7 @@ pub fn record(
             session: tmux_session.then_some(spec.name.as_str()),
             status_file: &sf,
             log_path: &log,
+            live_log: &log,
         })?;
         if won {
             tx.emit(

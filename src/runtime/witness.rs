@@ -141,11 +141,7 @@ fn one(
             a.address()
         )));
     }
-    let status_file = town
-        .runtime_dir()
-        .join("status")
-        .join(format!("{bead}.{}", lease.generation));
-    let code = session::read_status(&status_file);
+    let code = session::read_status(&work::session_status(town, &bead, lease.generation));
     let (agent_name, cfg) = town.agent_for("polecat", Some(&a.rig), a.agent.as_deref())?;
     // Exit 0 hands the work in only when it is done: no open steps.
     let open = super::finish::open_steps(store, &bead)?.len();

@@ -487,12 +487,20 @@ pub fn start_polecat(
         env,
         stdin,
         log: rt.join("logs").join(format!("{label}.log")),
-        status_file: rt
-            .join("status")
-            .join(format!("{bead}.{}", lease.generation)),
+        status: session_status(town, &bead, lease.generation),
         provider: agent.provider.resolved(),
     };
     spawn::start_detached(store, &id, &spec)
+}
+
+/// Where a slung polecat's session on lease `(bead, gen)` says how it
+/// ended (the witness reads it).
+pub fn session_status(town: &Town, bead: &str, gen: i64) -> super::session::StatusRecord {
+    super::session::StatusRecord::own(
+        town.runtime_dir()
+            .join("status")
+            .join(format!("{bead}.{gen}")),
+    )
 }
 
 /// Start a fresh session (a new generation) for a polecat whose work is on

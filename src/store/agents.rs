@@ -163,7 +163,11 @@ pub struct SpawnRecord<'a> {
     pub pid_start: Option<i64>,
     pub session: Option<&'a str>,
     pub status_file: &'a str,
+    /// The lease's log (the step's output once it ended).
     pub log_path: &'a str,
+    /// The agent's log while the session runs (the same file, or the live
+    /// log a `gt run` polecat writes before its output becomes the step's).
+    pub live_log: &'a str,
 }
 
 impl Tx<'_> {
@@ -244,7 +248,7 @@ impl Tx<'_> {
                 r.pid,
                 r.pid_start,
                 r.session,
-                r.log_path,
+                r.live_log,
                 self.now
             ])?;
         if n != 1 {

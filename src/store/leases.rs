@@ -320,8 +320,11 @@ impl Tx<'_> {
             self.emit(step, &TownEvent::Crash { lease: gen })?;
         }
         self.tx
-            .prepare_cached("UPDATE leases SET last_error = ?2, pid = NULL, pid_start = NULL WHERE step_id = ?1")?
-            .execute(params![step, f.error])?;
+            .prepare_cached(
+                "UPDATE leases SET last_error = ?2, pid = NULL, pid_start = NULL,
+                   log_path = coalesce(?3, log_path) WHERE step_id = ?1",
+            )?
+            .execute(params![step, f.error, f.log_path])?;
         if f.permanent || lease.attempts >= f.max_attempts {
             self.set_status(step, status, Status::Blocked, None)?;
             let why = if f.permanent {

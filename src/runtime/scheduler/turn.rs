@@ -49,6 +49,7 @@ pub(super) struct Unrecorded {
     pub pid_start: Option<i64>,
     pub status_file: String,
     pub log: String,
+    pub live_log: String,
 }
 
 /// How a session ended, and what the store should make of it.
@@ -231,6 +232,7 @@ fn record_sessions(
             session: None,
             status_file: &u.status_file,
             log_path: &u.log,
+            live_log: &u.live_log,
         })?;
         if won {
             tx.emit(
