@@ -33,7 +33,7 @@ pub fn cook_steps(f: &Formula, steps: Vec<Step>, sess: &Session) -> Proto {
     cx.index(&steps, None);
     let total = count(&steps);
     cx.steps.reserve_exact(total);
-    cx.deps.reserve_exact(total * 2);
+    cx.deps.reserve_exact(count_deps(&steps));
     cx.emit(steps, None, &name);
 
     let has_var = |n: &str| f.vars.iter().any(|v| v.name.value == n);
@@ -218,7 +218,8 @@ impl Cooker<'_> {
     }
 
     fn emit(&mut self, steps: Vec<Step>, parent_path: Option<&str>, parent_id: &str) {
-        for s in steps {
+        // The AST steps' memory goes back as their IR steps are built.
+        for s in crate::alloc::into_iter_releasing(steps) {
             self.emit_one(s, parent_path, parent_id);
         }
     }
@@ -516,6 +517,22 @@ fn count(steps: &[Step]) -> usize {
         .map(|s| match &s.lazy {
             Some(_) => 1,
             None => 1 + count(&s.children),
+        })
+        .sum()
+}
+
+/// Edges `count` steps need, at most: one to the parent, one per blocking
+/// dependency, two for a gate, one for `waits_for`.
+fn count_deps(steps: &[Step]) -> usize {
+    steps
+        .iter()
+        .map(|s| match &s.lazy {
+            Some(lz) => lz.iterations() * (count_deps(&lz.body) + lz.body.len()),
+            None => {
+                let own = s.depends_on.len() + s.needs.len();
+                let extra = 2 * usize::from(s.gate.is_some()) + usize::from(s.waits_for.is_some());
+                1 + own + extra + count_deps(&s.children)
+            }
         })
         .sum()
 }
