@@ -97,7 +97,11 @@ pub fn reuse(wt: &Repository, branch: &str, base: Oid) -> Result<(), git2::Error
     }
     let refname = format!("refs/heads/{branch}");
     wt.reference(&refname, base, true, "gt: polecat worktree at its base")?;
-    wt.set_head(&refname)
+    // Not `set_head`: it first opens every worktree of the repository to
+    // refuse a branch checked out elsewhere, and this branch is the
+    // polecat's own.
+    wt.reference_symbolic("HEAD", &refname, true, "gt: polecat worktree at its base")?;
+    Ok(())
 }
 
 /// The paths that differ from HEAD in index or work tree, untracked ones
