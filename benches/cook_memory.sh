@@ -35,3 +35,4 @@ echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
 measure "tomllib parse, 100k steps" python3 -c "import sys, tomllib; tomllib.load(open(sys.argv[1], 'rb'))" "$dir/big.formula.toml"
 measure "gt cook, 100k steps" "$GT" cook "$dir/big.formula.toml" --out /dev/null
 measure "gt cook, hanoi 20 disks" "$GT" cook "$here/examples/towers-of-hanoi-20.formula.toml" --max-steps 2000000 --out /dev/null
+measure "gt cook, hanoi, --expand"   "$GT" cook "$here/examples/towers-of-hanoi-20.formula.toml" --max-steps 2000000 --expand --out /dev/null

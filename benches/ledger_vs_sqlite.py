@@ -2,35 +2,50 @@
 """`bd create`, `bd close` and `bd list` side by side with the sqlite3 CLI.
 
 Usage: benches/ledger_vs_sqlite.py [BD_BINARY] [SIZES...]
-  default: target/release/bd, sizes 1000 100000
+  default: target/release/bd, sizes 1000 10000 100000
 
 For each size it builds a ledger with `bd import` (a generated JSONL, no
 git), and a plain SQLite table holding the same rows. Then it times, as
-whole processes, median of REPS runs:
+whole processes, bd and sqlite3 interleaved run by run, median of REPS runs
+(wall clock, and bd's CPU time, user + system, which the other loads on a
+shared machine disturb less):
   - `bd create T` vs `sqlite3 db "INSERT ..."` (WAL, synchronous=FULL);
   - `bd close ID` vs `sqlite3 db "UPDATE ... WHERE id = ..."`;
   - `bd list --json > /dev/null` vs `sqlite3 -json db "SELECT * ..." > /dev/null`.
 Every bd write also brings .beads/issues.jsonl current (the store's write
 path), so the figures include the export. Prints one line per (size, op)
-with both times and the ratio. Needs `sqlite3` on PATH.
+with both times and the ratio, then for bd the curve from the smallest size
+to each larger one (flat is 1.0x). Needs `sqlite3` on PATH.
 """
 import json, os, shutil, statistics, subprocess, sys, tempfile, time
 
 REPS = 9
 bd = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "target/release/bd")
-sizes = [int(s) for s in sys.argv[2:]] or [1000, 100000]
+sizes = [int(s) for s in sys.argv[2:]] or [1000, 10000, 100000]
 if not shutil.which("sqlite3"):
     sys.exit("skipped: sqlite3 is not installed (apt-get install sqlite3)")
 
 
 def timed(cmd, cwd, env=None):
+    """Wall and CPU (user + system) seconds of one process."""
     t = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, shell=isinstance(cmd, str))
-    return time.perf_counter() - t
+    p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, shell=isinstance(cmd, str))
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit("failed: %s" % (cmd,))
+    return wall, ru.ru_utime + ru.ru_stime
 
 
-def median(f):
-    return statistics.median(f(i) for i in range(REPS))
+def side_by_side(ours, peer):
+    """Medians of (ours wall, ours cpu, peer wall), the two run in turn."""
+    a, c, b = [], [], []
+    for i in range(REPS):
+        wall, cpu = ours(i)
+        a.append(wall)
+        c.append(cpu)
+        b.append(peer(i)[0])
+    return statistics.median(a), statistics.median(c), statistics.median(b)
 
 
 def line(i):
@@ -58,25 +73,33 @@ def run(n):
         "WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i+1 FROM c WHERE i < %d) "
         "INSERT INTO issues SELECT printf('bb-%%06d', i), 'issue '||i, printf('%%080d', 0), 'open', 2, "
         "'2026-01-01', '2026-01-01' FROM c;" % (n - 1)).encode(), check=True, stdout=subprocess.DEVNULL)
-    out = []
-    bd_create = median(lambda i: timed([bd, "create", "new %d" % i], root, env))
-    sq_create = median(lambda i: timed(["sqlite3", peer, pragmas +
-        "INSERT INTO issues VALUES ('nn-%d', 't', '', 'open', 2, '2026', '2026')" % i], root))
-    out.append(("create", bd_create, sq_create))
-    bd_close = median(lambda i: timed([bd, "close", "bb-%06d" % (i * 7 % n)], root, env))
-    sq_close = median(lambda i: timed(["sqlite3", peer, pragmas +
-        "UPDATE issues SET status = 'closed' WHERE id = 'bb-%06d'" % (i * 7 % n)], root))
-    out.append(("close", bd_close, sq_close))
-    bd_list = median(lambda i: timed("%s list --json > /dev/null" % bd, root, env))
-    sq_list = median(lambda i: timed("sqlite3 -json %s 'SELECT * FROM issues' > /dev/null" % peer, root))
-    out.append(("list", bd_list, sq_list))
+    out = [
+        ("create",) + side_by_side(
+            lambda i: timed([bd, "create", "new %d" % i], root, env),
+            lambda i: timed(["sqlite3", peer, pragmas +
+                "INSERT INTO issues VALUES ('nn-%d', 't', '', 'open', 2, '2026', '2026')" % i], root)),
+        ("close",) + side_by_side(
+            lambda i: timed([bd, "close", "bb-%06d" % (i * 7919 % n)], root, env),
+            lambda i: timed(["sqlite3", peer, pragmas +
+                "UPDATE issues SET status = 'closed' WHERE id = 'bb-%06d'" % (i * 7919 % n)], root)),
+        ("list",) + side_by_side(
+            lambda i: timed("%s list --json > /dev/null" % bd, root, env),
+            lambda i: timed("sqlite3 -json %s 'SELECT * FROM issues' > /dev/null" % peer, root)),
+    ]
     jsonl_mb = os.path.getsize(os.path.join(root, ".beads/issues.jsonl")) / 1e6
-    for op, a, b in out:
-        print("%7d issues  %-6s  bd %7.1f ms  sqlite3 %6.1f ms  ratio %5.1fx  (issues.jsonl %.1f MB)"
-              % (n, op, a * 1e3, b * 1e3, a / b, jsonl_mb), flush=True)
+    for op, a, cpu, b in out:
+        print("%7d issues  %-6s  bd %7.1f ms (cpu %6.1f ms)  sqlite3 %6.1f ms  ratio %5.1fx  (issues.jsonl %.1f MB)"
+              % (n, op, a * 1e3, cpu * 1e3, b * 1e3, a / b, jsonl_mb), flush=True)
     shutil.rmtree(root)
+    return {op: (a, cpu, b) for op, a, cpu, b in out}
 
 
 print("load average: %.2f %.2f %.2f" % os.getloadavg())
-for n in sizes:
-    run(n)
+results = {n: run(n) for n in sizes}
+small = sizes[0]
+for n in sizes[1:]:
+    for op in ("create", "close"):
+        (a0, c0, b0), (a1, c1, b1) = results[small][op], results[n][op]
+        print("bd %-6s %7d -> %7d issues: wall %.2fx, cpu %.2fx, ratio to sqlite3 %.1fx -> %.1fx"
+              % (op, small, n, a1 / a0, c1 / c0, a0 / b0, a1 / b1))
+print("load average: %.2f %.2f %.2f" % os.getloadavg())

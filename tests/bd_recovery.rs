@@ -220,3 +220,103 @@ fn gt_run_stops_with_an_error_when_the_store_is_deleted_mid_run() {
     assert!(err.contains("vanished"), "{err}");
     assert!(!beads.exists(), "nothing half-written was recreated");
 }
+
+/// Run `op`, then tear the file as a crash would have (`tear` gets the old
+/// and new bytes and where they first differ), and make `export-state.json`
+/// say what the crashed process had recorded (`state` edits the pre-write
+/// state).
+fn crash_mid_write(
+    bd: &Bd,
+    dir: &Path,
+    op: &[&str],
+    tear: impl Fn(&[u8], &[u8], usize) -> Vec<u8>,
+    state: impl Fn(&mut serde_json::Value),
+) {
+    let jsonl = dir.join(".beads/issues.jsonl");
+    let state_path = dir.join(".beads/export-state.json");
+    let old = std::fs::read(&jsonl).unwrap();
+    let mut before: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+    bd.ok(op);
+    let new = std::fs::read(&jsonl).unwrap();
+    let first = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
+    std::fs::write(&jsonl, tear(&old, &new, first)).unwrap();
+    state(&mut before);
+    std::fs::write(&state_path, before.to_string()).unwrap();
+}
+
+/// The file is whole, sorted, and holds exactly what the database holds.
+fn assert_whole(bd: &Bd, dir: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(dir.join(".beads/issues.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ids: Vec<String> = lines
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().to_string())
+        .collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(ids, sorted, "sorted, each id once");
+    assert_eq!(
+        ids.into_iter().collect::<BTreeSet<_>>(),
+        listed(bd, &[]),
+        "the file holds what the database holds"
+    );
+    lines
+}
+
+#[test]
+fn a_crash_during_the_in_place_write_is_repaired_by_the_next_command() {
+    let (d, bd, ids) = setup(30);
+    let mut sorted = ids.clone();
+    sorted.sort();
+    let victim = &sorted[10];
+    // The in-place write streams forward: the new bytes up to where it
+    // stopped, the old ones after.
+    let stopped = |old: &[u8], new: &[u8], first: usize| {
+        let cut = first + 5;
+        let mut torn = new[..cut].to_vec();
+        torn.extend_from_slice(&old[cut.min(old.len())..]);
+        torn
+    };
+    crash_mid_write(&bd, d.path(), &["close", victim], stopped, |s| {
+        s["writing"] = true.into()
+    });
+    let out = bd.ok(&["list", "--all", "--json"]);
+    assert!(
+        out.stderr.contains("was being written when bd stopped"),
+        "the repair says so: {}",
+        out.stderr
+    );
+    let lines = assert_whole(&bd, d.path());
+    let closed = lines.iter().find(|v| v["id"] == victim.as_str()).unwrap();
+    assert_eq!(closed["status"], "closed", "the committed close is kept");
+    // The file is trusted again: the next write splices as usual.
+    bd.ok(&["close", &sorted[20]]);
+    assert_whole(&bd, d.path());
+}
+
+#[test]
+fn a_restart_before_the_file_reached_the_disk_is_repaired() {
+    let (d, bd, ids) = setup(30);
+    let mut sorted = ids.clone();
+    sorted.sort();
+    // The write finished, but the machine went down before the page cache
+    // was written back: the state says another boot, and a stretch of the
+    // file never reached the disk (zeros).
+    let lost = |_: &[u8], new: &[u8], first: usize| {
+        let mut torn = new.to_vec();
+        torn[first + 5..first + 25].fill(0);
+        torn
+    };
+    crash_mid_write(&bd, d.path(), &["create", "after the restart"], lost, |s| {
+        s["boot"] = "an-earlier-boot".into()
+    });
+    bd.ok(&["list"]);
+    let lines = assert_whole(&bd, d.path());
+    assert!(lines.iter().any(|v| v["title"] == "after the restart"));
+    assert_eq!(lines.len(), 31);
+}

@@ -271,45 +271,68 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<Record>> {
     let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (i, line) in text.lines().enumerate() {
-        let lineno = i + 1;
-        let bad = |message: String| StoreError::CorruptJsonl {
-            path: path.to_path_buf(),
-            line: lineno,
-            message,
-        };
-        if line.trim().is_empty() {
+        let Some(rec) = parse_line(line, i + 1, path)? else {
             continue;
-        }
-        if line.starts_with("<<<<<<<") || line.starts_with("=======") || line.starts_with(">>>>>>>")
-        {
-            return Err(bad("unresolved git merge conflict marker".into()));
-        }
-        // One decode per line: an issue, else (only then) a tombstone.
-        let rec = match serde_json::from_str::<JsonlIssue>(line) {
-            Ok(i) => {
-                check_priority(i.priority as i64).map_err(|e| bad(e.to_string()))?;
-                Record::Issue(Box::new(i))
-            }
-            Err(e) if line.contains("\"tombstone\":") => Record::Tombstone(
-                serde_json::from_str(line).map_err(|t| bad(format!("{t} (as an issue: {e})")))?,
-            ),
-            Err(e) => return Err(bad(e.to_string())),
         };
-        crate::ids::validate_bead_id(rec.id()).map_err(|e| bad(e.to_string()))?;
-        if let Record::Issue(i) = &rec {
-            for d in &i.dependencies {
-                crate::ids::validate_bead_id(&d.depends_on).map_err(|e| bad(e.to_string()))?;
-            }
-        }
         if !seen.insert(rec.id().to_string()) {
-            return Err(bad(format!(
-                "id {} appears twice; keep one of the two lines",
-                rec.id()
-            )));
+            return Err(StoreError::CorruptJsonl {
+                path: path.to_path_buf(),
+                line: i + 1,
+                message: format!("id {} appears twice; keep one of the two lines", rec.id()),
+            });
         }
         out.push(rec);
     }
     Ok(out)
+}
+
+/// Parse what parses of a file a crash may have torn: the records, and the
+/// numbers of the lines skipped. A repeated id is kept (the import
+/// reconciles both by `updated_at`).
+pub fn parse_lenient(text: &str, path: &Path) -> (Vec<Record>, Vec<usize>) {
+    let mut out = Vec::new();
+    let mut skipped = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        match parse_line(line, i + 1, path) {
+            Ok(Some(rec)) => out.push(rec),
+            Ok(None) => {}
+            Err(_) => skipped.push(i + 1),
+        }
+    }
+    (out, skipped)
+}
+
+/// One line: a record, `None` for a blank line, or an error naming the line.
+fn parse_line(line: &str, lineno: usize, path: &Path) -> Result<Option<Record>> {
+    let bad = |message: String| StoreError::CorruptJsonl {
+        path: path.to_path_buf(),
+        line: lineno,
+        message,
+    };
+    if line.trim().is_empty() {
+        return Ok(None);
+    }
+    if line.starts_with("<<<<<<<") || line.starts_with("=======") || line.starts_with(">>>>>>>") {
+        return Err(bad("unresolved git merge conflict marker".into()));
+    }
+    // One decode per line: an issue, else (only then) a tombstone.
+    let rec = match serde_json::from_str::<JsonlIssue>(line) {
+        Ok(i) => {
+            check_priority(i.priority as i64).map_err(|e| bad(e.to_string()))?;
+            Record::Issue(Box::new(i))
+        }
+        Err(e) if line.contains("\"tombstone\":") => Record::Tombstone(
+            serde_json::from_str(line).map_err(|t| bad(format!("{t} (as an issue: {e})")))?,
+        ),
+        Err(e) => return Err(bad(e.to_string())),
+    };
+    crate::ids::validate_bead_id(rec.id()).map_err(|e| bad(e.to_string()))?;
+    if let Record::Issue(i) = &rec {
+        for d in &i.dependencies {
+            crate::ids::validate_bead_id(&d.depends_on).map_err(|e| bad(e.to_string()))?;
+        }
+    }
+    Ok(Some(rec))
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

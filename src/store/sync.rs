@@ -7,10 +7,14 @@
 //! file's stamp (size, mtime, inode) right after. The file is trusted only
 //! when all three match: otherwise (a new or rebuilt database, a file changed
 //! by git or a person) the file is imported first, then rewritten in full.
-//! A trusted file is brought current by splicing in the lines of the issues
-//! logged in `jsonl_pending` since (O(change) rendering, one sequential copy
-//! of the rest). No export drops a line of an issue the database lacks
-//! unless a tombstone says it was deleted ([`StoreError::ExportRefused`]).
+//! A trusted file is brought current by writing the lines of the issues
+//! logged in `jsonl_pending` since into it in place (O(change) rendering;
+//! only the bytes from the first changed line on move, within the page
+//! cache, never fsynced). The state marks an in-place write under way and
+//! the boot it happened in, so a file a crash or a restart may have torn is
+//! rewritten from the database. No export drops a line of an issue the
+//! database lacks unless a tombstone says it was deleted
+//! ([`StoreError::ExportRefused`]).
 //! Export and import run under `.beads/export.lock`.
 
 use super::error::{Result, StoreError};
@@ -37,6 +41,23 @@ struct State {
     seq: i64,
     #[serde(default)]
     stamp: Option<Stamp>,
+    /// An in-place write of the file began and has not finished: if this
+    /// is still set when the next export takes the lock, a crash tore it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    writing: bool,
+    /// The kernel boot the file was written in. The file is never fsynced
+    /// (the database is the durable copy), so after a restart its pages
+    /// may not all have reached the disk.
+    #[serde(default)]
+    boot: String,
+}
+
+/// This boot of the kernel (Linux: `/proc/sys/kernel/random/boot_id`;
+/// empty elsewhere, where a restart is not detected).
+fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,6 +183,8 @@ pub fn is_current(store: &Store) -> Result<bool> {
     let st = read_state(store.dir());
     Ok(st.db_id == db_id(store.conn())?
         && !st.db_id.is_empty()
+        && !st.writing
+        && st.boot == boot_id()
         && st.stamp == stamp(&store.jsonl_path())
         && pending_seq(store.conn())? <= st.seq)
 }
@@ -189,9 +212,23 @@ fn export_locked(store: &mut Store, path: &Path, force: bool) -> Result<Exported
     let dir = store.dir().to_path_buf();
     let st = read_state(&dir);
     let id = db_id(store.conn())?;
+    let boot = boot_id();
     let file = stamp(path);
-    let trusted = !st.db_id.is_empty() && st.db_id == id && st.stamp == file;
-    if !trusted && file.is_some() {
+    let ours = !st.db_id.is_empty() && st.db_id == id;
+    // Our own write may have left the file torn: a crash during an in-place
+    // write, or a restart before its pages reached the disk.
+    let suspect = ours && file.is_some() && (st.writing || st.boot != boot);
+    let trusted = ours && st.stamp == file && !suspect;
+    let mut force = force;
+    if suspect {
+        // Untouched since our last whole write (same stamp): the database
+        // holds every line. Otherwise take what parses: git may have
+        // changed the file since.
+        if st.writing || st.stamp != file {
+            import_torn(store, path)?;
+        }
+        force = true;
+    } else if !trusted && file.is_some() {
         import_file(store, path)?;
     }
     let (seq, outcome) = {
@@ -210,7 +247,15 @@ fn export_locked(store: &mut Store, path: &Path, force: bool) -> Result<Exported
                 Vec::new()
             };
             let outcome = if trusted && file.is_some() && changed.len() <= SPLICE_LIMIT {
-                splice(&tx, path, &changed, force)?;
+                let edits = plan_splice(&tx, path, &changed, force)?;
+                if !edits.is_empty() {
+                    let mark = State {
+                        writing: true,
+                        ..st.clone()
+                    };
+                    write_state(&dir, &mark)?;
+                    write_in_place(path, &edits, CHUNK)?;
+                }
                 Exported::Spliced(changed.len())
             } else {
                 rewrite(&tx, path, force)?;
@@ -220,14 +265,18 @@ fn export_locked(store: &mut Store, path: &Path, force: bool) -> Result<Exported
             (seq, outcome)
         }
     };
-    write_state(
-        &dir,
-        &State {
-            db_id: id,
-            seq,
-            stamp: stamp(path),
-        },
-    )?;
+    if outcome != Exported::Unchanged {
+        write_state(
+            &dir,
+            &State {
+                db_id: id,
+                seq,
+                stamp: stamp(path),
+                writing: false,
+                boot,
+            },
+        )?;
+    }
     store.exported_seq = Some(seq);
     Ok(outcome)
 }
@@ -323,73 +372,227 @@ impl SortedFile {
         }
         Ok(lo)
     }
-
-    /// Copy bytes `from..to` to the end of `out`, inside the kernel
-    /// (`copy_file_range`) where the file system allows.
-    fn copy_to(&mut self, from: u64, to: u64, out: &mut File) -> std::io::Result<()> {
-        use std::io::{Read, Seek, SeekFrom};
-        if to <= from {
-            return Ok(());
-        }
-        self.file.seek(SeekFrom::Start(from))?;
-        let n = std::io::copy(&mut (&self.file).take(to - from), out)?;
-        if n != to - from {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "the file shrank while it was being copied",
-            ));
-        }
-        Ok(())
-    }
 }
 
-/// Replace the lines of `changed` (sorted) in the trusted file: the
-/// unchanged runs between them are copied file to file, so the cost is the
-/// changed lines plus one in-kernel copy, and the file is replaced
-/// atomically (tmp file + rename) as before.
-fn splice(conn: &Connection, path: &Path, changed: &[String], force: bool) -> Result<()> {
+/// One line to replace: the old bytes `start..end` (empty for a new
+/// line) become `line` (empty for a dropped line).
+struct Edit {
+    start: u64,
+    end: u64,
+    line: Vec<u8>,
+}
+
+/// Where the lines of `changed` (sorted) go in the trusted file, found by
+/// binary search, and what they become; a line that renders as it is drops
+/// out. Refuses, before anything is written, to drop the line of an issue
+/// the database lacks.
+fn plan_splice(
+    conn: &Connection,
+    path: &Path,
+    changed: &[String],
+    force: bool,
+) -> Result<Vec<Edit>> {
     let io = |e| StoreError::io(path, e);
-    let mut old = SortedFile::open(path)?;
-    let tmp = tmp_path(path);
-    let mut out = File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
+    let old = SortedFile::open(path)?;
     let mut lacking = Vec::new();
-    let mut written = (|| -> Result<()> {
-        let mut pos = 0;
-        for id in changed {
-            let at = old.lower_bound(pos, id.as_bytes()).map_err(io)?;
-            old.copy_to(pos, at, &mut out).map_err(io)?;
-            let (end, at_id) = if at < old.len {
-                old.line(at).map_err(io)?
-            } else {
-                (at, None)
-            };
-            let had = at_id.as_deref() == Some(id.as_bytes());
-            pos = if had { end } else { at };
-            match jsonl::render_one(conn, id)? {
-                Some(mut line) => {
-                    line.push('\n');
-                    out.write_all(line.as_bytes()).map_err(io)?;
-                }
-                None if had => lacking.push(id.clone()),
-                None => {}
+    let mut edits = Vec::new();
+    let mut pos = 0;
+    for id in changed {
+        let at = old.lower_bound(pos, id.as_bytes()).map_err(io)?;
+        let (end, at_id) = if at < old.len {
+            old.line(at).map_err(io)?
+        } else {
+            (at, None)
+        };
+        let had = at_id.as_deref() == Some(id.as_bytes());
+        let end = if had { end } else { at };
+        pos = end;
+        let line = match jsonl::render_one(conn, id)? {
+            Some(line) => {
+                let mut line = line.into_bytes();
+                line.push(b'\n');
+                line
             }
+            None if had => {
+                lacking.push(id.clone());
+                Vec::new()
+            }
+            None => continue,
+        };
+        if had && old.read(at, (end - at) as usize).map_err(io)? == line {
+            continue;
         }
-        let len = old.len;
-        old.copy_to(pos, len, &mut out).map_err(io)
-    })();
-    if written.is_ok() && !lacking.is_empty() && !force {
-        written = Err(StoreError::ExportRefused {
+        edits.push(Edit {
+            start: at,
+            end,
+            line,
+        });
+    }
+    if !lacking.is_empty() && !force {
+        return Err(StoreError::ExportRefused {
             path: path.to_path_buf(),
             ids: lacking,
         });
     }
-    drop(out);
-    match written {
-        Ok(()) => std::fs::rename(&tmp, path).map_err(io),
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
+    Ok(edits)
+}
+
+/// Apply `edits` (in file order) to the file in place. The head before the
+/// first edit is not touched, nor a tail that keeps its offset; what moves
+/// is streamed through a buffer of the old bytes not yet written back (the
+/// net growth so far plus one chunk), then the file is cut to length. No
+/// new file and no fsync: a crash midway is caught by `State::writing`, a
+/// restart by `State::boot`.
+fn write_in_place(path: &Path, edits: &[Edit], chunk: usize) -> Result<()> {
+    let io = |e| StoreError::io(path, e);
+    let Some(first) = edits.first() else {
+        return Ok(());
+    };
+    let file = File::options()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(io)?;
+    let old_len = file.metadata().map_err(io)?.len();
+    let mut mv = Mover::new(&file, old_len, first.start, chunk);
+    for e in edits {
+        mv.copy_old(e.start).map_err(io)?;
+        mv.emit(&e.line).map_err(io)?;
+        mv.skip_old(e.end);
+    }
+    if !mv.in_step() {
+        mv.copy_old(old_len).map_err(io)?;
+    }
+    mv.flush().map_err(io)?;
+    if mv.w < mv.r {
+        // Only when the whole tail moved up: the file shrank.
+        file.set_len(mv.w).map_err(io)?;
+    }
+    Ok(())
+}
+
+/// Moves a file's bytes in place: the old bytes from `r` on are read (into
+/// `ahead`) before the write cursor `w` can overwrite them.
+struct Mover<'a> {
+    file: &'a File,
+    old_len: u64,
+    /// The next old byte not yet consumed.
+    r: u64,
+    /// The old bytes `r..r + ahead.len()`, already read (`Ahead`).
+    ahead: Ahead,
+    /// Where `out` goes.
+    w: u64,
+    out: Vec<u8>,
+    /// How much it reads and writes at once.
+    chunk: usize,
+}
+
+/// A queue of bytes: taken from the front, grown at the back.
+#[derive(Default)]
+struct Ahead {
+    buf: Vec<u8>,
+    head: usize,
+}
+
+impl Ahead {
+    fn len(&self) -> usize {
+        self.buf.len() - self.head
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The next `n` bytes, taken off the queue.
+    fn take(&mut self, n: usize) -> &[u8] {
+        self.head += n;
+        &self.buf[self.head - n..self.head]
+    }
+
+    /// `n` new bytes at the back, to be filled.
+    fn grow(&mut self, n: usize) -> &mut [u8] {
+        self.buf.drain(..self.head);
+        self.head = 0;
+        let at = self.buf.len();
+        self.buf.resize(at + n, 0);
+        &mut self.buf[at..]
+    }
+}
+
+/// How much the mover reads and writes at once.
+const CHUNK: usize = 1 << 20;
+
+impl<'a> Mover<'a> {
+    fn new(file: &'a File, old_len: u64, at: u64, chunk: usize) -> Mover<'a> {
+        Mover {
+            chunk,
+            file,
+            old_len,
+            r: at,
+            ahead: Ahead::default(),
+            w: at,
+            out: Vec::with_capacity(chunk),
         }
+    }
+
+    /// True when the rest of the old file is already where it belongs.
+    fn in_step(&self) -> bool {
+        self.w + self.out.len() as u64 == self.r
+    }
+
+    /// Move the old bytes `r..to` to the output.
+    fn copy_old(&mut self, to: u64) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        while self.r < to {
+            let n = if self.ahead.is_empty() {
+                // Not overwritten yet: everything below `r + ahead` that
+                // was written over had been read first.
+                let n = ((to - self.r) as usize).min(self.chunk);
+                let at = self.out.len();
+                self.out.resize(at + n, 0);
+                self.file.read_exact_at(&mut self.out[at..], self.r)?;
+                n
+            } else {
+                let n = ((to - self.r) as usize).min(self.ahead.len());
+                self.out.extend_from_slice(self.ahead.take(n));
+                n
+            };
+            self.r += n as u64;
+            if self.out.len() >= self.chunk {
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drop the old bytes `r..to`.
+    fn skip_old(&mut self, to: u64) {
+        let n = ((to - self.r) as usize).min(self.ahead.len());
+        self.ahead.take(n);
+        self.r = to;
+    }
+
+    fn emit(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.out.extend_from_slice(bytes);
+        if self.out.len() >= self.chunk {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Write `out` at `w`, first reading the old bytes it will cover.
+    fn flush(&mut self) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let want = (self.w + self.out.len() as u64).min(self.old_len);
+        let loaded = self.r + self.ahead.len() as u64;
+        if want > loaded {
+            let buf = self.ahead.grow((want - loaded) as usize);
+            self.file.read_exact_at(buf, loaded)?;
+        }
+        self.file.write_all_at(&self.out, self.w)?;
+        self.w += self.out.len() as u64;
+        self.out.clear();
+        Ok(())
     }
 }
 
@@ -454,6 +657,28 @@ fn import_file(store: &mut Store, path: &Path) -> Result<ImportReport> {
     Ok(report)
 }
 
+/// Import what parses of a file our own write may have torn (see
+/// `State::writing`, `State::boot`): lines that do not parse are torn
+/// pieces of ours, skipped and named; every whole line is reconciled as
+/// usual (ours are not newer than the database, so only a change git made
+/// since wins). The caller then rewrites the file from the database.
+fn import_torn(store: &mut Store, path: &Path) -> Result<()> {
+    let text = std::fs::read(path).map_err(|e| StoreError::io(path, e))?;
+    let (records, skipped) = jsonl::parse_lenient(&String::from_utf8_lossy(&text), path);
+    store.write_quiet(|tx| tx.import(&records))?;
+    let skipped = if skipped.is_empty() {
+        String::new()
+    } else {
+        let lines: Vec<String> = skipped.iter().map(usize::to_string).collect();
+        format!(" (skipped torn line(s) {})", lines.join(", "))
+    };
+    eprintln!(
+        "beads: {} was being written when bd stopped or the machine restarted; rewrote it from the database{skipped}",
+        path.display()
+    );
+    Ok(())
+}
+
 /// Force a full import of the JSONL (`bd import`), whatever the state says,
 /// then bring the file current.
 pub fn import_now(store: &mut Store) -> Result<ImportReport> {
@@ -475,10 +700,19 @@ pub fn import_now(store: &mut Store) -> Result<ImportReport> {
             db_id: db_id(store.conn())?,
             seq,
             stamp: stamp(&path),
+            writing: false,
+            boot: boot_id(),
         },
     )?;
     store.exported_seq = Some(seq);
     Ok(report)
+}
+
+/// Read a ledger file under the export lock, so that an in-place write in
+/// progress is never read half done.
+fn read_locked(dir: &Path, path: &Path) -> Result<Vec<u8>> {
+    let _lock = Lock::take(dir, LOCK_FILE)?;
+    std::fs::read(path).map_err(|e| StoreError::io(path, e))
 }
 
 fn blob_entry(path: &str, id: git2::Oid, len: usize) -> git2::IndexEntry {
@@ -562,7 +796,7 @@ pub fn commit(store: &mut Store, message: Option<&str>) -> Result<SyncReport> {
     let mut real_index = repo.index()?;
     for f in files {
         let abs = dir.join(f);
-        let Ok(bytes) = std::fs::read(&abs) else {
+        let Ok(bytes) = read_locked(store.dir(), &abs) else {
             continue;
         };
         let rel = rel_dir.join(f);
@@ -607,4 +841,81 @@ pub fn commit(store: &mut Store, message: Option<&str>) -> Result<SyncReport> {
             .ok()
             .and_then(|h| h.shorthand().map(str::to_string)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// Apply edits to bytes the plain way, for comparison.
+    fn applied(old: &[u8], edits: &[Edit]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut pos = 0;
+        for e in edits {
+            out.extend_from_slice(&old[pos..e.start as usize]);
+            out.extend_from_slice(&e.line);
+            pos = e.end as usize;
+        }
+        out.extend_from_slice(&old[pos..]);
+        out
+    }
+
+    fn random_line(rng: &mut impl Rng) -> Vec<u8> {
+        let n = rng.gen_range(0..40);
+        let mut l: Vec<u8> = (0..n).map(|_| rng.gen_range(b'a'..=b'z')).collect();
+        l.push(b'\n');
+        l
+    }
+
+    #[test]
+    fn in_place_edits_equal_a_rewrite_whatever_they_grow_or_shrink() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.jsonl");
+        for round in 0..400 {
+            let old: Vec<u8> = (0..rng.gen_range(0..60))
+                .flat_map(|_| random_line(&mut rng))
+                .collect();
+            std::fs::write(&path, &old).unwrap();
+            // Edits at increasing line boundaries: replace, insert, drop.
+            let starts: Vec<usize> = std::iter::once(0)
+                .chain(
+                    old.iter()
+                        .enumerate()
+                        .filter(|(_, &b)| b == b'\n')
+                        .map(|(i, _)| i + 1),
+                )
+                .collect();
+            let mut edits = Vec::new();
+            let mut k = 0;
+            while k < starts.len() {
+                if rng.gen_bool(0.2) {
+                    let start = starts[k];
+                    let (end, line) = match rng.gen_range(0..3) {
+                        0 if k + 1 < starts.len() => (starts[k + 1], random_line(&mut rng)),
+                        1 if k + 1 < starts.len() => (starts[k + 1], Vec::new()),
+                        _ => (start, random_line(&mut rng)),
+                    };
+                    edits.push(Edit {
+                        start: start as u64,
+                        end: end as u64,
+                        line,
+                    });
+                    if end > start {
+                        k += 1;
+                    }
+                }
+                k += 1;
+            }
+            let want = applied(&old, &edits);
+            let chunk = rng.gen_range(1..64);
+            write_in_place(&path, &edits, chunk).unwrap();
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                want,
+                "round {round}, chunk {chunk}"
+            );
+        }
+    }
 }
