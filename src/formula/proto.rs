@@ -58,7 +58,7 @@ pub struct Proto {
 }
 
 /// One entry of `steps`: a step as written, or a generated family.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum ProtoEntry {
     Loop {
@@ -76,7 +76,7 @@ impl From<ProtoStep> for ProtoEntry {
 
 /// One entry of `deps`: an edge, or the place of a family's edges
 /// (`{"loop": "<family id>"}`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum ProtoEdge {
     Loop {
@@ -89,6 +89,42 @@ pub enum ProtoEdge {
 impl From<ProtoDep> for ProtoEdge {
     fn from(d: ProtoDep) -> Self {
         ProtoEdge::Dep(d)
+    }
+}
+
+/// An object whose only key is `loop`, else `None`. The entries are read
+/// by hand, not as an untagged enum, so that a bad step or edge gets
+/// serde's own message (`missing field `title``), not "no variant matched".
+fn loop_value(v: &mut serde_json::Value) -> Option<serde_json::Value> {
+    match v.as_object_mut() {
+        Some(o) if o.len() == 1 => o.remove("loop"),
+        _ => None,
+    }
+}
+
+impl<'de> Deserialize<'de> for ProtoEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut v = serde_json::Value::deserialize(d)?;
+        Ok(match loop_value(&mut v) {
+            Some(f) => ProtoEntry::Loop {
+                family: serde_json::from_value(f).map_err(D::Error::custom)?,
+            },
+            None => ProtoEntry::Step(serde_json::from_value(v).map_err(D::Error::custom)?),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for ProtoEdge {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut v = serde_json::Value::deserialize(d)?;
+        Ok(match loop_value(&mut v) {
+            Some(id) => ProtoEdge::Loop {
+                id: serde_json::from_value(id).map_err(D::Error::custom)?,
+            },
+            None => ProtoEdge::Dep(serde_json::from_value(v).map_err(D::Error::custom)?),
+        })
     }
 }
 

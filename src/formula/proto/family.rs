@@ -549,6 +549,18 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_step_or_edge_is_named_by_what_is_wrong() {
+        let mut v = serde_json::to_value(flat()).unwrap();
+        v["steps"][1].as_object_mut().unwrap().remove("title");
+        let err = Proto::from_json(&v.to_string()).unwrap_err().to_string();
+        assert!(err.contains("missing field `title`"), "{err}");
+        let mut v = serde_json::to_value(flat()).unwrap();
+        v["deps"][0]["type"] = "sideways".into();
+        let err = Proto::from_json(&v.to_string()).unwrap_err().to_string();
+        assert!(err.contains("unknown variant `sideways`"), "{err}");
+    }
+
+    #[test]
     fn texts_are_strings_without_holes_and_pieces_with() {
         let t = Text::from_pieces(vec!["Move ".into(), " now".into()]);
         assert_eq!(serde_json::to_string(&t).unwrap(), r#"["Move "," now"]"#);
