@@ -55,8 +55,8 @@ pub fn big_proto(groups: usize, per: usize) -> Proto {
         },
         vars: Vec::new(),
         bound_vars: None,
-        steps,
-        deps,
+        entries: steps.into_iter().map(Into::into).collect(),
+        edges: deps.into_iter().map(Into::into).collect(),
         sources: Vec::new(),
     }
 }
@@ -65,13 +65,15 @@ pub fn big_proto(groups: usize, per: usize) -> Proto {
 /// the two children before it; groups are independent.
 pub fn wide_proto(groups: usize, per: usize) -> Proto {
     let mut p = big_proto(groups, per);
-    p.deps.clear();
+    p.edges.clear();
     for g in 0..groups {
         for c in (1..per).step_by(2) {
             let id = format!("big.g{g}.s{c}");
-            p.deps.push(dep(&id, &format!("big.g{g}.s{}", c - 1)));
+            p.edges
+                .push(dep(&id, &format!("big.g{g}.s{}", c - 1)).into());
             if c >= 2 {
-                p.deps.push(dep(&id, &format!("big.g{g}.s{}", c - 2)));
+                p.edges
+                    .push(dep(&id, &format!("big.g{g}.s{}", c - 2)).into());
             }
         }
     }
@@ -119,7 +121,7 @@ fn bench_pour(c: &mut Criterion) {
     let proto = big_proto(1000, 99); // 100,000 steps, ~199,000 deps
     let mut g = c.benchmark_group("pour");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
-    g.throughput(Throughput::Elements(proto.steps.len() as u64));
+    g.throughput(Throughput::Elements(proto.step_count() as u64));
     g.bench_function("pour_100k_steps", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;

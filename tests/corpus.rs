@@ -102,7 +102,7 @@ fn shiny_enterprise_inherits_shiny() {
     let proto = compile::compile(&opts, &Env::default())
         .proto
         .expect("shiny cooks");
-    let ids: Vec<&str> = proto.steps.iter().map(|s| s.path.as_str()).collect();
+    let ids: Vec<String> = proto.steps().map(|s| s.path.clone()).collect();
     assert_eq!(ids, ["design", "implement", "review", "test", "submit"]);
     assert_eq!(proto.sources.len(), 1);
 }

@@ -52,7 +52,8 @@ fn shiny_enterprise_expands_rule_of_five_in_place() {
     let p = compile::compile(&opts, &Env::default())
         .proto
         .expect("cooks");
-    let paths: Vec<&str> = p.steps.iter().map(|s| s.path.as_str()).collect();
+    let steps: Vec<_> = p.steps().collect();
+    let paths: Vec<&str> = steps.iter().map(|s| s.path.as_str()).collect();
     assert_eq!(
         paths,
         [
@@ -67,12 +68,12 @@ fn shiny_enterprise_expands_rule_of_five_in_place() {
             "submit"
         ]
     );
-    let review_needs: Vec<&str> = p
-        .deps
+    let deps: Vec<_> = p.deps().collect();
+    let review_needs: Vec<&str> = deps
         .iter()
         .filter(|d| d.from == "shiny-enterprise.review" && d.kind.as_str() == "blocks")
         .map(|d| d.to.as_str())
         .collect();
     assert_eq!(review_needs, ["shiny-enterprise.implement.refine-4"]);
-    assert!(p.steps[1].provenance.chain[0].contains("compose.expand rule 1 of `shiny-enterprise`"));
+    assert!(steps[1].provenance.chain[0].contains("compose.expand rule 1 of `shiny-enterprise`"));
 }

@@ -53,10 +53,9 @@ fn proto(c: Compiled) -> Proto {
     c.proto.unwrap_or_else(|| panic!("did not cook: {codes:?}"))
 }
 
-fn titles(p: &Proto) -> Vec<(&str, &str)> {
-    p.steps
-        .iter()
-        .map(|s| (s.path.as_str(), s.title.as_str()))
+fn titles(p: &Proto) -> Vec<(String, String)> {
+    p.steps()
+        .map(|s| (s.path.clone(), s.title.clone()))
         .collect()
 }
 
@@ -66,8 +65,7 @@ fn edges(p: &Proto, kind: &str) -> Vec<(String, String)> {
             .unwrap_or(s)
             .to_string()
     };
-    p.deps
-        .iter()
+    p.deps()
         .filter(|d| d.kind.as_str() == kind)
         .map(|d| (short(&d.from), short(&d.to)))
         .collect()
@@ -92,7 +90,7 @@ title = "{{x}}|{{y}}|{{z}}"
     let c = cook(&[("f", f)], "f", &[("x", "v")]);
     // required + default: a warning (beads: an error that rejects 3 real formulas).
     assert_eq!(codes(&c), ["F0021"]);
-    assert_eq!(proto(c).steps[0].title, "v||d");
+    assert_eq!(proto(c).steps().next().unwrap().title, "v||d");
     // `default = 5`: beads drops it silently; we report the wrong type.
     let c = cook(
         &[(
@@ -106,7 +104,7 @@ title = "{{x}}|{{y}}|{{z}}"
     // JSON short-form var: beads fails to decode; we accept it as a default.
     let json = r#"{"formula": "j", "vars": {"x": "v"}, "steps": [{"id": "s", "title": "{{x}}"}]}"#;
     let p = proto(cook(&[("j", json)], "j", &[("x", "w")]));
-    assert_eq!(p.steps[0].title, "w");
+    assert_eq!(p.steps().next().unwrap().title, "w");
 }
 
 // 3. One required-variable rule for cook, pour, wisp and bond.
@@ -136,8 +134,8 @@ description = "{{c}} is undeclared"
     // The undeclared {{c}} is a warning and stays literal.
     assert!(codes(&c).contains(&"F0019"));
     let p = proto(cook(&[("f", f)], "f", &[("a", "1"), ("b", "bob")]));
-    assert_eq!(p.steps[0].assignee.as_deref(), Some("bob"));
-    assert_eq!(p.steps[0].description, "{{c}} is undeclared");
+    assert_eq!(p.steps().next().unwrap().assignee.as_deref(), Some("bob"));
+    assert_eq!(p.steps().next().unwrap().description, "{{c}} is undeclared");
 }
 
 // 5. Range loops.
@@ -156,23 +154,24 @@ fn case_5_range_loops() {
             ("l.iter2.m", "Move 6"),
             ("l.iter3.m", "Move 7")
         ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
     );
     assert_eq!(
         proto(cook(&[("f", &f("1...3", "M"))], "f", &[]))
-            .steps
+            .steps()
             .len(),
         3
     );
     // Fixed: formula vars (and defaults) feed ranges; beads fails on `{`.
     assert_eq!(
         proto(cook(&[("f", &f("1..2^{n}", "M"))], "f", &[]))
-            .steps
+            .steps()
             .len(),
         8
     );
     assert_eq!(
         proto(cook(&[("f", &f("1..2^{n}", "M"))], "f", &[("n", "2")]))
-            .steps
+            .steps()
             .len(),
         4
     );
@@ -182,7 +181,7 @@ fn case_5_range_loops() {
     );
     // Fixed: `{{i}}` stays a pour-time var; beads produced `{5}`.
     let p = proto(cook(&[("f", &f("5..5", "Move {{i}}"))], "f", &[]));
-    assert_eq!(p.steps[0].title, "Move {{i}}");
+    assert_eq!(p.steps().next().unwrap().title, "Move {{i}}");
 }
 
 // 6. Until loops.
@@ -192,9 +191,10 @@ fn case_6_until_loops() {
         format!("formula = \"f\"\n[[steps]]\nid = \"l\"\ntitle = \"L\"\n[steps.loop]\nuntil = \"{until}\"\n{max}\n[[steps.loop.body]]\nid = \"b\"\ntitle = \"B\"\n")
     };
     let p = proto(cook(&[("f", &f("steps.closed >= 3", "max = 3"))], "f", &[]));
-    assert_eq!(p.steps.len(), 1);
+    assert_eq!(p.steps().len(), 1);
     // Stored as an expression tree for the runtime, not an opaque label.
-    let l = &p.steps[0].runtime["loop"];
+    let first = p.steps().next().unwrap();
+    let l = &first.runtime["loop"];
     assert_eq!(l["max"], 3);
     assert_eq!(l["until"], "steps.closed >= 3");
     assert!(l["condition"].is_object());
@@ -217,8 +217,9 @@ fn case_9_step_conditions() {
             "formula = \"f\"\n[vars.flag]\ndefault = \"false\"\n[vars.env]\ndefault = \"dev\"\n[[steps]]\nid = \"a\"\ntitle = \"A\"\n[[steps]]\nid = \"s\"\ntitle = \"S\"\ncondition = \"{cond}\"\n[[steps.children]]\nid = \"c\"\ntitle = \"C\"\n"
         )
     };
-    let kept =
-        |cond: &str, vars: &[(&str, &str)]| proto(cook(&[("f", &f(cond))], "f", vars)).steps.len();
+    let kept = |cond: &str, vars: &[(&str, &str)]| {
+        proto(cook(&[("f", &f(cond))], "f", vars)).steps().len()
+    };
     assert_eq!(
         kept("{{flag}}", &[("env", "dev")]),
         1,
@@ -237,7 +238,10 @@ fn case_9_step_conditions() {
     );
     // Without vars, nothing is filtered: the condition is kept for pour.
     let p = proto(cook(&[("f", &f("{{flag}}"))], "f", &[]));
-    assert_eq!(p.steps[1].condition.as_deref(), Some("{{flag}}"));
+    assert_eq!(
+        p.steps().nth(1).unwrap().condition.as_deref(),
+        Some("{{flag}}")
+    );
 }
 
 // 10. waits_for wiring.
@@ -261,11 +265,7 @@ fn case_10_waits_for() {
         [("agg".to_string(), "survey".to_string())]
     );
     let p = proto(cook(&[("f", &f("children-of(survey)", ""))], "f", &[]));
-    let w = p
-        .deps
-        .iter()
-        .find(|d| d.kind.as_str() == "waits-for")
-        .unwrap();
+    let w = p.deps().find(|d| d.kind.as_str() == "waits-for").unwrap();
     assert_eq!(w.metadata.as_ref().unwrap()["gate"], "all-children");
     // Fixed: no spawner at all is an error, not a silent label.
     assert_eq!(
@@ -284,8 +284,8 @@ fn case_10_waits_for() {
 fn case_11_epics_and_tasks_mix() {
     let f = "formula = \"f\"\n[[steps]]\nid = \"leaf\"\ntitle = \"L\"\n[[steps]]\nid = \"parent\"\ntitle = \"P\"\nneeds = [\"leaf\"]\ntype = \"task\"\n[[steps.children]]\nid = \"kid\"\ntitle = \"K\"\n";
     let p = proto(cook(&[("f", f)], "f", &[]));
-    assert_eq!(p.steps[1].kind, "epic");
-    assert_eq!(p.steps[2].id, "f.parent.kid");
+    assert_eq!(p.steps().nth(1).unwrap().kind, "epic");
+    assert_eq!(p.steps().nth(2).unwrap().id, "f.parent.kid");
     assert_eq!(
         edges(&p, "parent-child")[2],
         ("parent.kid".to_string(), "parent".to_string())
@@ -306,7 +306,7 @@ fn case_12_gates() {
         "f",
         &[],
     ));
-    let gate = &p.steps[1];
+    let gate = p.steps().nth(1).unwrap();
     assert_eq!(gate.path, "gate-await-ci");
     assert_eq!(gate.title, "Gate: gh:run release.yml");
     assert_eq!(gate.gate.as_ref().unwrap().timeout_secs, Some(1800));
@@ -323,7 +323,14 @@ fn case_12_gates() {
         &[],
     ));
     assert_eq!(
-        p.steps[1].gate.as_ref().unwrap().await_id.as_deref(),
+        p.steps()
+            .nth(1)
+            .unwrap()
+            .gate
+            .as_ref()
+            .unwrap()
+            .await_id
+            .as_deref(),
         Some("b")
     );
     // Fixed: a bad timeout is an error, not a silent zero.
@@ -347,7 +354,14 @@ fn case_12_gates() {
         &[],
     ));
     assert_eq!(
-        p.steps[1].gate.as_ref().unwrap().condition.as_deref(),
+        p.steps()
+            .nth(1)
+            .unwrap()
+            .gate
+            .as_ref()
+            .unwrap()
+            .condition
+            .as_deref(),
         Some("await-ci.status == 'closed'")
     );
 }
@@ -363,7 +377,7 @@ fn case_14_runtime_conditions() {
         "f",
         &[],
     ));
-    let expr = &p.steps[1].runtime["gate"]["expr"];
+    let expr = &p.steps().nth(1).unwrap().runtime["gate"]["expr"];
     // The predicate survives next to the threshold (beads lost it).
     let text = expr.to_string();
     assert!(text.contains("closed") && text.contains('2'), "{text}");

@@ -52,8 +52,8 @@ needs = ["c"]
 "#;
     let c = cook_in(&[("parent", PARENT), ("child", child)], "child");
     let p = c.proto.expect("cooks");
-    let paths: Vec<(&str, &str)> = p
-        .steps
+    let steps: Vec<_> = p.steps().collect();
+    let paths: Vec<(&str, &str)> = steps
         .iter()
         .map(|s| (s.path.as_str(), s.title.as_str()))
         .collect();
@@ -62,8 +62,8 @@ needs = ["c"]
         [("a", "A"), ("b", "B prime"), ("c", "C"), ("d", "D")]
     );
     // b' replaced b whole: its dependency on a is gone; c still needs b.
-    let blocks: Vec<(&str, &str)> = p
-        .deps
+    let deps: Vec<_> = p.deps().collect();
+    let blocks: Vec<(&str, &str)> = deps
         .iter()
         .filter(|d| d.kind.as_str() == "blocks")
         .map(|d| (d.from.as_str(), d.to.as_str()))
@@ -74,8 +74,8 @@ needs = ["c"]
     // As in beads, the parent's description is not inherited.
     assert_eq!(p.root.description, "");
     // Provenance names the formula that contributed each step.
-    assert_eq!(p.steps[0].provenance.formula, "parent");
-    assert_eq!(p.steps[1].provenance.formula, "child");
+    assert_eq!(p.steps().next().unwrap().provenance.formula, "parent");
+    assert_eq!(p.steps().nth(1).unwrap().provenance.formula, "child");
 }
 
 #[test]
@@ -152,7 +152,10 @@ run = "echo {{msg}}"
     let p = compile::compile(&opts, &Env::default())
         .proto
         .expect("cooks");
-    assert_eq!(p.steps[0].title, "Say hi; rm -rf /");
-    assert_eq!(p.steps[0].run.as_deref(), Some("echo 'hi; rm -rf /'"));
+    assert_eq!(p.steps().next().unwrap().title, "Say hi; rm -rf /");
+    assert_eq!(
+        p.steps().next().unwrap().run.as_deref(),
+        Some("echo 'hi; rm -rf /'")
+    );
     assert_eq!(p.bound_vars.unwrap()["msg"], "hi; rm -rf /");
 }

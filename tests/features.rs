@@ -42,8 +42,7 @@ fn blocks(p: &gastown::formula::proto::Proto) -> Vec<String> {
             .unwrap_or(s)
             .to_string()
     };
-    p.deps
-        .iter()
+    p.deps()
         .filter(|d| d.kind.as_str() != "parent-child")
         .map(|d| {
             format!(

@@ -65,6 +65,11 @@ pub struct CookArgs {
     /// made it (by id or path, e.g. `implement.draft`).
     #[arg(long, value_name = "STEP")]
     pub explain: Option<String>,
+    /// Write every generated step out (JSON only): a large loop is
+    /// otherwise one template plus its range (IR version 2); this writes
+    /// IR version 1, for tools that read only that.
+    #[arg(long)]
+    pub expand: bool,
     #[command(flatten)]
     pub search: SearchArgs,
 }
@@ -262,7 +267,10 @@ pub fn cook(args: &CookArgs) -> i32 {
         return explain(proto, step, &compiled);
     }
     if args.format == CookFormat::Json {
-        return emit_with(args.out.as_deref(), &mut |w| proto.write_json(w));
+        return emit_with(args.out.as_deref(), &mut |w| match args.expand {
+            true => proto.write_json_expanded(w),
+            false => proto.write_json(w),
+        });
     }
     let text = match args.format {
         CookFormat::Json => unreachable!("streamed above"),
@@ -276,10 +284,9 @@ pub fn cook(args: &CookArgs) -> i32 {
 /// `gt cook NAME --explain STEP`: where a step was written and every
 /// transform that shaped it, with source lines.
 fn explain(proto: &crate::formula::proto::Proto, step: &str, compiled: &Compiled) -> i32 {
-    let found = proto.steps.iter().find(|s| s.id == step || s.path == step);
-    let Some(s) = found else {
-        let paths: Vec<&str> = proto.steps.iter().map(|s| s.path.as_str()).collect();
-        let hint = crate::formula::suggest::did_you_mean(step, paths.iter().copied());
+    let Some(s) = proto.step(step) else {
+        let paths: Vec<String> = proto.steps().map(|s| s.path.clone()).collect();
+        let hint = crate::formula::suggest::did_you_mean(step, paths.iter().map(String::as_str));
         eprintln!("error: no step `{step}` in `{}`", proto.formula);
         match hint {
             Some(h) => eprintln!("help: did you mean `{h}`?"),
@@ -310,7 +317,7 @@ fn explain(proto: &crate::formula::proto::Proto, step: &str, compiled: &Compiled
     if let Some(l) = line_of(&p.file, p.line) {
         out.push_str(&format!("      {} | {l}\n", p.line));
     }
-    for c in crate::formula::render::conditions(proto, s) {
+    for c in crate::formula::render::conditions(proto, &s) {
         out.push_str(&format!("  {c}\n"));
     }
     if p.chain.is_empty() {

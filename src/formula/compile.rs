@@ -6,9 +6,8 @@ use super::check;
 use super::codes::Code;
 use super::diag::{has_errors, sort_and_dedup, Diagnostic};
 use super::library::{Env, SearchPath, Session};
-use super::proto::Proto;
+use super::proto::{Proto, TextKind};
 use super::vars::{self, VarError};
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// The result of one compile: the proto if there were no errors, and the
@@ -165,27 +164,7 @@ pub fn bind(
     f: &Formula,
     supplied: &std::collections::BTreeMap<String, String>,
 ) -> Result<Vec<Diagnostic>, Vec<Diagnostic>> {
-    let mut referenced = BTreeSet::new();
-    let mut note = |t: &str| {
-        for n in vars::referenced_vars(t) {
-            referenced.insert(n.to_string());
-        }
-    };
-    note(&proto.root.title);
-    note(&proto.root.description);
-    for s in &proto.steps {
-        note(&s.title);
-        note(&s.description);
-        for t in [&s.notes, &s.acceptance, &s.assignee, &s.run]
-            .into_iter()
-            .flatten()
-        {
-            note(t);
-        }
-        if let Some(a) = s.gate.as_ref().and_then(|g| g.await_id.as_ref()) {
-            note(a);
-        }
-    }
+    let referenced = proto.referenced_vars();
     let mut warnings: Vec<Diagnostic> = vars::undeclared(&proto.vars, supplied)
         .iter()
         .map(|e| var_diagnostic(e, f))
@@ -196,29 +175,14 @@ pub fn bind(
             .chain(warnings.drain(..))
             .collect::<Vec<_>>()
     })?;
-    let sub = |t: &mut String| *t = vars::substitute(t, &values);
     let mut errors = Vec::new();
-    sub(&mut proto.root.title);
-    sub(&mut proto.root.description);
-    for s in &mut proto.steps {
-        sub(&mut s.title);
-        sub(&mut s.description);
-        for t in [&mut s.notes, &mut s.acceptance, &mut s.assignee]
-            .into_iter()
-            .flatten()
-        {
-            sub(t);
-        }
-        if let Some(r) = &mut s.run {
-            match vars::substitute_shell(r, &values) {
-                Ok(done) => *r = done,
-                Err(e) => errors.push(var_diagnostic(&e, f)),
-            }
-        }
-        if let Some(a) = s.gate.as_mut().and_then(|g| g.await_id.as_mut()) {
-            sub(a);
-        }
-    }
+    proto.texts_mut(&mut |t, kind| match kind {
+        TextKind::Plain => *t = vars::substitute(t, &values),
+        TextKind::Shell => match vars::substitute_shell(t, &values) {
+            Ok(done) => *t = done,
+            Err(e) => errors.push(var_diagnostic(&e, f)),
+        },
+    });
     if !errors.is_empty() {
         return Err(errors);
     }

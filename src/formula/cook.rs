@@ -6,11 +6,12 @@
 //! parent (the root or the parent step); `needs`/`depends_on` become
 //! `blocks`; `waits_for` becomes `waits-for` on its spawner.
 
-use super::ast::{Formula, LazyLoop, Sp, Step, STEP_TYPES};
+use super::ast::{Formula, LazyLoop, SpStr, Step, STEP_TYPES};
+use super::compose::FieldTemplates;
 use super::library::Session;
 use super::proto::*;
 use super::source::{FileId, Span};
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 
 pub fn cook(f: &Formula, sess: &Session) -> Proto {
@@ -32,7 +33,7 @@ pub fn cook_steps(f: &Formula, steps: Vec<Step>, sess: &Session) -> Proto {
     cx.index(&steps, None);
     let total = count(&steps);
     cx.steps.reserve_exact(total);
-    cx.deps.reserve_exact(total * 2);
+    cx.deps.reserve_exact(count_deps(&steps));
     cx.emit(steps, None, &name);
 
     let has_var = |n: &str| f.vars.iter().any(|v| v.name.value == n);
@@ -97,8 +98,16 @@ pub fn cook_steps(f: &Formula, steps: Vec<Step>, sess: &Session) -> Proto {
     sources.sort_by(|a, b| (&a.formula, &a.path).cmp(&(&b.formula, &b.path)));
     sources.dedup();
 
+    let has_families = cx
+        .steps
+        .iter()
+        .any(|e| matches!(e, ProtoEntry::Loop { .. }));
     Proto {
-        ir_version: IR_VERSION,
+        ir_version: if has_families {
+            IR_VERSION
+        } else {
+            IR_VERSION_FLAT
+        },
         formula: name,
         kind: f.effective_kind().to_string(),
         version: f.version.as_ref().map(|v| v.value).unwrap_or(1),
@@ -107,8 +116,8 @@ pub fn cook_steps(f: &Formula, steps: Vec<Step>, sess: &Session) -> Proto {
         root,
         vars,
         bound_vars: None,
-        steps: cx.steps,
-        deps: cx.deps,
+        entries: cx.steps,
+        edges: cx.deps,
         sources,
     }
 }
@@ -116,8 +125,8 @@ pub fn cook_steps(f: &Formula, steps: Vec<Step>, sess: &Session) -> Proto {
 struct Cooker<'a> {
     formula: String,
     sess: &'a Session,
-    steps: Vec<ProtoStep>,
-    deps: Vec<ProtoDep>,
+    steps: Vec<ProtoEntry>,
+    deps: Vec<ProtoEdge>,
     /// Local step id -> path below the root.
     paths: FxHashMap<String, String>,
     /// A lazy loop's id -> the paths of its last iteration's sinks (what
@@ -182,8 +191,35 @@ impl Cooker<'_> {
         }
     }
 
+    /// How a step got here, each link with its source location.
+    fn chain(&self, s: &Step) -> Vec<String> {
+        s.provenance
+            .iter()
+            .map(|(what, span)| match span {
+                Some(sp) => format!("{what} ({})", self.location(*sp)),
+                None => what.clone(),
+            })
+            .collect()
+    }
+
+    /// `file:line:col` of a span.
+    fn location(&self, sp: Span) -> String {
+        let src = self.sess.sources.get(sp.file());
+        let (l, c) = src.line_col(sp.start());
+        format!("{}:{l}:{c}", src.name)
+    }
+
+    fn push_step(&mut self, s: ProtoStep) {
+        self.steps.push(s.into());
+    }
+
+    fn push_dep(&mut self, d: ProtoDep) {
+        self.deps.push(d.into());
+    }
+
     fn emit(&mut self, steps: Vec<Step>, parent_path: Option<&str>, parent_id: &str) {
-        for s in steps {
+        // The AST steps' memory goes back as their IR steps are built.
+        for s in crate::alloc::into_iter_releasing(steps) {
             self.emit_one(s, parent_path, parent_id);
         }
     }
@@ -201,10 +237,7 @@ impl Cooker<'_> {
             let kind = if !children.is_empty() {
                 "epic".to_string()
             } else {
-                match &s.kind {
-                    Some(k) if STEP_TYPES.contains(&k.value.as_str()) => k.value.clone(),
-                    _ => "task".to_string(),
-                }
+                leaf_kind(&s)
             };
             let mut runtime = BTreeMap::new();
             if let Some(oc) = &s.on_complete {
@@ -236,20 +269,8 @@ impl Cooker<'_> {
                     }
                 }
             }
-            let chain: Vec<String> = s
-                .provenance
-                .iter()
-                .map(|(what, span)| match span {
-                    Some(sp) => {
-                        let src = self.sess.sources.get(sp.file());
-                        let (l, c) = src.line_col(sp.start());
-                        format!("{what} ({}:{l}:{c})", src.name)
-                    }
-                    None => what.clone(),
-                })
-                .collect();
-            let provenance = self.provenance(s.anchor(), &chain);
-            self.steps.push(ProtoStep {
+            let provenance = self.provenance(s.anchor(), &self.chain(&s));
+            self.push_step(ProtoStep {
                 id: hier.clone(),
                 path: path.clone(),
                 parent: (parent_id != self.formula).then(|| parent_id.to_string()),
@@ -266,11 +287,7 @@ impl Cooker<'_> {
                 notes: s.notes.as_ref().map(|n| n.value.clone()),
                 acceptance: s.acceptance.as_ref().map(|a| a.value.clone()),
                 kind,
-                priority: s
-                    .priority
-                    .as_ref()
-                    .map(|p| p.value.clamp(0, 4) as u8)
-                    .unwrap_or(2),
+                priority: priority(&s),
                 assignee: s.assignee.as_ref().map(|a| a.value.clone()),
                 labels: s.labels.iter().map(|l| l.value.clone()).collect(),
                 metadata: s.metadata.as_ref().map(|m| m.value.clone()),
@@ -280,7 +297,7 @@ impl Cooker<'_> {
                 runtime,
                 provenance: provenance.clone(),
             });
-            self.deps.push(ProtoDep {
+            self.push_dep(ProtoDep {
                 from: hier.clone(),
                 to: parent_id.to_string(),
                 kind: DepKind::ParentChild,
@@ -303,7 +320,7 @@ impl Cooker<'_> {
                     Some(a) => format!("Gate: {gkind} {a}"),
                     None => format!("Gate: {gkind}"),
                 };
-                self.steps.push(ProtoStep {
+                self.push_step(ProtoStep {
                     id: gate_id.clone(),
                     path: gate_path,
                     parent: (parent_id != self.formula).then(|| parent_id.to_string()),
@@ -334,13 +351,13 @@ impl Cooker<'_> {
                     runtime: BTreeMap::new(),
                     provenance,
                 });
-                self.deps.push(ProtoDep {
+                self.push_dep(ProtoDep {
                     from: gate_id.clone(),
                     to: parent_id.to_string(),
                     kind: DepKind::ParentChild,
                     metadata: None,
                 });
-                self.deps.push(ProtoDep {
+                self.push_dep(ProtoDep {
                     from: hier.clone(),
                     to: gate_id,
                     kind: DepKind::Blocks,
@@ -357,7 +374,7 @@ impl Cooker<'_> {
                     let to = self.hier(p);
                     if !seen.contains(&to) && to != hier {
                         seen.push(to.clone());
-                        self.deps.push(ProtoDep {
+                        self.push_dep(ProtoDep {
                             from: hier.clone(),
                             to,
                             kind: DepKind::Blocks,
@@ -380,7 +397,7 @@ impl Cooker<'_> {
                     .map(str::to_string)
                     .or_else(|| s.needs.first().map(|n| n.value.clone()));
                 if let Some(p) = spawner.and_then(|sp| self.paths.get(&sp).cloned()) {
-                    self.deps.push(ProtoDep {
+                    self.push_dep(ProtoDep {
                         from: hier.clone(),
                         to: self.hier(&p),
                         kind: DepKind::WaitsFor,
@@ -392,8 +409,9 @@ impl Cooker<'_> {
         }
     }
 
-    /// Stream a lazy loop's iterations into the IR, one step at a time,
-    /// building each exactly as eager expansion would have.
+    /// A lazy loop becomes one generated family: its body as templates and
+    /// its range, expanded by `Proto::steps`/`Proto::deps` exactly as eager
+    /// expansion would have written it (tested).
     fn emit_lazy(
         &mut self,
         container: Step,
@@ -401,74 +419,120 @@ impl Cooker<'_> {
         parent_path: Option<&str>,
         parent_id: &str,
     ) {
-        let cid = container.id_str().to_string();
-        let mut body_ids = FxHashSet::default();
-        crate::formula::compose::ids_in(&lz.body, &mut body_ids);
-        let (roots, sinks) = crate::formula::compose::roots_and_sinks(&lz.body);
-        let container_deps: Vec<_> = container.blocking_deps().cloned().collect();
+        let name = container.id_str().to_string();
+        let path = join(parent_path, &name);
+        let id = self.hier(&path);
+        // The loop's own dependencies, resolved as the first iteration's.
+        let mut needs: Vec<String> = Vec::new();
+        for dep in container.blocking_deps() {
+            let targets: Vec<String> = match self.aliases.get(&dep.value) {
+                Some(a) => a.clone(),
+                None => self.paths.get(&dep.value).cloned().into_iter().collect(),
+            };
+            for p in targets {
+                let to = self.hier(&p);
+                if !needs.contains(&to) {
+                    needs.push(to);
+                }
+            }
+        }
         let templates = crate::formula::compose::body_templates(&lz.body, lz.var.as_deref());
-        let mut prev_sinks: Vec<String> = Vec::new();
-        let mut prev_ids: Vec<String> = Vec::new();
-        for (k, value) in (lz.first..=lz.last).enumerate() {
-            let n = k + 1;
-            let prefix = format!("{cid}.iter{n}");
-            let why = format!("iteration {n} of loop `{cid}`");
-            let value = value.to_string();
-            let mut generated: Vec<Step> = lz
-                .body
-                .iter()
-                .zip(&templates)
-                .map(|(b, t)| {
-                    let mut c = b.clone();
-                    crate::formula::compose::rewrite_iteration(
-                        &mut c,
-                        &prefix,
-                        &body_ids,
-                        lz.var.as_deref(),
-                        &value,
-                        &why,
-                        Some(lz.span),
-                        Some(t),
-                    );
-                    c
-                })
-                .collect();
-            for &r in &roots {
-                let extra: Vec<_> = if n == 1 {
-                    container_deps.clone()
-                } else {
-                    prev_sinks
-                        .iter()
-                        .map(|s| Sp::new(s.clone(), lz.span))
-                        .collect()
-                };
-                let mut needs = extra;
-                needs.append(&mut generated[r].needs);
-                generated[r].needs = needs;
+        let body = lz
+            .body
+            .iter()
+            .zip(templates)
+            .map(|(b, t)| self.template(b, t))
+            .collect();
+        let family = ProtoLoop {
+            id: id.clone(),
+            path,
+            name,
+            parent: (parent_id != self.formula).then(|| parent_id.to_string()),
+            var: lz.var,
+            first: lz.first,
+            last: lz.last,
+            needs,
+            source: self.location(lz.span),
+            body,
+        };
+        self.steps.push(ProtoEntry::Loop {
+            family: Box::new(family),
+        });
+        self.deps.push(ProtoEdge::Loop { id });
+    }
+
+    /// A lazy loop's body step as a template; `holes` splits its title,
+    /// description and notes around the loop var.
+    fn template(&self, b: &Step, holes: FieldTemplates) -> ProtoLoopStep {
+        let [title, description, notes] = holes;
+        let text = |field: &Option<SpStr>, pieces: Option<Vec<String>>| {
+            field.as_ref().map(|f| match pieces {
+                Some(p) => Text::from_pieces(p),
+                None => Text::plain(f.value.clone()),
+            })
+        };
+        let mut needs: Vec<String> = Vec::new();
+        for d in b.blocking_deps() {
+            if !needs.contains(&d.value) {
+                needs.push(d.value.clone());
             }
-            let ids: Vec<String> = generated.iter().map(|g| g.id_str().to_string()).collect();
-            for id in &ids {
-                self.paths.insert(id.clone(), join(parent_path, id));
-            }
-            prev_sinks = sinks.iter().map(|&i| ids[i].clone()).collect();
-            for g in generated {
-                self.emit_one(g, parent_path, parent_id);
-            }
-            // Only the previous iteration is ever referenced again.
-            for id in prev_ids.drain(..) {
-                self.paths.remove(&id);
-            }
-            prev_ids = ids;
+        }
+        ProtoLoopStep {
+            id: b.id_str().to_string(),
+            title: text(&b.title, title),
+            description: text(&b.description, description).unwrap_or_default(),
+            notes: text(&b.notes, notes),
+            acceptance: b.acceptance.as_ref().map(|a| a.value.clone()),
+            kind: leaf_kind(b),
+            priority: priority(b),
+            assignee: b.assignee.as_ref().map(|a| a.value.clone()),
+            labels: b.labels.iter().map(|l| l.value.clone()).collect(),
+            metadata: b.metadata.as_ref().map(|m| m.value.clone()),
+            run: b.run.as_ref().map(|r| r.value.clone()),
+            needs,
+            // As `emit_one`, which has taken the id by then: the table.
+            provenance: self.provenance(b.span, &self.chain(b)),
         }
     }
+}
+
+/// The type of a step without children.
+fn leaf_kind(s: &Step) -> String {
+    match &s.kind {
+        Some(k) if STEP_TYPES.contains(&k.value.as_str()) => k.value.clone(),
+        _ => "task".to_string(),
+    }
+}
+
+fn priority(s: &Step) -> u8 {
+    s.priority
+        .as_ref()
+        .map(|p| p.value.clamp(0, 4) as u8)
+        .unwrap_or(2)
 }
 
 fn count(steps: &[Step]) -> usize {
     steps
         .iter()
         .map(|s| match &s.lazy {
-            Some(lz) => lz.iterations() * lz.body.len(),
+            Some(_) => 1,
             None => 1 + count(&s.children),
+        })
+        .sum()
+}
+
+/// Edges `count` steps need, at most: one to the parent, one per blocking
+/// dependency, two for a gate, one for `waits_for`; one per loop family.
+fn count_deps(steps: &[Step]) -> usize {
+    steps
+        .iter()
+        .map(|s| match &s.lazy {
+            Some(_) => 1,
+            None => {
+                let own = s.depends_on.len() + s.needs.len();
+                let extra = 2 * usize::from(s.gate.is_some()) + usize::from(s.waits_for.is_some());
+                1 + own + extra + count_deps(&s.children)
+            }
         })
         .sum()
 }

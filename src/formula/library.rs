@@ -481,8 +481,8 @@ impl Session {
             }
         };
         let id = self.sources.add(SourceFile::new(name, origin, text));
-        let source = self.sources.get(id).clone();
-        let f = parse::parse_formula(id, &source, &mut self.diags);
+        let source = self.sources.get(id);
+        let f = parse::parse_formula(id, source, &mut self.diags);
         let name = f
             .as_ref()
             .and_then(|f| f.name.as_ref().map(|n| n.value.clone()))

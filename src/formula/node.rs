@@ -82,7 +82,7 @@ pub fn parse_toml(text: &str, file: FileId) -> Result<Node, Diagnostic> {
     })?;
     let (table, span) = (doc.get_ref(), doc.span());
     let mut bad = None;
-    let entries = toml_table_entries(table, file, &mut bad);
+    let entries = toml_table_entries(table, At::whole(file), &mut bad);
     if let Some((range, message)) = bad {
         return Err(syntax_error(text, file, range, &message));
     }
@@ -116,22 +116,43 @@ fn next_char_boundary(text: &str, at: usize) -> usize {
 /// found (span and message) makes the file a syntax error.
 type Bad = Option<(Range<usize>, String)>;
 
-fn toml_table_entries(table: &toml::de::DeTable<'_>, file: FileId, bad: &mut Bad) -> Vec<Entry> {
+/// Where a piece of a document lies: its file and the byte offset at which
+/// the piece starts (spans `toml` reports are relative to the piece).
+#[derive(Clone, Copy)]
+struct At {
+    file: FileId,
+    offset: usize,
+}
+
+impl At {
+    fn whole(file: FileId) -> At {
+        At { file, offset: 0 }
+    }
+
+    fn span(self, range: Range<usize>) -> Span {
+        Span::new(
+            self.file,
+            range.start + self.offset..range.end + self.offset,
+        )
+    }
+}
+
+fn toml_table_entries(table: &toml::de::DeTable<'_>, at: At, bad: &mut Bad) -> Vec<Entry> {
     table
         .iter()
         .map(|(k, v)| Entry {
             key: k.get_ref().to_string(),
-            key_span: Span::new(file, k.span()),
-            node: toml_value(v, file, bad),
+            key_span: at.span(k.span()),
+            node: toml_value(v, at, bad),
         })
         .collect()
 }
 
-fn toml_value(v: &toml::Spanned<toml::de::DeValue<'_>>, file: FileId, bad: &mut Bad) -> Node {
+fn toml_value(v: &toml::Spanned<toml::de::DeValue<'_>>, at: At, bad: &mut Bad) -> Node {
     use toml::de::DeValue;
-    let range = v.span();
+    let span = at.span(v.span());
     let mut out_of_range = |what: &str| {
-        bad.get_or_insert((range.clone(), format!("{what} out of range")));
+        bad.get_or_insert((span.range(), format!("{what} out of range")));
         Value::Null
     };
     let value = match v.get_ref() {
@@ -146,12 +167,214 @@ fn toml_value(v: &toml::Spanned<toml::de::DeValue<'_>>, file: FileId, bad: &mut 
         },
         DeValue::Boolean(b) => Value::Bool(*b),
         DeValue::Datetime(d) => Value::Datetime(d.to_string()),
-        DeValue::Array(a) => Value::Array(a.iter().map(|x| toml_value(x, file, bad)).collect()),
-        DeValue::Table(t) => Value::Table(toml_table_entries(t, file, bad)),
+        DeValue::Array(a) => Value::Array(a.iter().map(|x| toml_value(x, at, bad)).collect()),
+        DeValue::Table(t) => Value::Table(toml_table_entries(t, at, bad)),
     };
-    Node {
-        value,
-        span: Span::new(file, range),
+    Node { value, span }
+}
+
+// ---------------------------------------------------------------------------
+// TOML, one `[[steps]]` table at a time
+
+/// A TOML document cut into its top-level `[[key]]` tables (each with the
+/// `[key.…]` tables that follow it) and the rest. `toml` holds a whole
+/// document's tokens, parse events and tree at once (about 25 times the
+/// text); parsed piece by piece, only the rest and one table ever exist,
+/// which is what keeps a 100,000-step formula lean.
+///
+/// The pieces are whole lines, cut only at table headers outside any
+/// bracket or string, so each reads exactly as it does in the document.
+/// The one way pieces interact is through `key` itself: when the rest
+/// writes it too, or any piece fails to parse, [`Pieces::parse`] returns
+/// `None` and the caller reads the document whole, so every diagnostic is
+/// the one the whole document gives.
+pub struct Pieces {
+    /// The byte range of each `[[key]]` table, in document order.
+    tables: Vec<Range<usize>>,
+    /// The rest, when some of it follows a table: the text with the
+    /// tables blanked out (offsets kept). Otherwise the rest is the text
+    /// before the first table.
+    rest: Option<String>,
+}
+
+/// A top-level table header, by what it names.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Header {
+    /// `[[key]]`: a new element.
+    Element,
+    /// `[key.…]` or `[[key.…]]`: a table inside the current element.
+    Member,
+    Other,
+}
+
+impl Pieces {
+    /// Find the `[[key]]` tables of `text`; `None` when there are none.
+    pub fn scan(text: &str, key: &str) -> Option<Pieces> {
+        let headers = headers(text, key);
+        let mut tables: Vec<Range<usize>> = Vec::new();
+        let mut rest_after = false;
+        let mut in_table = false;
+        for (i, &(start, kind)) in headers.iter().enumerate() {
+            let end = headers.get(i + 1).map_or(text.len(), |h| h.0);
+            in_table = match kind {
+                Header::Element => {
+                    tables.push(start..end);
+                    true
+                }
+                Header::Member if in_table => {
+                    if let Some(t) = tables.last_mut() {
+                        t.end = end;
+                    }
+                    true
+                }
+                _ => {
+                    rest_after |= !tables.is_empty();
+                    false
+                }
+            };
+        }
+        if tables.is_empty() {
+            return None;
+        }
+        let rest = rest_after.then(|| {
+            let mut bytes = text.as_bytes().to_vec();
+            for t in &tables {
+                bytes[t.clone()].fill(b' ');
+            }
+            // Whole characters were replaced by ASCII spaces.
+            String::from_utf8(bytes).unwrap_or_default()
+        });
+        Some(Pieces { tables, rest })
+    }
+
+    /// How many `[[key]]` tables there are.
+    pub fn len(&self) -> usize {
+        self.tables.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tables.is_empty()
+    }
+
+    /// Parse the rest, then hand each `[[key]]` table to `each`, in order,
+    /// as its own table node (spans into `text`). Returns the root without
+    /// `key`. `None`: read the document whole instead (and drop what `each`
+    /// received).
+    pub fn parse(
+        &self,
+        text: &str,
+        file: FileId,
+        key: &str,
+        each: &mut dyn FnMut(Node),
+    ) -> Option<Node> {
+        let first = self.tables.first()?.start;
+        let rest = self.rest.as_deref().unwrap_or(&text[..first]);
+        let root = parse_piece(rest, At::whole(file))?;
+        if root.iter().any(|e| e.key == key) {
+            return None;
+        }
+        for t in &self.tables {
+            let at = At {
+                file,
+                offset: t.start,
+            };
+            let mut piece = parse_piece(&text[t.clone()], at)?;
+            let Some(Entry {
+                node:
+                    Node {
+                        value: Value::Array(mut items),
+                        ..
+                    },
+                ..
+            }) = piece.pop()
+            else {
+                return None;
+            };
+            if !piece.is_empty() || items.len() != 1 {
+                return None;
+            }
+            each(items.pop()?);
+        }
+        Some(Node {
+            value: Value::Table(root),
+            span: Span::new(file, 0..text.len()),
+        })
+    }
+}
+
+/// One piece read on its own: its root entries, or `None` on any problem.
+fn parse_piece(text: &str, at: At) -> Option<Vec<Entry>> {
+    let doc = toml::de::DeTable::parse(text).ok()?;
+    let mut bad = None;
+    let entries = toml_table_entries(doc.get_ref(), at, &mut bad);
+    bad.is_none().then_some(entries)
+}
+
+/// The top-level table headers of `text`: where each starts (its `[`) and
+/// what it names. A header is a `[` that opens a line outside any array,
+/// inline table or string; `toml_parser`'s lexer (streamed, never held)
+/// knows what is a string.
+fn headers(text: &str, key: &str) -> Vec<(usize, Header)> {
+    use toml_parser::lexer::TokenKind as K;
+    let mut out = Vec::new();
+    let mut depth = 0usize;
+    let mut line_start = true;
+    let mut tokens = toml_parser::Source::new(text).lex();
+    while let Some(t) = tokens.next() {
+        match t.kind() {
+            K::Newline => line_start = true,
+            K::Whitespace => {}
+            K::LeftSquareBracket if line_start && depth == 0 => {
+                out.push((t.span().start(), header(text, &mut tokens, key)));
+                line_start = false;
+            }
+            kind => {
+                match kind {
+                    K::LeftSquareBracket | K::LeftCurlyBracket => depth += 1,
+                    K::RightSquareBracket | K::RightCurlyBracket => depth = depth.saturating_sub(1),
+                    _ => {}
+                }
+                line_start = false;
+            }
+        }
+    }
+    out
+}
+
+/// Classify the header whose first `[` was just read, consuming it up to
+/// its closing bracket (or the end of the line). Anything unusual is
+/// `Other`: it stays in the rest, where a `key` means reading whole.
+fn header(text: &str, tokens: &mut toml_parser::lexer::Lexer<'_>, key: &str) -> Header {
+    use toml_parser::lexer::TokenKind as K;
+    let mut words: Vec<(K, &str)> = Vec::new();
+    for t in tokens.by_ref() {
+        let kind = t.kind();
+        if matches!(kind, K::Newline | K::Eof | K::Comment) {
+            return Header::Other; // unclosed: the parse will say so
+        }
+        if kind != K::Whitespace {
+            words.push((kind, &text[t.span().start()..t.span().end()]));
+        }
+        if kind == K::RightSquareBracket {
+            break;
+        }
+    }
+    let array = words.first().is_some_and(|w| w.0 == K::LeftSquareBracket);
+    let name = &words[usize::from(array)..];
+    let named = |w: Option<&(K, &str)>| w.is_some_and(|w| w.0 == K::Atom && w.1 == key);
+    if !named(name.first()) {
+        return Header::Other;
+    }
+    match name.get(1).map(|w| w.0) {
+        Some(K::Dot) => Header::Member,
+        Some(K::RightSquareBracket) if array && name.len() == 2 => {
+            // `[[key]]`: the second `]` closes it.
+            match tokens.next() {
+                Some(t) if t.kind() == K::RightSquareBracket => Header::Element,
+                _ => Header::Other,
+            }
+        }
+        _ => Header::Other,
     }
 }
 

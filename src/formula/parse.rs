@@ -175,24 +175,28 @@ pub fn parse_formula(
         );
         return None;
     }
-    let root = if is_json_name(&source.name) {
+    let json = is_json_name(&source.name);
+    let mut cx = Decoder { file, diags };
+    if !json {
+        if let Some(f) = cx.formula_by_pieces(&source.text) {
+            return f;
+        }
+    }
+    let root = if json {
         node::parse_json(&source.text, file)
     } else {
         node::parse_toml(&source.text, file)
     };
-    let root = match root {
-        Ok(r) => r,
+    match root {
+        Ok(root) => cx.formula(&root),
         Err(d) => {
-            diags.push(d);
-            return None;
+            cx.diags.push(d);
+            None
         }
-    };
-    let mut cx = Decoder { file, diags };
-    cx.formula(&root)
+    }
 }
 
 struct Decoder<'a> {
-    #[allow(dead_code)]
     file: FileId,
     diags: &'a mut Vec<Diagnostic>,
 }
@@ -329,7 +333,11 @@ impl Decoder<'_> {
 
     fn string_list(&mut self, node: &Node, key: &str) -> Vec<SpStr> {
         match &node.value {
-            Value::Array(items) => items.iter().filter_map(|i| self.string(i, key)).collect(),
+            Value::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                out.extend(items.iter().filter_map(|i| self.string(i, key)));
+                out
+            }
             Value::Null => Vec::new(),
             Value::Str(s) => {
                 self.wrong_type(
@@ -440,6 +448,28 @@ impl Decoder<'_> {
         Some(f)
     }
 
+    /// Decode a TOML formula reading its `[[steps]]` one table at a time
+    /// ([`node::Pieces`]): each step is decoded and its tree dropped before
+    /// the next is read. `None` when the file must be read whole.
+    fn formula_by_pieces(&mut self, text: &str) -> Option<Option<Formula>> {
+        let pieces = node::Pieces::scan(text, "steps")?;
+        let mut steps = Vec::with_capacity(pieces.len());
+        let mut step_diags = Vec::new();
+        let mut each = Decoder {
+            file: self.file,
+            diags: &mut step_diags,
+        };
+        let root = pieces.parse(text, self.file, "steps", &mut |table| {
+            steps.extend(each.step(&table, "steps"))
+        })?;
+        self.diags.append(&mut step_diags);
+        let mut f = self.formula(&root);
+        if let Some(f) = &mut f {
+            f.steps = steps;
+        }
+        Some(f)
+    }
+
     fn vars(&mut self, node: &Node) -> Vec<VarDef> {
         let Some(entries) = self.table(node, "vars") else {
             return Vec::new();
@@ -507,10 +537,11 @@ impl Decoder<'_> {
     }
 
     fn steps(&mut self, node: &Node, key: &str) -> Vec<Step> {
-        self.table_list(node, key)
-            .into_iter()
-            .filter_map(|n| self.step(n, key))
-            .collect()
+        let tables = self.table_list(node, key);
+        // Sized up front: a `Step` is large and there may be 100,000.
+        let mut out = Vec::with_capacity(tables.len());
+        out.extend(tables.into_iter().filter_map(|n| self.step(n, key)));
+        out
     }
 
     fn step(&mut self, node: &Node, key: &str) -> Option<Step> {
@@ -1039,6 +1070,175 @@ trigger = "on_complete"
         assert_eq!(diags[0].code, Code::F0008);
         let span = diags[0].primary.as_ref().unwrap().span;
         assert_eq!(&text[span.range()], "\"b\"");
+    }
+
+    /// The whole document decoded as one tree, diagnostics sorted.
+    fn whole(text: &str) -> (Option<Formula>, Vec<Diagnostic>) {
+        let mut diags = Vec::new();
+        let mut cx = Decoder {
+            file: 0,
+            diags: &mut diags,
+        };
+        let f = match node::parse_toml(text, 0) {
+            Ok(root) => cx.formula(&root),
+            Err(d) => {
+                diags.push(d);
+                None
+            }
+        };
+        crate::formula::diag::sort_and_dedup(&mut diags);
+        (f, diags)
+    }
+
+    /// The same through `formula_by_pieces`, or `None` if it read whole.
+    fn by_pieces(text: &str) -> Option<(Option<Formula>, Vec<Diagnostic>)> {
+        let mut diags = Vec::new();
+        let mut cx = Decoder {
+            file: 0,
+            diags: &mut diags,
+        };
+        let f = cx.formula_by_pieces(text)?;
+        crate::formula::diag::sort_and_dedup(&mut diags);
+        Some((f, diags))
+    }
+
+    fn assert_same(text: &str) -> bool {
+        let pieces = by_pieces(text);
+        if let Some(p) = &pieces {
+            assert_eq!(p, &whole(text), "pieces differ from the whole for:\n{text}");
+        }
+        pieces.is_some()
+    }
+
+    #[test]
+    fn pieces_read_steps_exactly_as_the_whole_document() {
+        let head = "formula = \"x\"\n[vars.who]\ndefault = \"me\"\n";
+        let split = [
+            "[[steps]]\nid = \"a\"\n[[steps]]\nid = \"b\"\nneeds = [\"a\"]\n",
+            // Sub-tables of a step, nested arrays of tables, comments, CRLF.
+            "[[steps]] # first\r\nid = \"a\"\r\n[steps.gate]\r\ntype = \"timer\"\r\n[[steps.children]]\r\nid = \"c\"\r\n[[steps]]\r\nid = \"b\"\r\n",
+            // Lines opening with `[` inside a value or a string are no headers.
+            "[[steps]]\nid = \"a\"\nlabels = [\n[\"x\"],\n]\ndescription = \"\"\"\n[[steps]]\n[compose]\n\"\"\"\n",
+            // Tables after the steps stay in the rest, in document order.
+            "[[steps]]\nid = \"a\"\n[compose]\n[[compose.expand]]\ntarget = \"a\"\nwith = \"e\"\n[[steps]]\nid = \"b\"\n",
+            // Problems inside a step: unknown keys, wrong types, big numbers.
+            "[[steps]]\nid = \"a\"\nTitle = \"A\"\nneeds = \"b\"\npriority = \"2\"\n[[ steps ]]\nid = \"b\"\nlabels = [1, \"x\"]\n",
+            "\n  [[steps]]\n  id = \"é\"\n  title = \"ü\"\n",
+        ];
+        for body in split {
+            assert!(assert_same(&format!("{head}{body}")), "not split:\n{body}");
+        }
+        let whole_only = [
+            // `steps` written another way too: the document's own errors.
+            "steps = []\n[[steps]]\nid = \"a\"\n",
+            "[steps]\nx = 1\n[[steps]]\nid = \"a\"\n",
+            "[[steps]]\nid = \"a\"\n[steps]\nx = 1\n",
+            "[[steps]]\nid = \"a\"\n[vars]\n[steps.gate]\ntype = \"x\"\n",
+            // Syntax errors, duplicate keys, numbers out of range.
+            "[[steps]]\nid = \"a\"\nid = \"b\"\n",
+            "[[steps]]\nid = \"a\n[[steps]]\nid = \"b\"\n",
+            "[[steps]]\nid = \"a\"\npriority = 99999999999999999999\n",
+            "[[steps]]\nid = [1,\n[[steps]]\nid = \"b\"\n",
+            "x = 1]\n[[steps]]\nid = \"a\"\n",
+            "[[steps]\nid = \"a\"\n",
+        ];
+        for body in whole_only {
+            assert!(
+                !assert_same(&format!("formula = \"x\"\n{body}")),
+                "split:\n{body}"
+            );
+            assert_same(&format!("{head}{body}"));
+        }
+        // A byte-order mark before the first table.
+        assert!(assert_same(
+            "\u{feff}[[steps]]\nid = \"a\"\n[[steps]]\nid = \"b\"\n"
+        ));
+        // No `[[steps]]` at all: read whole.
+        assert!(by_pieces(head).is_none());
+    }
+
+    #[test]
+    fn pieces_read_every_known_formula_as_the_whole_document() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut dirs = vec![
+            root.join("stdlib-formulas"),
+            root.join("examples"),
+            root.join("tests"),
+        ];
+        dirs.extend(
+            ["../shared/corpus", "../../shared/corpus"]
+                .iter()
+                .map(|d| root.join(d))
+                .filter(|d| d.is_dir())
+                .take(1),
+        );
+        let (mut files, mut split) = (0, 0);
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "toml") {
+                    let Ok(text) = std::fs::read_to_string(&path) else {
+                        continue;
+                    };
+                    if text.len() > 1 << 20 {
+                        continue;
+                    }
+                    files += 1;
+                    split += usize::from(assert_same(&text));
+                }
+            }
+        }
+        assert!(files > 50 && split > 20, "{files} files, {split} split");
+    }
+
+    #[test]
+    fn pieces_read_mutated_formulas_as_the_whole_document() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+        let snippets: &[&str] = &[
+            "[",
+            "]",
+            "[[steps]]\n",
+            "\n[steps]\n",
+            "\n[steps.gate]\n",
+            "\"",
+            "\"\"\"",
+            "{",
+            "}",
+            "\n",
+            "\r\n",
+            "=",
+            ".",
+            "#",
+            "steps = 1\n",
+            "id = \"x\"\n",
+            "\n[[ steps ]]\n",
+        ];
+        let (mut cases, mut split) = (0, 0);
+        for name in [
+            "shiny.formula.toml",
+            "release.formula.toml",
+            "bugfix.formula.toml",
+        ] {
+            let Some(original) = crate::formula::library::stdlib_text(name) else {
+                continue;
+            };
+            for _ in 0..150 {
+                let mut text = original.to_string();
+                for _ in 0..rng.gen_range(1..4) {
+                    let mut at = rng.gen_range(0..=text.len());
+                    while !text.is_char_boundary(at) {
+                        at -= 1;
+                    }
+                    text.insert_str(at, snippets[rng.gen_range(0..snippets.len())]);
+                }
+                cases += 1;
+                split += usize::from(assert_same(&text));
+            }
+        }
+        assert!(cases >= 300 && split >= 30, "{cases} cases, {split} split");
     }
 
     #[test]

@@ -1,14 +1,17 @@
 //! Human and graph renderings of a protomolecule: `tree`, `dot`, `mermaid`.
 
-use super::proto::{DepKind, Judge, Proto, ProtoGate, ProtoStep};
+use super::proto::{DepKind, Judge, Proto, ProtoDep, ProtoGate, ProtoStep};
 use rustc_hash::FxHashMap;
+use std::borrow::Cow;
 use std::fmt::Write;
 
 /// A readable outline: steps nested under their parents, with their
 /// blocking dependencies.
 pub fn tree(p: &Proto) -> String {
     let mut out = String::new();
-    let step_count = p.steps.iter().filter(|s| s.kind != "gate").count();
+    let steps: Vec<Cow<'_, ProtoStep>> = p.steps().collect();
+    let deps: Vec<Cow<'_, ProtoDep>> = p.deps().collect();
+    let step_count = steps.iter().filter(|s| s.kind != "gate").count();
     let _ = writeln!(
         out,
         "{} ({}, v{}, {} step{})",
@@ -39,7 +42,7 @@ pub fn tree(p: &Proto) -> String {
     }
     let mut blocks: FxHashMap<&str, Vec<&str>> = FxHashMap::default();
     let mut waits: FxHashMap<&str, Vec<String>> = FxHashMap::default();
-    for d in &p.deps {
+    for d in &deps {
         match d.kind {
             DepKind::Blocks => blocks.entry(&d.from).or_default().push(&d.to),
             DepKind::WaitsFor => {
@@ -58,23 +61,22 @@ pub fn tree(p: &Proto) -> String {
         }
     }
     let mut children: FxHashMap<Option<&str>, Vec<usize>> = FxHashMap::default();
-    for (i, s) in p.steps.iter().enumerate() {
+    for (i, s) in steps.iter().enumerate() {
         children.entry(s.parent.as_deref()).or_default().push(i);
     }
-    fn walk(
-        p: &Proto,
-        parent: Option<&str>,
-        prefix: &str,
-        children: &FxHashMap<Option<&str>, Vec<usize>>,
-        blocks: &FxHashMap<&str, Vec<&str>>,
-        waits: &FxHashMap<&str, Vec<String>>,
-        out: &mut String,
-    ) {
-        let Some(list) = children.get(&parent) else {
+    struct Tree<'g> {
+        p: &'g Proto,
+        steps: &'g [Cow<'g, ProtoStep>],
+        children: FxHashMap<Option<&'g str>, Vec<usize>>,
+        blocks: FxHashMap<&'g str, Vec<&'g str>>,
+        waits: FxHashMap<&'g str, Vec<String>>,
+    }
+    fn walk(t: &Tree<'_>, parent: Option<&str>, prefix: &str, out: &mut String) {
+        let Some(list) = t.children.get(&parent) else {
             return;
         };
         for (k, &i) in list.iter().enumerate() {
-            let s = &p.steps[i];
+            let s = &t.steps[i];
             let last = k + 1 == list.len();
             let branch = if last { "└── " } else { "├── " };
             let mut line = format!("{prefix}{branch}{}", s.path);
@@ -82,11 +84,11 @@ pub fn tree(p: &Proto) -> String {
                 let _ = write!(line, " [{}]", s.kind);
             }
             let _ = write!(line, "  {:?}", s.title);
-            if let Some(b) = blocks.get(s.id.as_str()) {
-                let names: Vec<&str> = b.iter().map(|t| short(p, t)).collect();
+            if let Some(b) = t.blocks.get(s.id.as_str()) {
+                let names: Vec<&str> = b.iter().map(|to| short(t.p, to)).collect();
                 let _ = write!(line, "  needs: {}", names.join(", "));
             }
-            if let Some(w) = waits.get(s.id.as_str()) {
+            if let Some(w) = t.waits.get(s.id.as_str()) {
                 let _ = write!(line, "  waits-for: {}", w.join(", "));
             }
             if let Some(c) = &s.condition {
@@ -95,10 +97,17 @@ pub fn tree(p: &Proto) -> String {
             out.push_str(line.trim_end());
             out.push('\n');
             let next = format!("{prefix}{}", if last { "    " } else { "│   " });
-            walk(p, Some(&s.id), &next, children, blocks, waits, out);
+            walk(t, Some(&s.id), &next, out);
         }
     }
-    walk(p, None, "", &children, &blocks, &waits, &mut out);
+    let tree = Tree {
+        p,
+        steps: &steps,
+        children,
+        blocks,
+        waits,
+    };
+    walk(&tree, None, "", &mut out);
     out
 }
 
@@ -119,7 +128,7 @@ pub fn dot(p: &Proto) -> String {
     let _ = writeln!(out, "digraph {} {{", quote_dot(&p.formula));
     let _ = writeln!(out, "  rankdir=LR;");
     let _ = writeln!(out, "  node [shape=box, style=rounded];");
-    for s in &p.steps {
+    for s in p.steps() {
         let shape = match s.kind.as_str() {
             "gate" => ", shape=diamond",
             "epic" => ", style=\"rounded,bold\"",
@@ -132,7 +141,7 @@ pub fn dot(p: &Proto) -> String {
             quote_dot(&format!("{}\\n{}", s.path, s.title))
         );
     }
-    for d in &p.deps {
+    for d in p.deps() {
         let style = match d.kind {
             DepKind::Blocks => "",
             DepKind::WaitsFor => " [style=dashed, label=\"waits-for\"]",
@@ -152,13 +161,13 @@ pub fn dot(p: &Proto) -> String {
 /// Mermaid flowchart; node ids are sanitised step indexes.
 pub fn mermaid(p: &Proto) -> String {
     let mut out = String::from("flowchart LR\n");
-    let index: FxHashMap<&str, usize> = p
-        .steps
+    let steps: Vec<Cow<'_, ProtoStep>> = p.steps().collect();
+    let index: FxHashMap<&str, usize> = steps
         .iter()
         .enumerate()
         .map(|(i, s)| (s.id.as_str(), i))
         .collect();
-    for (i, s) in p.steps.iter().enumerate() {
+    for (i, s) in steps.iter().enumerate() {
         let label = format!("{}: {}", s.path, s.title).replace('"', "#quot;");
         let (open, close) = match s.kind.as_str() {
             "gate" => ("{", "}"),
@@ -166,7 +175,7 @@ pub fn mermaid(p: &Proto) -> String {
         };
         let _ = writeln!(out, "  s{i}{open}\"{label}\"{close}");
     }
-    for d in &p.deps {
+    for d in p.deps() {
         let (Some(from), Some(to)) = (index.get(d.from.as_str()), index.get(d.to.as_str())) else {
             continue;
         };
@@ -216,12 +225,11 @@ pub fn conditions(p: &Proto, step: &ProtoStep) -> Vec<String> {
         out.push(gate_line(g, "a"));
     }
     for d in p
-        .deps
-        .iter()
+        .deps()
         .filter(|d| d.from == step.id && d.kind == DepKind::Blocks)
     {
-        if let Some(g) = p.step(&d.to).and_then(|s| s.gate.as_ref()) {
-            out.push(gate_line(g, &format!("blocked by `{}`, a", d.to)));
+        if let Some(g) = p.step(&d.to).and_then(|s| s.gate.clone()) {
+            out.push(gate_line(&g, &format!("blocked by `{}`, a", d.to)));
         }
     }
     for (key, rule) in &step.runtime {

@@ -74,7 +74,9 @@ pub struct SourceFile {
     pub origin: Origin,
     pub text: Arc<str>,
     pub sha256: String,
-    line_starts: Vec<usize>,
+    /// Byte offset of each line (`u32`: files are capped at
+    /// [`MAX_SOURCE_BYTES`]; a 100,000-step file has 400,000 lines).
+    line_starts: Vec<u32>,
 }
 
 impl SourceFile {
@@ -83,6 +85,7 @@ impl SourceFile {
         let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
         let line_starts = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .map(|i| u32::try_from(i).unwrap_or(u32::MAX))
             .collect();
         SourceFile {
             name: name.into(),
@@ -96,11 +99,12 @@ impl SourceFile {
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (u32, u32) {
         let offset = offset.min(self.text.len());
-        let line = match self.line_starts.binary_search(&offset) {
+        let at = u32::try_from(offset).unwrap_or(u32::MAX);
+        let line = match self.line_starts.binary_search(&at) {
             Ok(i) => i,
             Err(i) => i - 1,
         };
-        let start = self.line_starts[line];
+        let start = self.line_starts[line] as usize;
         let col = self
             .text
             .get(start..offset)

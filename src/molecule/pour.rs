@@ -111,31 +111,6 @@ pub fn proto_hash(proto: &Proto) -> String {
     hex::encode(Sha256::digest(proto.to_json().as_bytes()))
 }
 
-fn referenced(proto: &Proto) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let mut add = |t: &str| {
-        out.extend(vars::referenced_vars(t).map(str::to_string));
-    };
-    add(&proto.root.title);
-    add(&proto.root.description);
-    for s in &proto.steps {
-        add(&s.title);
-        add(&s.description);
-        for t in [&s.notes, &s.acceptance, &s.assignee, &s.run]
-            .into_iter()
-            .flatten()
-        {
-            add(t);
-        }
-        if let Some(g) = &s.gate {
-            if let Some(a) = &g.await_id {
-                add(a);
-            }
-        }
-    }
-    out
-}
-
 /// Bind the vars by the one rule in `formula::vars`.
 fn bind(proto: &Proto, supplied: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
     if let Some(bound) = &proto.bound_vars {
@@ -147,7 +122,7 @@ fn bind(proto: &Proto, supplied: &BTreeMap<String, String>) -> Result<BTreeMap<S
         }
         return Ok(bound.clone());
     }
-    vars::bind(&proto.vars, supplied, &referenced(proto)).map_err(MolError::Vars)
+    vars::bind(&proto.vars, supplied, &proto.referenced_vars()).map_err(MolError::Vars)
 }
 
 struct Plan {
@@ -177,7 +152,7 @@ fn plan(proto: &Proto, root: &str, opts: &PourOptions) -> Result<Plan> {
     }
     let mut mapping = BTreeMap::new();
     mapping.insert(proto.root.id.clone(), root.to_string());
-    for s in &proto.steps {
+    for s in proto.steps() {
         let id = format!("{root}.{}", s.path);
         // Check the step part (the root may be a dry-run placeholder).
         if let Err(e) = crate::ids::validate_bead_id(&format!("r.{}", s.path)) {
@@ -222,7 +197,7 @@ fn plan(proto: &Proto, root: &str, opts: &PourOptions) -> Result<Plan> {
                 });
             }
         };
-    for s in &proto.steps {
+    for s in proto.steps() {
         let id = &mapping[&s.id];
         let issue_type = IssueType::from_str(&s.kind).map_err(|_| {
             MolError::Invalid(format!(
@@ -293,7 +268,7 @@ fn plan(proto: &Proto, root: &str, opts: &PourOptions) -> Result<Plan> {
         };
         push_dep(&mut deps, id, &parent, DepType::ParentChild, None);
     }
-    for d in &proto.deps {
+    for d in proto.deps() {
         let (Some(from), Some(to)) = (mapping.get(&d.from), mapping.get(&d.to)) else {
             return Err(MolError::Invalid(format!(
                 "dependency {} -> {} names a step that is not in the protomolecule",

@@ -95,6 +95,7 @@ impl LazyPolicy {
         body: &[Step],
         body_ids: &FxHashSet<String>,
         steps: usize,
+        var: Option<&str>,
     ) -> bool {
         let cid = container.id_str();
         let prefix = format!("{cid}.iter");
@@ -113,12 +114,34 @@ impl LazyPolicy {
                     && b.runtime.is_empty()
                     && b.lazy.is_none()
                     && b.blocking_deps().all(|d| body_ids.contains(&d.value))
+                    && [&b.title, &b.description, &b.notes]
+                        .into_iter()
+                        .flatten()
+                        .all(|t| binds_piecewise(&t.value, var))
             })
             && !self
                 .names
                 .iter()
                 .any(|n| n.contains(&prefix) || (n.contains(cid) && n.starts_with("children-of(")))
     }
+}
+
+/// Can `{{var}}` placeholders in `text` be bound piece by piece between
+/// the loop var's holes (as a lazy loop's templates are), with the same
+/// result as binding each iteration's text? Yes unless a placeholder
+/// could run across a hole: `{{a{i}}}`.
+fn binds_piecewise(text: &str, var: Option<&str>) -> bool {
+    let Some(pieces) = var.and_then(|v| split_at_var(text, v)) else {
+        return true;
+    };
+    let last = pieces.len() - 1;
+    pieces.iter().enumerate().all(|(i, p)| {
+        let opens_at_end = i < last && p.rfind("{{") > p.rfind("}}");
+        let closes_at_start = i > 0
+            && p.find("}}")
+                .is_some_and(|c| p.find("{{").is_none_or(|o| c < o));
+        !opens_at_end && !closes_at_start
+    })
 }
 
 fn has_loops(steps: &[Step]) -> bool {
@@ -160,8 +183,8 @@ fn expand_loop(
     }
     let body_size = count_steps(&body);
     let cap = cx.max_steps;
-    // One value per iteration; the value feeds `{var}`.
-    let values: Vec<String> = if let Some(c) = &l.count {
+    // The var's first and last value; one iteration per value.
+    let (lo, hi): (i64, i64) = if let Some(c) = &l.count {
         if c.value <= 0 {
             return;
         }
@@ -172,7 +195,7 @@ fn expand_loop(
                 .push(too_many(&cid, n, body_size, cap, c.span));
             return;
         }
-        (1..=n).map(|i| i.to_string()).collect()
+        (1, c.value)
     } else if let Some(r) = &l.range {
         let parsed = match expr::range::parse_range(&r.value) {
             Ok(p) => p,
@@ -199,13 +222,13 @@ fn expand_loop(
                 .push(too_many(&cid, n, body_size, cap, r.span));
             return;
         }
-        (start..=end).map(|v| v.to_string()).collect()
+        (start, end)
     } else if l.until.is_some() {
-        vec!["1".to_string()]
+        (1, 1)
     } else {
         return; // reported by the checks (F0039)
     };
-    let iterations = values.len();
+    let iterations = usize::try_from(hi.saturating_sub(lo).saturating_add(1)).unwrap_or(0);
     lx.total = lx
         .total
         .saturating_add(iterations * body_size)
@@ -227,16 +250,15 @@ fn expand_loop(
                 &body,
                 &body_ids,
                 iterations * body_size,
+                l.var.as_ref().map(|v| v.value.as_str()),
             )
         });
     if lazy {
-        let parse = |v: &str| v.parse::<i64>().unwrap_or_default();
-        let (first, last) = (parse(&values[0]), parse(&values[iterations - 1]));
         let mut node = container;
         node.lazy = Some(Box::new(LazyLoop {
             body,
-            first,
-            last,
+            first: lo,
+            last: hi,
             var: l.var.as_ref().map(|v| v.value.clone()),
             span: l.span,
         }));
@@ -253,8 +275,9 @@ fn expand_loop(
     let mut prev_sinks: Vec<String> = Vec::new();
     let container_deps: Vec<_> = container.blocking_deps().cloned().collect();
     let templates = body_templates(&body, var.as_deref());
-    for (k, value) in values.iter().enumerate() {
+    for (k, value) in (lo..=hi).enumerate() {
         let n = k + 1;
+        let value = &value.to_string();
         let prefix = format!("{cid}.iter{n}");
         let base = out.len();
         let why = format!("iteration {n} of loop `{cid}`");
@@ -423,6 +446,38 @@ fn too_many(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_placeholder_across_a_hole_keeps_a_loop_eager() {
+        let values: std::collections::BTreeMap<String, String> =
+            [("a7", "A"), ("b", "B"), ("x_7", "X"), ("disks", "D")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        let bind = |t: &str| crate::formula::vars::substitute(t, &values);
+        let mut refused = 0;
+        for text in [
+            "Move {i} of {{disks}}",
+            "{{b}}{i}{{b}}",
+            "{{a{i}}}",
+            "x {{a {i} }}",
+            "{{x_ {i}",
+            "{{a}}{i}}}",
+            "q{{a{i}y}}",
+            "{i}}} {{b}}",
+        ] {
+            let Some(pieces) = split_at_var(text, "i") else {
+                continue;
+            };
+            if !binds_piecewise(text, Some("i")) {
+                refused += 1;
+                continue;
+            }
+            let piecewise: Vec<String> = pieces.iter().map(|p| bind(p)).collect();
+            assert_eq!(piecewise.join("7"), bind(&pieces.join("7")), "{text:?}");
+        }
+        assert!(refused > 0, "no case exercised the guard");
+    }
 
     #[test]
     fn templates_render_like_the_general_substitution() {

@@ -15,7 +15,7 @@ mod conditions;
 mod convoy;
 mod expand;
 mod loops;
-pub use loops::{body_templates, rewrite_iteration, LAZY_MIN_STEPS};
+pub use loops::{body_templates, rewrite_iteration, FieldTemplates, LAZY_MIN_STEPS};
 mod rules;
 
 use super::ast::{Formula, Sp, SpStr, Step};
