@@ -471,6 +471,84 @@ fn assert_jsonl_matches_db(d: &Path) {
     assert_eq!(in_file, in_db, "issues.jsonl is not current");
 }
 
+/// Polecat worktrees are kept and reused across steps, and no step sees what
+/// an earlier one left: edits, deletions, renames, modes, untracked files
+/// and directories, index-only changes, commits. Each step checks that its
+/// tree is clean at the base commit on its own branch, then makes a mess.
+#[test]
+fn reused_worktrees_leak_nothing_between_steps() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let git = |args: &[&str]| {
+        let o = Command::new("git")
+            .args(["-c", "user.email=t@t", "-c", "user.name=t"])
+            .args(args)
+            .current_dir(d)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "git {args:?}");
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    git(&["init", "-q"]);
+    std::fs::create_dir_all(d.join("src")).unwrap();
+    std::fs::write(d.join("keep.txt"), "orig\n").unwrap();
+    std::fs::write(d.join("src/a.txt"), "a\n").unwrap();
+    std::fs::write(d.join("src/b.txt"), "b\n").unwrap();
+    std::fs::write(d.join(".gitignore"), ".beads/\n").unwrap();
+    git(&["add", "."]);
+    git(&["commit", "-qm", "init"]);
+    let base = git(&["rev-parse", "HEAD"]);
+    let messes = [
+        "cat keep.txt >/dev/null",
+        "echo dirty > keep.txt",
+        "mkdir -p junk/deep && echo u > junk/deep/u.txt",
+        "mkdir -p junk/deep && echo again > junk/deep/again.txt",
+        "rm src/a.txt",
+        "mv src/b.txt src/c.txt",
+        "chmod +x keep.txt",
+        "git rm -q --cached src/a.txt",
+        "echo s > staged.txt && git add staged.txt",
+        "echo c > keep.txt && git -c user.name=t -c user.email=t@t commit -qam step",
+        "true",
+    ];
+    let ids: Vec<String> = (0..messes.len()).map(|i| format!("s{i}")).collect();
+    let runs: Vec<String> = ids
+        .iter()
+        .zip(messes)
+        .map(|(id, mess)| {
+            format!(
+                "test -z \"$(git status --porcelain --untracked-files=all)\" \
+                 && test \"$(cat keep.txt)\" = orig && ! test -x keep.txt \
+                 && test \"$(cat src/a.txt src/b.txt)\" = \"$(printf 'a\\nb')\" \
+                 && ! test -e junk/deep && ! test -e src/c.txt \
+                 && test \"$(git rev-parse HEAD)\" = {base} \
+                 && git symbolic-ref HEAD | grep -q '[.]{id}$' \
+                 && {mess}"
+            )
+        })
+        .collect();
+    let needs: Vec<[&str; 1]> = ids.iter().map(|i| [i.as_str()]).collect();
+    let steps: Vec<(&str, &[&str], &str)> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let n: &[&str] = if i == 0 { &[] } else { &needs[i - 1] };
+            (id.as_str(), n, runs[i].as_str())
+        })
+        .collect();
+    let f = formula(d, "mess", &steps);
+    let o = gt(d, &["--json", "run", f.to_str().unwrap(), "--jobs", "1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let wts = std::fs::read_dir(d.join(".beads/runtime/worktrees"))
+        .unwrap()
+        .count();
+    assert!(
+        wts < ids.len(),
+        "{wts} worktrees for {} steps: none reused",
+        ids.len()
+    );
+}
+
 /// `--isolation none` runs every step in the current directory of a git
 /// repository (no worktrees); a step's `metadata.isolation = "none"` does
 /// the same for that step alone; `--isolation worktree` outside a

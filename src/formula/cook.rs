@@ -522,12 +522,12 @@ fn count(steps: &[Step]) -> usize {
 }
 
 /// Edges `count` steps need, at most: one to the parent, one per blocking
-/// dependency, two for a gate, one for `waits_for`.
+/// dependency, two for a gate, one for `waits_for`; one per loop family.
 fn count_deps(steps: &[Step]) -> usize {
     steps
         .iter()
         .map(|s| match &s.lazy {
-            Some(lz) => lz.iterations() * (count_deps(&lz.body) + lz.body.len()),
+            Some(_) => 1,
             None => {
                 let own = s.depends_on.len() + s.needs.len();
                 let extra = 2 * usize::from(s.gate.is_some()) + usize::from(s.waits_for.is_some());

@@ -1149,6 +1149,10 @@ trigger = "on_complete"
             );
             assert_same(&format!("{head}{body}"));
         }
+        // A byte-order mark before the first table.
+        assert!(assert_same(
+            "\u{feff}[[steps]]\nid = \"a\"\n[[steps]]\nid = \"b\"\n"
+        ));
         // No `[[steps]]` at all: read whole.
         assert!(by_pieces(head).is_none());
     }

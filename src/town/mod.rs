@@ -19,6 +19,7 @@ pub mod health;
 pub mod merge;
 pub mod rigs;
 pub mod settings;
+pub mod tree_watch;
 pub mod worktree;
 
 use crate::store::{Store, StoreError};

@@ -1,5 +1,6 @@
 //! Git worktrees with git2: a polecat's sandbox on `polecat/<name>/<bead>`.
 
+use super::tree_watch::TreeWatch;
 use git2::{build::CheckoutBuilder, BranchType, Oid, Repository, WorktreeAddOptions};
 use std::path::{Path, PathBuf};
 
@@ -50,6 +51,14 @@ pub fn prepare(
         po.valid(true).working_tree(true);
         old.prune(Some(&mut po))?;
     }
+    // One git cannot read (no HEAD, after a crash) is not found: remove it.
+    let registration = crate::ids::join(&repo.path().join("worktrees"), wt_name, "")
+        .map_err(|e| git2::Error::from_str(&e.to_string()))?;
+    if registration.exists() {
+        std::fs::remove_dir_all(&registration).map_err(|e| {
+            git2::Error::from_str(&format!("cannot clear {}: {e}", registration.display()))
+        })?;
+    }
     if path.exists() {
         std::fs::remove_dir_all(path)
             .map_err(|e| git2::Error::from_str(&format!("cannot clear {}: {e}", path.display())))?;
@@ -69,6 +78,53 @@ pub fn prepare(
     Ok(path.to_path_buf())
 }
 
+/// A polecat worktree kept open across its steps, with the monitor that
+/// tells whether its last step changed anything (`tree_watch`).
+pub struct OpenWorktree {
+    repo: Repository,
+    watch: Option<TreeWatch>,
+}
+
+impl OpenWorktree {
+    /// Open the clean worktree at `path` (as `prepare` leaves it) and arm
+    /// its monitor.
+    pub fn open(path: &Path) -> Result<OpenWorktree, git2::Error> {
+        let repo = Repository::open(path)?;
+        let watch = TreeWatch::arm(&repo);
+        Ok(OpenWorktree { repo, watch })
+    }
+
+    /// Is the change monitor armed (else every reuse runs `git status`)?
+    pub fn watched(&self) -> bool {
+        self.watch.is_some()
+    }
+
+    /// Put the worktree on `branch` at `base`, clean. When the monitor saw
+    /// nothing since the last step started and HEAD is still at `base`, the
+    /// tree is not looked at: only the branch and `HEAD` are written.
+    /// Otherwise `reuse` (status, then only what differs) and a new monitor.
+    pub fn reuse(&mut self, branch: &str, base: Oid) -> Result<(), git2::Error> {
+        let quiet = self.watch.as_mut().is_some_and(TreeWatch::quiet);
+        if quiet && head_at(&self.repo, base) {
+            point_head(&self.repo, branch, base)?;
+            // Our own write of HEAD is not the next step's change.
+            if let Some(w) = self.watch.as_mut() {
+                w.drain();
+            }
+            return Ok(());
+        }
+        self.watch = None;
+        reuse(&self.repo, branch, base)?;
+        self.watch = TreeWatch::arm(&self.repo);
+        Ok(())
+    }
+}
+
+/// Is `wt`'s HEAD at `base`?
+fn head_at(wt: &Repository, base: Oid) -> bool {
+    wt.head().ok().and_then(|h| h.target()) == Some(base)
+}
+
 /// Move the open worktree `wt` onto `branch` at `base` and clean it. When
 /// its HEAD is already at `base` (the last step committed nothing), only the
 /// paths `git status` reports are checked out again (untracked ones
@@ -76,11 +132,11 @@ pub fn prepare(
 /// checkout of `base`.
 pub fn reuse(wt: &Repository, branch: &str, base: Oid) -> Result<(), git2::Error> {
     let commit = wt.find_commit(base)?;
-    let at_base = wt.head().ok().and_then(|h| h.target()) == Some(base);
-    let dirty = if at_base {
+    let at_base = head_at(wt, base);
+    let (dirty, index_dirty) = if at_base {
         changed_paths(wt)?
     } else {
-        Vec::new()
+        (Vec::new(), true)
     };
     if !at_base || !dirty.is_empty() {
         let mut co = CheckoutBuilder::new();
@@ -95,8 +151,34 @@ pub fn reuse(wt: &Repository, branch: &str, base: Oid) -> Result<(), git2::Error
         }
         wt.checkout_tree(commit.as_object(), Some(&mut co))?;
     }
+    if index_dirty {
+        // A checkout leaves alone an index entry whose file it had no need
+        // to write (`git rm --cached`): set the index to `base` as well
+        // (unchanged entries keep their stat data).
+        let mut index = wt.index()?;
+        index.read_tree(&commit.tree()?)?;
+        index.write()?;
+    }
+    point_head(wt, branch, base)
+}
+
+/// Create (or move) `branch` at `base` and point `wt`'s HEAD at it.
+fn point_head(wt: &Repository, branch: &str, base: Oid) -> Result<(), git2::Error> {
     let refname = format!("refs/heads/{branch}");
     wt.reference(&refname, base, true, "gt: polecat worktree at its base")?;
+    // HEAD.lock renamed over HEAD makes ext4 (`auto_da_alloc`) write the
+    // new file to disk inside the rename, once per step; a rename onto no
+    // file costs nothing, so HEAD goes first. A crash in between leaves a
+    // worktree git cannot open, which `prepare` then makes again.
+    let head = wt.path().join("HEAD");
+    if let Err(e) = std::fs::remove_file(&head) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            return Err(git2::Error::from_str(&format!(
+                "cannot replace {}: {e}",
+                head.display()
+            )));
+        }
+    }
     // Not `set_head`: it first opens every worktree of the repository to
     // refuse a branch checked out elsewhere, and this branch is the
     // polecat's own.
@@ -105,18 +187,26 @@ pub fn reuse(wt: &Repository, branch: &str, base: Oid) -> Result<(), git2::Error
 }
 
 /// The paths that differ from HEAD in index or work tree, untracked ones
-/// included (ignored ones are not, as a forced checkout keeps them too).
-fn changed_paths(wt: &Repository) -> Result<Vec<String>, git2::Error> {
+/// included (ignored ones are not, as a forced checkout keeps them too), and
+/// whether the index differs from HEAD.
+fn changed_paths(wt: &Repository) -> Result<(Vec<String>, bool), git2::Error> {
     let mut so = git2::StatusOptions::new();
     so.include_untracked(true)
         .recurse_untracked_dirs(true)
         .include_ignored(false)
         .exclude_submodules(true);
     let st = wt.statuses(Some(&mut so))?;
-    Ok(st
+    let staged = git2::Status::INDEX_NEW
+        | git2::Status::INDEX_MODIFIED
+        | git2::Status::INDEX_DELETED
+        | git2::Status::INDEX_RENAMED
+        | git2::Status::INDEX_TYPECHANGE;
+    let index_dirty = st.iter().any(|e| e.status().intersects(staged));
+    let paths = st
         .iter()
         .filter_map(|e| e.path().map(str::to_string))
-        .collect())
+        .collect();
+    Ok((paths, index_dirty))
 }
 
 /// Commit everything in the worktree (new, changed, deleted files) on its
@@ -251,5 +341,102 @@ mod tests {
         // Clean: nothing to do but move the branch.
         reuse(&w, "polecat/p1/d", base).unwrap();
         assert_eq!(w.head().unwrap().shorthand(), Some("polecat/p1/d"));
+    }
+
+    /// A kept-open worktree with its change monitor: after every kind of
+    /// change a step can make (and after none), the next step finds the tree
+    /// clean, on its own branch at `base`; the monitor stays armed.
+    #[test]
+    fn open_worktree_reuse_never_leaks_a_change() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path().join("repo");
+        std::fs::create_dir_all(r.join("src/deep")).unwrap();
+        for i in 0..10 {
+            std::fs::write(r.join("src").join(format!("f{i}.txt")), format!("{i}\n")).unwrap();
+        }
+        std::fs::write(r.join("src/deep/d.txt"), "d\n").unwrap();
+        std::fs::write(r.join(".gitignore"), "build/\n").unwrap();
+        git(&r, &["init", "-q", "-b", "main"]);
+        git(&r, &["add", "-A"]);
+        git(&r, &["commit", "-qm", "base"]);
+        let repo = Repository::open(&r).unwrap();
+        let base = repo.head().unwrap().peel_to_commit().unwrap().id();
+        let wt = t.path().join("wt");
+        prepare(&repo, &wt, "gt-p1", "polecat/p1/s0", base).unwrap();
+        let mut open = OpenWorktree::open(&wt).unwrap();
+        assert!(open.watched(), "a small tree gets a monitor");
+
+        let w = wt.clone();
+        let sh = move |script: &str| {
+            let o = Command::new("sh")
+                .args(["-c", script])
+                .current_dir(&w)
+                .env("GIT_AUTHOR_NAME", "t")
+                .env("GIT_AUTHOR_EMAIL", "t@localhost")
+                .env("GIT_COMMITTER_NAME", "t")
+                .env("GIT_COMMITTER_EMAIL", "t@localhost")
+                .output()
+                .unwrap();
+            assert!(
+                o.status.success(),
+                "{script}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        };
+        let steps = [
+            "cat src/f1.txt >/dev/null",
+            "echo edit > src/f1.txt",
+            "mkdir -p junk/deep && echo u > junk/deep/u.txt",
+            // An untracked directory an earlier clean-up may have left.
+            "mkdir -p junk/deep && echo again > junk/deep/again.txt",
+            "echo deeper > src/deep/new.txt",
+            "rm src/f2.txt",
+            "mv src/f3.txt src/moved.txt",
+            "chmod +x src/f4.txt",
+            "git rm -q --cached src/f5.txt",
+            "echo staged > staged.txt && git add staged.txt",
+            "echo c > src/f6.txt && git commit -qam step",
+            "git commit -q --allow-empty -m empty",
+            "echo x > .gitignore",
+            "exec 3>>src/f7.txt",
+            "mkdir -p build && echo o > build/out.txt",
+            "echo later > build/out.txt",
+            "true",
+        ];
+        for (i, script) in steps.iter().enumerate() {
+            sh(script);
+            let branch = format!("polecat/p1/s{}", i + 1);
+            open.reuse(&branch, base).unwrap();
+            let v = Repository::open(&wt).unwrap();
+            let head = v.head().unwrap();
+            assert_eq!(head.shorthand(), Some(branch.as_str()), "after {script}");
+            assert_eq!(head.target(), Some(base), "after {script}");
+            let mut so = git2::StatusOptions::new();
+            so.include_untracked(true).recurse_untracked_dirs(true);
+            let st = v.statuses(Some(&mut so)).unwrap();
+            let left: Vec<_> = st
+                .iter()
+                .filter_map(|e| e.path().map(str::to_string))
+                .collect();
+            assert!(left.is_empty(), "after {script}: {left:?}");
+            for k in 0..10 {
+                let text = std::fs::read_to_string(wt.join("src").join(format!("f{k}.txt")));
+                assert_eq!(text.unwrap(), format!("{k}\n"), "after {script}");
+            }
+            assert!(open.watched(), "after {script}");
+        }
+        // Ignored files stay, as with `git checkout --force`.
+        assert!(wt.join("build/out.txt").exists());
+
+        // A crash between removing HEAD and writing it again: git cannot
+        // open the worktree, and `prepare` makes it again.
+        drop(open);
+        let gitdir = Repository::open(&wt).unwrap().path().to_path_buf();
+        std::fs::remove_file(gitdir.join("HEAD")).unwrap();
+        assert!(Repository::open(&wt).is_err());
+        prepare(&repo, &wt, "gt-p1", "polecat/p1/again", base).unwrap();
+        let v = Repository::open(&wt).unwrap();
+        assert_eq!(v.head().unwrap().shorthand(), Some("polecat/p1/again"));
+        assert_eq!(v.head().unwrap().target(), Some(base));
     }
 }

@@ -7,7 +7,7 @@
 use super::super::proc;
 use super::super::session::{self, SessionSpec, Started};
 use super::sandbox::{self, MainRepo, Sandbox};
-use git2::Repository;
+use crate::town::worktree::OpenWorktree;
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use tokio::sync::mpsc;
 
@@ -29,14 +29,14 @@ pub(super) enum Note {
         /// Our child (its exit is awaited), else watched through its pid.
         child: bool,
         /// The polecat's open worktree, back to the scheduler.
-        worktree: Option<(String, Repository)>,
+        worktree: Option<(String, OpenWorktree)>,
     },
     /// It could not start (its worktree, or the fork/exec, failed).
     SpawnFailed {
         step: String,
         gen: i64,
         error: String,
-        worktree: Option<(String, Repository)>,
+        worktree: Option<(String, OpenWorktree)>,
     },
     Exit(Exit),
 }
