@@ -439,15 +439,8 @@ impl<'a> Scheduler<'a> {
         // scheduler sleeps while a session starts, which on a busy machine
         // measured a millisecond per chain step faster than starting it on
         // this thread (2.5 vs 1.6 ms median from exit to next start).
-        // One starter without worktrees: a start is then only a spawn, and
-        // more threads waiting on one queue wake each other for nothing.
-        let starters = if self.cfg.git.is_some() {
-            self.cfg.jobs.clamp(1, STARTERS)
-        } else {
-            1
-        };
         self.starter = Some(
-            Starter::new(self.notes_tx.clone(), starters)
+            Starter::new(self.notes_tx.clone(), self.cfg.jobs.clamp(1, STARTERS))
                 .map_err(|e| RuntimeError::Io(format!("cannot start the session starter: {e}")))?,
         );
         // A turn runs more distinct statements than the default cache

@@ -8,7 +8,8 @@ use super::super::proc;
 use super::super::session::{self, SessionSpec, Started};
 use super::sandbox::{self, MainRepo, Sandbox};
 use crate::town::worktree::OpenWorktree;
-use std::sync::{mpsc as std_mpsc, Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc};
 use tokio::sync::mpsc;
 
 /// A session ended: its exit code, when it was our child.
@@ -49,45 +50,53 @@ pub(super) struct Job {
     pub sandbox: Option<Sandbox>,
 }
 
-/// The starters' queue. Dropping it ends the threads.
+/// The starters: one queue per thread, and how many jobs each holds. A job
+/// goes to the thread with the fewest (threads waiting on one shared queue
+/// woke each other on every job). Dropping it ends the threads.
 pub(super) struct Starter {
-    jobs: std_mpsc::Sender<Job>,
+    queues: Vec<(std_mpsc::Sender<Job>, Arc<AtomicUsize>)>,
 }
 
 impl Starter {
     /// Start `threads` starters reporting to `notes`. Must be called inside
     /// the tokio runtime (the children are tokio children).
     pub fn new(notes: mpsc::UnboundedSender<Note>, threads: usize) -> std::io::Result<Starter> {
-        let (jobs, queue) = std_mpsc::channel::<Job>();
-        let queue = Arc::new(Mutex::new(queue));
+        let mut queues = Vec::new();
         for i in 0..threads.max(1) {
-            let (rt, queue, notes) = (
+            let (jobs, queue) = std_mpsc::channel::<Job>();
+            let held = Arc::new(AtomicUsize::new(0));
+            let (rt, notes, left) = (
                 tokio::runtime::Handle::current(),
-                queue.clone(),
                 notes.clone(),
+                held.clone(),
             );
             std::thread::Builder::new()
                 .name(format!("gt-starter-{i}"))
                 .spawn(move || {
                     let _rt = rt.enter();
                     let mut main: MainRepo = None;
-                    loop {
-                        let job = match queue.lock() {
-                            Ok(q) => q.recv(),
-                            Err(_) => return,
-                        };
-                        let Ok(job) = job else { return };
+                    while let Ok(job) = queue.recv() {
                         start_one(job, &mut main, &notes);
+                        left.fetch_sub(1, Ordering::Relaxed);
                     }
                 })?;
+            queues.push((jobs, held));
         }
-        Ok(Starter { jobs })
+        Ok(Starter { queues })
     }
 
     /// Queue a start. False when the starters are gone (the caller fails
     /// the step).
     pub fn start(&self, job: Job) -> bool {
-        self.jobs.send(job).is_ok()
+        let Some((jobs, held)) = self
+            .queues
+            .iter()
+            .min_by_key(|(_, held)| held.load(Ordering::Relaxed))
+        else {
+            return false;
+        };
+        held.fetch_add(1, Ordering::Relaxed);
+        jobs.send(job).is_ok()
     }
 }
 
