@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """`bd create`, `bd close` and `bd list` side by side with the sqlite3 CLI.
 
-Usage: benches/ledger_vs_sqlite.py [BD_BINARY] [SIZES...]
+Usage: [REPS=9] benches/ledger_vs_sqlite.py [BD_BINARY] [SIZES...]
   default: target/release/bd, sizes 1000 10000 100000
 
-For each size it builds a ledger with `bd import` (a generated JSONL, no
+For each size it builds a ledger with `bd import` (a generated JSONL with
+ids shaped like bd's, so writes land all over the file; no
 git), and a plain SQLite table holding the same rows. Then it times, as
 whole processes, bd and sqlite3 interleaved run by run, median of REPS runs
 (wall clock, and bd's CPU time, user + system, which the other loads on a
@@ -17,9 +18,9 @@ path), so the figures include the export. Prints one line per (size, op)
 with both times and the ratio, then for bd the curve from the smallest size
 to each larger one (flat is 1.0x). Needs `sqlite3` on PATH.
 """
-import json, os, shutil, statistics, subprocess, sys, tempfile, time
+import json, os, random, shutil, statistics, subprocess, sys, tempfile, time
 
-REPS = 9
+REPS = int(os.environ.get("REPS", "9"))
 bd = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "target/release/bd")
 sizes = [int(s) for s in sys.argv[2:]] or [1000, 10000, 100000]
 if not shutil.which("sqlite3"):
@@ -48,9 +49,20 @@ def side_by_side(ours, peer):
     return statistics.median(a), statistics.median(c), statistics.median(b)
 
 
-def line(i):
+def ids(n):
+    """n ids shaped like bd's own (base36 hashes), so that the lines a
+    write touches, and the ids `bd create` makes, fall all over the file."""
+    rnd = random.Random(n)
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = set()
+    while len(out) < n:
+        out.add("bb-" + "".join(rnd.choice(digits) for _ in range(6)))
+    return sorted(out)
+
+
+def line(i, id):
     ts = "2026-01-01T00:00:00.%06dZ" % (i % 1000000)
-    return json.dumps({"id": "bb-%06d" % i, "title": "issue %d" % i, "description": "d" * 80,
+    return json.dumps({"id": id, "title": "issue %d" % i, "description": "d" * 80,
                        "status": "open", "issue_type": "task", "priority": 2,
                        "created_at": ts, "created_by": "bench", "updated_at": ts}, separators=(",", ":"))
 
@@ -62,8 +74,9 @@ def run(n):
     env.pop("GT_TOWN", None)
     subprocess.run([bd, "init", "--prefix", "bb"], cwd=root, env=env, check=True, stdout=subprocess.DEVNULL)
     with open(os.path.join(root, ".beads/issues.jsonl"), "w") as f:
-        for i in range(n):
-            f.write(line(i) + "\n")
+        keys = ids(n)
+        for i, id in enumerate(keys):
+            f.write(line(i, id) + "\n")
     subprocess.run([bd, "import"], cwd=root, env=env, check=True, stdout=subprocess.DEVNULL)
     peer = os.path.join(root, "peer.db")
     pragmas = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
@@ -71,7 +84,7 @@ def run(n):
         pragmas + "CREATE TABLE issues (id TEXT PRIMARY KEY, title TEXT, description TEXT, status TEXT,"
         " priority INT, created_at TEXT, updated_at TEXT);"
         "WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i+1 FROM c WHERE i < %d) "
-        "INSERT INTO issues SELECT printf('bb-%%06d', i), 'issue '||i, printf('%%080d', 0), 'open', 2, "
+        "INSERT INTO issues SELECT printf('bb-%%06x', i * 7919), 'issue '||i, printf('%%080d', 0), 'open', 2, "
         "'2026-01-01', '2026-01-01' FROM c;" % (n - 1)).encode(), check=True, stdout=subprocess.DEVNULL)
     out = [
         ("create",) + side_by_side(
@@ -79,9 +92,9 @@ def run(n):
             lambda i: timed(["sqlite3", peer, pragmas +
                 "INSERT INTO issues VALUES ('nn-%d', 't', '', 'open', 2, '2026', '2026')" % i], root)),
         ("close",) + side_by_side(
-            lambda i: timed([bd, "close", "bb-%06d" % (i * 7919 % n)], root, env),
+            lambda i: timed([bd, "close", keys[i * 7919 % n]], root, env),
             lambda i: timed(["sqlite3", peer, pragmas +
-                "UPDATE issues SET status = 'closed' WHERE id = 'bb-%06d'" % (i * 7919 % n)], root)),
+                "UPDATE issues SET status = 'closed' WHERE id = 'bb-%06x'" % (i * 7919 % n * 7919)], root)),
         ("list",) + side_by_side(
             lambda i: timed("%s list --json > /dev/null" % bd, root, env),
             lambda i: timed("sqlite3 -json %s 'SELECT * FROM issues' > /dev/null" % peer, root)),

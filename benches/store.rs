@@ -1,7 +1,9 @@
 //! Store benchmarks (see docs/store.md for the targets and figures):
 //! - pour a 100,000-step molecule (target < 2 s);
 //! - `bd ready` as a process on 100,000 open issues + 200,000 deps (< 50 ms);
-//! - step closes, each its own durable transaction (>= 2,000/s).
+//! - step closes, each its own durable transaction (>= 2,000/s);
+//! - a close and a reopen with `issues.jsonl` brought current after each, in
+//!   stores of 1,000 and 100,000 issues (flat: the same cost at both).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use gastown::formula::proto::*;
@@ -223,5 +225,38 @@ fn bench_closes(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_pour, bench_ready_process, bench_closes);
+fn bench_exported_writes(c: &mut Criterion) {
+    let mut g = c.benchmark_group("exported_write");
+    g.sample_size(20);
+    g.throughput(Throughput::Elements(2));
+    for groups in [10, 1000] {
+        let (_d, mut s) = fresh();
+        let r = pour(&mut s, &big_proto(groups, 99), &PourOptions::default()).expect("pour");
+        let ids: Vec<String> = (0..groups)
+            .flat_map(|gi| (0..99).map(move |ci| (gi, ci)))
+            .map(|(gi, ci)| format!("{}.g{gi}.s{ci}", r.new_epic_id))
+            .collect();
+        let name = format!("close_reopen_store_of_{}_issues", groups * 100);
+        let mut k = 0usize;
+        g.bench_function(&name, |b| {
+            b.iter(|| {
+                // Spread over the file: the cost depends on where the line is.
+                k = (k + 7919) % ids.len();
+                let id = &ids[k];
+                s.write(|tx: &mut Tx<'_>| tx.close(id, None))
+                    .expect("close");
+                s.write(|tx: &mut Tx<'_>| tx.reopen(id)).expect("reopen");
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_pour,
+    bench_ready_process,
+    bench_closes,
+    bench_exported_writes
+);
 criterion_main!(benches);
