@@ -13,7 +13,7 @@ use super::RuntimeError;
 use crate::store::agents::{address, SpawnRecord};
 use crate::store::Store;
 use crate::town::AgentConfig;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Who a session is. [`SessionIdentity::env`] is the only place that builds
 /// a session's environment.
@@ -69,22 +69,42 @@ impl SessionIdentity<'_> {
         if let Some(m) = self.molecule {
             set("GT_MOLECULE", m.to_string());
         }
-        let beads = self
-            .beads_dir
-            .canonicalize()
-            .unwrap_or_else(|_| self.beads_dir.to_path_buf());
-        set("BEADS_DIR", beads.display().to_string());
+        set("BEADS_DIR", canonical(self.beads_dir).display().to_string());
         set("BD_ACTOR", self.address());
-        if let Some(d) = std::env::current_exe()
-            .ok()
-            .and_then(|p| p.parent().map(Path::to_path_buf))
-        {
+        if let Some(d) = exe_dir() {
             let path = std::env::var("PATH").unwrap_or_default();
             set("PATH", format!("{}:{path}", d.display()));
         }
         env.extend(agent.env.iter().map(|(k, v)| (k.clone(), v.clone())));
         env
     }
+}
+
+/// `dir` with its symlinks resolved (the last answer is remembered: a
+/// supervisor asks for the same store on every start).
+fn canonical(dir: &Path) -> PathBuf {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(PathBuf, PathBuf)>> = const { std::cell::RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| match last {
+        Some((from, to)) if from == dir => to.clone(),
+        _ => {
+            let to = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+            *last = Some((dir.to_path_buf(), to.clone()));
+            to
+        }
+    })
+}
+
+/// The directory of the running `gt` (read once).
+fn exe_dir() -> Option<&'static Path> {
+    static DIR: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+    })
+    .as_deref()
 }
 
 /// The polecat name this process may claim in `rig`: `preferred` if nobody

@@ -178,7 +178,7 @@ impl Tx<'_> {
             return Err(StoreError::invalid("agent state", u.state, STATES));
         }
         let owner = crate::proc::me();
-        self.tx
+        Ok(self.tx
             .prepare_cached(
                 "INSERT INTO agents (name, rig, role, state, generation, worktree, branch, hooked_bead, agent, updated_at,
                    owner_pid, owner_start)
@@ -189,9 +189,10 @@ impl Tx<'_> {
                    pid = CASE WHEN ?5 = 1 THEN NULL ELSE pid END,
                    pid_start = CASE WHEN ?5 = 1 THEN NULL ELSE pid_start END,
                    owner_pid = CASE WHEN ?5 = 1 THEN ?11 ELSE owner_pid END,
-                   owner_start = CASE WHEN ?5 = 1 THEN ?12 ELSE owner_start END",
+                   owner_start = CASE WHEN ?5 = 1 THEN ?12 ELSE owner_start END
+                 RETURNING generation",
             )?
-            .execute(params![
+            .query_row(params![
                 u.rig,
                 u.name,
                 u.role,
@@ -204,10 +205,7 @@ impl Tx<'_> {
                 self.now,
                 owner.0,
                 owner.1
-            ])?;
-        Ok(get(&self.tx, u.rig, u.name)?
-            .map(|a| a.generation)
-            .unwrap_or(0))
+            ], |r| r.get(0))?)
     }
 
     /// Take over the spawn of `(rig, name)` at `generation` from a claimer

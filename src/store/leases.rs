@@ -9,7 +9,7 @@
 
 use super::error::{Result, StoreError};
 use super::events::TownEvent;
-use super::issues::{get as get_issue, CloseOutcome};
+use super::issues::CloseOutcome;
 use super::types::Status;
 use super::Tx;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -61,6 +61,15 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Lease> {
 pub fn get(conn: &Connection, step: &str) -> Result<Option<Lease>> {
     let mut st = conn.prepare_cached(&format!("SELECT {COLS} FROM leases WHERE step_id = ?1"))?;
     Ok(st.query_row([step], from_row).optional()?)
+}
+
+/// An issue's status alone: the lease paths need nothing else of its row.
+fn status_of(conn: &Connection, id: &str) -> Result<Status> {
+    let mut st = conn.prepare_cached("SELECT status FROM issues WHERE id = ?1")?;
+    match st.query_row([id], |r| r.get::<_, String>(0)).optional()? {
+        Some(s) => s.parse(),
+        None => Err(super::issues::not_found(conn, id)),
+    }
 }
 
 /// Leases of every step whose id starts with `prefix` (a molecule's steps).
@@ -167,26 +176,27 @@ impl Tx<'_> {
 
     /// Like [`Tx::lease_step`], but the issue goes to `to` (`hooked` for sling).
     pub fn lease_as(&self, step: &str, req: &LeaseRequest, to: Status) -> Result<Option<Lease>> {
-        let cur = get_issue(&self.tx, step)?;
-        if cur.status != Status::Open {
+        if status_of(&self.tx, step)? != Status::Open {
             return Ok(None);
         }
         self.tx
             .prepare_cached("UPDATE issues SET assignee = ?2 WHERE id = ?1")?
             .execute(params![step, req.holder])?;
         self.set_status(step, Status::Open, to, None)?;
-        self.tx
-            .prepare_cached(
+        let lease = self
+            .tx
+            .prepare_cached(&format!(
                 "INSERT INTO leases (step_id, generation, attempts, holder, agent, worktree, leased_at, heartbeat_at)
                  VALUES (?1, 1, 1, ?2, ?3, ?4, ?5, ?5)
                  ON CONFLICT(step_id) DO UPDATE SET generation = generation + 1, attempts = attempts + 1,
                    holder = ?2, agent = ?3, worktree = ?4, leased_at = ?5, heartbeat_at = ?5,
-                   pid = NULL, pid_start = NULL, status_file = NULL, log_path = NULL, not_before = NULL",
-            )?
-            .execute(params![step, req.holder, req.agent, req.worktree, self.now])?;
-        let lease = get(&self.tx, step)?.ok_or_else(|| {
-            StoreError::Invalid(format!("lease of {step} vanished inside its transaction"))
-        })?;
+                   pid = NULL, pid_start = NULL, status_file = NULL, log_path = NULL, not_before = NULL
+                 RETURNING {COLS}"
+            ))?
+            .query_row(
+                params![step, req.holder, req.agent, req.worktree, self.now],
+                from_row,
+            )?;
         self.emit(
             step,
             &TownEvent::StepStarted {
@@ -221,7 +231,7 @@ impl Tx<'_> {
     /// is still being worked on; else [`StoreError::StaleLease`].
     pub fn check_lease(&self, step: &str, gen: i64) -> Result<Lease> {
         let lease = get(&self.tx, step)?;
-        let status = get_issue(&self.tx, step)?.status;
+        let status = status_of(&self.tx, step)?;
         match lease {
             Some(l)
                 if l.generation == gen && matches!(status, Status::InProgress | Status::Hooked) =>
@@ -245,7 +255,7 @@ impl Tx<'_> {
 
     /// Close a leased step on behalf of the lease `(step, gen)`.
     pub fn close_leased(&self, step: &str, gen: i64, reason: Option<&str>) -> Result<CloseOutcome> {
-        if get_issue(&self.tx, step)?.status == Status::Closed {
+        if status_of(&self.tx, step)? == Status::Closed {
             // A late duplicate (e.g. the agent closed it, then exited 0).
             let current = get(&self.tx, step)?.map(|l| l.generation).unwrap_or(0);
             if current == gen {
@@ -274,7 +284,7 @@ impl Tx<'_> {
                 return self.close_leased(id, *gen, reason);
             }
         }
-        let was = get_issue(&self.tx, id)?.status;
+        let was = status_of(&self.tx, id)?;
         let out = self.close(id, reason)?;
         if out == CloseOutcome::Closed && matches!(was, Status::InProgress | Status::Hooked) {
             if let Some(l) = get(&self.tx, id)? {
@@ -308,7 +318,7 @@ impl Tx<'_> {
             Err(StoreError::StaleLease { .. }) => return Ok(FailOutcome::Stale),
             Err(e) => return Err(e),
         };
-        let status = get_issue(&self.tx, step)?.status;
+        let status = status_of(&self.tx, step)?;
         self.emit(
             step,
             &TownEvent::StepFailed {
@@ -369,7 +379,7 @@ impl Tx<'_> {
         if self.check_lease(step, gen).is_err() {
             return Ok(false);
         }
-        let status = get_issue(&self.tx, step)?.status;
+        let status = status_of(&self.tx, step)?;
         self.tx
             .prepare_cached(
                 "UPDATE leases SET attempts = max(attempts - 1, 0), pid = NULL, pid_start = NULL, last_error = ?2 WHERE step_id = ?1",

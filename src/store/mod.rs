@@ -444,11 +444,11 @@ impl Store {
                 .map_err(StoreError::from)?;
         }
         let out = f(&mut t)?;
-        t.tx.execute(
+        t.tx.prepare_cached(
             "INSERT INTO meta (key, value) VALUES ('data_version', '1')
              ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
-            [],
         )
+        .and_then(|mut st| st.execute([]))
         .map_err(StoreError::from)?;
         check_present(&self.dir, self.db_file)?;
         t.tx.commit().map_err(StoreError::from)?;
@@ -483,11 +483,8 @@ fn c_busy(conn: &Connection) -> Result<()> {
 
 pub(crate) fn data_version(conn: &Connection) -> Result<i64> {
     Ok(conn
-        .query_row(
-            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'data_version'",
-            [],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'data_version'")?
+        .query_row([], |r| r.get(0))
         .optional()?
         .unwrap_or(0))
 }

@@ -51,6 +51,14 @@ pub fn prepare(
         po.valid(true).working_tree(true);
         old.prune(Some(&mut po))?;
     }
+    // One git cannot read (no HEAD, after a crash) is not found: remove it.
+    let registration = crate::ids::join(&repo.path().join("worktrees"), wt_name, "")
+        .map_err(|e| git2::Error::from_str(&e.to_string()))?;
+    if registration.exists() {
+        std::fs::remove_dir_all(&registration).map_err(|e| {
+            git2::Error::from_str(&format!("cannot clear {}: {e}", registration.display()))
+        })?;
+    }
     if path.exists() {
         std::fs::remove_dir_all(path)
             .map_err(|e| git2::Error::from_str(&format!("cannot clear {}: {e}", path.display())))?;
@@ -158,6 +166,19 @@ pub fn reuse(wt: &Repository, branch: &str, base: Oid) -> Result<(), git2::Error
 fn point_head(wt: &Repository, branch: &str, base: Oid) -> Result<(), git2::Error> {
     let refname = format!("refs/heads/{branch}");
     wt.reference(&refname, base, true, "gt: polecat worktree at its base")?;
+    // HEAD.lock renamed over HEAD makes ext4 (`auto_da_alloc`) write the
+    // new file to disk inside the rename, once per step; a rename onto no
+    // file costs nothing, so HEAD goes first. A crash in between leaves a
+    // worktree git cannot open, which `prepare` then makes again.
+    let head = wt.path().join("HEAD");
+    if let Err(e) = std::fs::remove_file(&head) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            return Err(git2::Error::from_str(&format!(
+                "cannot replace {}: {e}",
+                head.display()
+            )));
+        }
+    }
     // Not `set_head`: it first opens every worktree of the repository to
     // refuse a branch checked out elsewhere, and this branch is the
     // polecat's own.
@@ -406,5 +427,16 @@ mod tests {
         }
         // Ignored files stay, as with `git checkout --force`.
         assert!(wt.join("build/out.txt").exists());
+
+        // A crash between removing HEAD and writing it again: git cannot
+        // open the worktree, and `prepare` makes it again.
+        drop(open);
+        let gitdir = Repository::open(&wt).unwrap().path().to_path_buf();
+        std::fs::remove_file(gitdir.join("HEAD")).unwrap();
+        assert!(Repository::open(&wt).is_err());
+        prepare(&repo, &wt, "gt-p1", "polecat/p1/again", base).unwrap();
+        let v = Repository::open(&wt).unwrap();
+        assert_eq!(v.head().unwrap().shorthand(), Some("polecat/p1/again"));
+        assert_eq!(v.head().unwrap().target(), Some(base));
     }
 }

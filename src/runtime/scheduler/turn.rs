@@ -394,11 +394,8 @@ fn lease_one(
 pub(super) fn close_root_if_done(tx: &Tx<'_>, root: &str) -> Result<(), RuntimeError> {
     let (status, open, closed): (String, i64, i64) = tx
         .conn()
-        .query_row(
-            "SELECT status, children_open, children_closed FROM issues WHERE id = ?1",
-            [root],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+        .prepare_cached("SELECT status, children_open, children_closed FROM issues WHERE id = ?1")
+        .and_then(|mut st| st.query_row([root], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))))
         .map_err(crate::store::StoreError::from)?;
     if status != "closed" && open == 0 && closed > 0 {
         tx.close(root, Some("completed"))?;
