@@ -616,6 +616,12 @@ mod tests {
             id: "f.solve".into(),
         });
         let back = Proto::from_json(&p.to_json()).unwrap();
+        let huge = p
+            .to_json()
+            .replace("\"last\": 3", "\"last\": 4000000000000");
+        assert_ne!(huge, p.to_json());
+        let err = Proto::from_json(&huge).unwrap_err().to_string();
+        assert!(err.contains("expands to 4000000000002 steps"), "{err}");
         let ids: Vec<String> = back.steps().map(|s| s.id.clone()).collect();
         assert_eq!(
             ids,
