@@ -735,6 +735,19 @@ fn read_locked(dir: &Path, path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| StoreError::io(path, e))
 }
 
+/// The store's `issues.jsonl` as it is between writes (`None` when there is
+/// none), for readers that compare it with the database (`bd sync --status`,
+/// the doctor). A store whose lock cannot be taken (read-only) has no writer
+/// either, so it is read as it is.
+pub fn read_jsonl(store: &Store) -> Option<String> {
+    let path = store.jsonl_path();
+    let bytes = match read_locked(store.dir(), &path) {
+        Ok(bytes) => bytes,
+        Err(_) => std::fs::read(&path).ok()?,
+    };
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 fn blob_entry(path: &str, id: git2::Oid, len: usize) -> git2::IndexEntry {
     git2::IndexEntry {
         ctime: git2::IndexTime::new(0, 0),
