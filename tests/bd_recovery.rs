@@ -327,7 +327,7 @@ fn a_restart_before_the_file_reached_the_disk_is_repaired() {
 #[test]
 fn sync_status_waits_for_a_write_in_progress() {
     use fs4::fs_std::FileExt;
-    let (d, bd, _) = setup(3);
+    let (d, _bd, _) = setup(3);
     let lock = std::fs::File::options()
         .create(true)
         .truncate(false)
