@@ -320,3 +320,39 @@ fn a_restart_before_the_file_reached_the_disk_is_repaired() {
     assert!(lines.iter().any(|v| v["title"] == "after the restart"));
     assert_eq!(lines.len(), 31);
 }
+
+/// `bd sync --status` compares the file with the database only between
+/// writes: while an export holds the lock (an in-place write under way), it
+/// waits instead of reading a half-moved tail and reporting drift.
+#[test]
+fn sync_status_waits_for_a_write_in_progress() {
+    use fs4::fs_std::FileExt;
+    let (d, _bd, _) = setup(3);
+    let lock = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(d.path().join(".beads/export.lock"))
+        .unwrap();
+    lock.lock_exclusive().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bd"))
+        .args(["sync", "--status", "--json"])
+        .current_dir(d.path())
+        .env("BD_ACTOR", "tester")
+        .env_remove("BEADS_DIR")
+        .env_remove("GT_TOWN")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let early = child.try_wait().unwrap();
+    FileExt::unlock(&lock).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        early.is_none(),
+        "bd sync --status read issues.jsonl while an export held the lock"
+    );
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["exported"], true, "{v}");
+}

@@ -740,7 +740,7 @@ pub fn set_labels(
 /// `bd sync --status`: is issues.jsonl current, and is it committed?
 pub fn sync_status(ctx: &Ctx, store: &Store) -> CliResult {
     let path = store.jsonl_path();
-    let on_disk = std::fs::read_to_string(&path).ok();
+    let on_disk = crate::store::sync::read_jsonl(store);
     let current =
         crate::store::jsonl::render(store.conn()).map_err(|e| CliError::other(e.to_string()))?;
     let exported = on_disk.as_deref() == Some(current.as_str());

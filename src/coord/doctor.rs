@@ -269,7 +269,7 @@ fn check_store(r: &mut Report, s: &mut Store, town: Option<&Town>, opts: &Option
 fn check_ledger(r: &mut Report, s: &mut Store, opts: &Options) -> Result<()> {
     let path = s.jsonl_path();
     let rendered = jsonl::render(s.conn())?;
-    let on_disk = std::fs::read_to_string(&path).ok();
+    let on_disk = crate::store::sync::read_jsonl(s);
     let drift = match &on_disk {
         None if rendered.is_empty() => None,
         None => Some(format!("{} is missing", path.display())),

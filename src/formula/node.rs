@@ -188,7 +188,9 @@ fn toml_value(v: &toml::Spanned<toml::de::DeValue<'_>>, at: At, bad: &mut Bad) -
 /// writes it too, or any piece fails to parse, [`Pieces::parse`] returns
 /// `None` and the caller reads the document whole, so every diagnostic is
 /// the one the whole document gives.
-pub struct Pieces {
+pub struct Pieces<'t> {
+    text: &'t str,
+    key: &'t str,
     /// The byte range of each `[[key]]` table, in document order.
     tables: Vec<Range<usize>>,
     /// The rest, when some of it follows a table: the text with the
@@ -207,9 +209,9 @@ enum Header {
     Other,
 }
 
-impl Pieces {
+impl<'t> Pieces<'t> {
     /// Find the `[[key]]` tables of `text`; `None` when there are none.
-    pub fn scan(text: &str, key: &str) -> Option<Pieces> {
+    pub fn scan(text: &'t str, key: &'t str) -> Option<Pieces<'t>> {
         let headers = headers(text, key);
         let mut tables: Vec<Range<usize>> = Vec::new();
         let mut rest_after = false;
@@ -244,7 +246,12 @@ impl Pieces {
             // Whole characters were replaced by ASCII spaces.
             String::from_utf8(bytes).unwrap_or_default()
         });
-        Some(Pieces { tables, rest })
+        Some(Pieces {
+            text,
+            key,
+            tables,
+            rest,
+        })
     }
 
     /// How many `[[key]]` tables there are.
@@ -257,16 +264,11 @@ impl Pieces {
     }
 
     /// Parse the rest, then hand each `[[key]]` table to `each`, in order,
-    /// as its own table node (spans into `text`). Returns the root without
-    /// `key`. `None`: read the document whole instead (and drop what `each`
-    /// received).
-    pub fn parse(
-        &self,
-        text: &str,
-        file: FileId,
-        key: &str,
-        each: &mut dyn FnMut(Node),
-    ) -> Option<Node> {
+    /// as its own table node (spans into the text). Returns the root
+    /// without `key`. `None`: read the document whole instead (and drop what
+    /// `each` received).
+    pub fn parse(&self, file: FileId, each: &mut dyn FnMut(Node)) -> Option<Node> {
+        let (text, key) = (self.text, self.key);
         let first = self.tables.first()?.start;
         let rest = self.rest.as_deref().unwrap_or(&text[..first]);
         let root = parse_piece(rest, At::whole(file))?;
@@ -279,7 +281,9 @@ impl Pieces {
                 offset: t.start,
             };
             let mut piece = parse_piece(&text[t.clone()], at)?;
+            // Exactly `key = [one table]`, by how the pieces were cut.
             let Some(Entry {
+                key: name,
                 node:
                     Node {
                         value: Value::Array(mut items),
@@ -290,7 +294,7 @@ impl Pieces {
             else {
                 return None;
             };
-            if !piece.is_empty() || items.len() != 1 {
+            if name != key || !piece.is_empty() || items.len() != 1 {
                 return None;
             }
             each(items.pop()?);

@@ -459,7 +459,7 @@ impl Decoder<'_> {
             file: self.file,
             diags: &mut step_diags,
         };
-        let root = pieces.parse(text, self.file, "steps", &mut |table| {
+        let root = pieces.parse(self.file, &mut |table| {
             steps.extend(each.step(&table, "steps"))
         })?;
         self.diags.append(&mut step_diags);

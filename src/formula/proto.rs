@@ -301,6 +301,10 @@ pub struct SourceDigest {
     pub sha256: String,
 }
 
+/// The most steps a saved protomolecule may expand to: 16x the largest
+/// shipped example (hanoi, 20 disks).
+pub const MAX_SAVED_STEPS: usize = 1 << 24;
+
 impl Proto {
     /// Serialise as pretty JSON with a trailing newline. Byte-identical for
     /// equal protos.
@@ -353,12 +357,21 @@ impl Proto {
                 *seen += 1;
             }
         }
-        match families.iter().find(|(_, &n)| n != 1) {
-            Some((id, n)) => Err(format!(
+        if let Some((id, n)) = families.iter().find(|(_, &n)| n != 1) {
+            return Err(format!(
                 "`deps` must place the edges of loop {id} once, not {n} times"
-            )),
-            None => Ok(()),
+            ));
         }
+        // A loop family is a few bytes for any range; cap what it expands
+        // to so that a hand-edited range cannot make pour plan forever.
+        let steps = self.step_count();
+        if steps > MAX_SAVED_STEPS {
+            return Err(format!(
+                "it expands to {steps} steps, more than the {MAX_SAVED_STEPS} a saved \
+                 protomolecule may hold; check each loop's `first`/`last`, or cook the formula again"
+            ));
+        }
+        Ok(())
     }
 
     /// The generated families, in step order.

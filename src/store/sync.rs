@@ -68,8 +68,11 @@ struct Stamp {
 }
 
 fn stamp(path: &Path) -> Option<Stamp> {
+    stamp_of(&std::fs::metadata(path).ok()?)
+}
+
+fn stamp_of(md: &std::fs::Metadata) -> Option<Stamp> {
     use std::os::unix::fs::MetadataExt;
-    let md = std::fs::metadata(path).ok()?;
     let mtime_ns = md
         .modified()
         .ok()?
@@ -231,12 +234,12 @@ fn export_locked(store: &mut Store, path: &Path, force: bool) -> Result<Exported
     } else if !trusted && file.is_some() {
         import_file(store, path)?;
     }
-    let (seq, outcome) = {
+    let (seq, outcome, after) = {
         let conn = store.conn();
         let tx = conn.unchecked_transaction()?;
         let seq = pending_seq(&tx)?;
         if trusted && seq <= st.seq {
-            (st.seq, Exported::Unchanged)
+            (st.seq, Exported::Unchanged, file)
         } else {
             let changed: Vec<String> = if trusted && file.is_some() {
                 let mut q =
@@ -246,23 +249,34 @@ fn export_locked(store: &mut Store, path: &Path, force: bool) -> Result<Exported
             } else {
                 Vec::new()
             };
-            let outcome = if trusted && file.is_some() && changed.len() <= SPLICE_LIMIT {
-                let edits = plan_splice(&tx, path, &changed, force)?;
+            let (outcome, after) = if trusted && file.is_some() && changed.len() <= SPLICE_LIMIT {
+                // One handle for the search, the write and the stamp: a file
+                // git replaces meanwhile is not taken for ours.
+                let old = SortedFile::open(path)?;
+                if old.stamp() != file {
+                    return Err(StoreError::io(
+                        path,
+                        std::io::Error::other(
+                            "it was replaced while being exported; the next bd command brings it current",
+                        ),
+                    ));
+                }
+                let edits = plan_splice(&tx, path, &old, &changed, force)?;
                 if !edits.is_empty() {
                     let mark = State {
                         writing: true,
                         ..st.clone()
                     };
                     write_state(&dir, &mark)?;
-                    write_in_place(path, &edits, CHUNK)?;
+                    write_in_place(path, &old.file, &edits, CHUNK)?;
                 }
-                Exported::Spliced(changed.len())
+                (Exported::Spliced(changed.len()), old.stamp())
             } else {
                 rewrite(&tx, path, force)?;
-                Exported::Rewritten
+                (Exported::Rewritten, stamp(path))
             };
             tx.commit()?;
-            (seq, outcome)
+            (seq, outcome, after)
         }
     };
     if outcome != Exported::Unchanged {
@@ -271,7 +285,7 @@ fn export_locked(store: &mut Store, path: &Path, force: bool) -> Result<Exported
             &State {
                 db_id: id,
                 seq,
-                stamp: stamp(path),
+                stamp: after,
                 writing: false,
                 boot,
             },
@@ -309,10 +323,20 @@ struct SortedFile {
 const PROBE: usize = 4096;
 
 impl SortedFile {
+    /// Open for reading and writing in place.
     fn open(path: &Path) -> Result<SortedFile> {
-        let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| StoreError::io(path, e))?;
         let len = file.metadata().map_err(|e| StoreError::io(path, e))?.len();
         Ok(SortedFile { file, len })
+    }
+
+    /// The stamp of this handle's file as it is now.
+    fn stamp(&self) -> Option<Stamp> {
+        stamp_of(&self.file.metadata().ok()?)
     }
 
     fn read(&self, at: u64, n: usize) -> std::io::Result<Vec<u8>> {
@@ -389,11 +413,11 @@ struct Edit {
 fn plan_splice(
     conn: &Connection,
     path: &Path,
+    old: &SortedFile,
     changed: &[String],
     force: bool,
 ) -> Result<Vec<Edit>> {
     let io = |e| StoreError::io(path, e);
-    let old = SortedFile::open(path)?;
     let mut lacking = Vec::new();
     let mut edits = Vec::new();
     let mut pos = 0;
@@ -443,18 +467,13 @@ fn plan_splice(
 /// net growth so far plus one chunk), then the file is cut to length. No
 /// new file and no fsync: a crash midway is caught by `State::writing`, a
 /// restart by `State::boot`.
-fn write_in_place(path: &Path, edits: &[Edit], chunk: usize) -> Result<()> {
+fn write_in_place(path: &Path, file: &File, edits: &[Edit], chunk: usize) -> Result<()> {
     let io = |e| StoreError::io(path, e);
     let Some(first) = edits.first() else {
         return Ok(());
     };
-    let file = File::options()
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(io)?;
     let old_len = file.metadata().map_err(io)?.len();
-    let mut mv = Mover::new(&file, old_len, first.start, chunk);
+    let mut mv = Mover::new(file, old_len, first.start, chunk);
     for e in edits {
         mv.copy_old(e.start).map_err(io)?;
         mv.emit(&e.line).map_err(io)?;
@@ -716,6 +735,19 @@ fn read_locked(dir: &Path, path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| StoreError::io(path, e))
 }
 
+/// The store's `issues.jsonl` as it is between writes (`None` when there is
+/// none), for readers that compare it with the database (`bd sync --status`,
+/// the doctor). A store whose lock cannot be taken (read-only) has no writer
+/// either, so it is read as it is.
+pub fn read_jsonl(store: &Store) -> Option<String> {
+    let path = store.jsonl_path();
+    let bytes = match read_locked(store.dir(), &path) {
+        Ok(bytes) => bytes,
+        Err(_) => std::fs::read(&path).ok()?,
+    };
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 fn blob_entry(path: &str, id: git2::Oid, len: usize) -> git2::IndexEntry {
     git2::IndexEntry {
         ctime: git2::IndexTime::new(0, 0),
@@ -911,7 +943,8 @@ mod tests {
             }
             let want = applied(&old, &edits);
             let chunk = rng.gen_range(1..64);
-            write_in_place(&path, &edits, chunk).unwrap();
+            let file = File::options().read(true).write(true).open(&path).unwrap();
+            write_in_place(&path, &file, &edits, chunk).unwrap();
             assert_eq!(
                 std::fs::read(&path).unwrap(),
                 want,

@@ -270,11 +270,12 @@ impl ProtoLoop {
     /// `(n, b)` of the generated step with this id.
     pub fn locate(&self, id: &str) -> Option<(usize, usize)> {
         let rest = id.strip_prefix(&self.id)?.strip_prefix(".iter")?;
-        let (n, body_id) = rest.split_once('.')?;
-        let n: usize = n
-            .parse()
-            .ok()
-            .filter(|n| (1..=self.iterations()).contains(n))?;
+        let (digits, body_id) = rest.split_once('.')?;
+        let n: usize = digits.parse().ok()?;
+        // `iter05` is not the id of iteration 5.
+        if !(1..=self.iterations()).contains(&n) || n.to_string() != digits {
+            return None;
+        }
         let b = self.body.iter().position(|t| t.id == body_id)?;
         Some((n, b))
     }
@@ -615,6 +616,12 @@ mod tests {
             id: "f.solve".into(),
         });
         let back = Proto::from_json(&p.to_json()).unwrap();
+        let huge = p
+            .to_json()
+            .replace("\"last\": 3", "\"last\": 4000000000000");
+        assert_ne!(huge, p.to_json());
+        let err = Proto::from_json(&huge).unwrap_err().to_string();
+        assert!(err.contains("expands to 4000000000002 steps"), "{err}");
         let ids: Vec<String> = back.steps().map(|s| s.id.clone()).collect();
         assert_eq!(
             ids,
@@ -647,5 +654,7 @@ mod tests {
             Some("solve.iter2.move".to_string())
         );
         assert!(back.step("solve.iter4.move").is_none());
+        assert!(back.step("solve.iter02.move").is_none());
+        assert!(back.step("f.solve.iter2.move").is_some());
     }
 }
