@@ -40,6 +40,16 @@ pub fn cmdline_contains(pid: i64, needle: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// A live process whose command line contains `needle`: how a resuming
+/// supervisor finds a session wrapper that was started but had not yet
+/// said its pid when its supervisor died. Scans `/proc` (Linux).
+pub fn find_by_cmdline(needle: &str) -> Option<i64> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i64>().ok())
+        .find(|&pid| start_time(pid).is_some() && cmdline_contains(pid, needle))
+}
+
 /// Send `sig` to the process group led by `pid` (sessions are group
 /// leaders), and to `pid` itself.
 pub fn kill_group(pid: i64, sig: i32) {

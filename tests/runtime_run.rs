@@ -826,3 +826,71 @@ fn steps_ending_while_the_supervisor_is_down_are_judged_by_their_exit_status() {
     let log = std::fs::read_to_string(l.log_path.unwrap()).unwrap();
     assert!(log.contains("printed by a"), "{log}");
 }
+
+/// A supervisor killed between starting a session and the wrapper's first
+/// journal line (`<key> pid`) leaves a live wrapper that its journal does
+/// not name yet. The next supervisor finds it by its command line and
+/// adopts it, instead of starting the step a second time.
+#[test]
+fn a_wrapper_that_has_not_said_its_pid_is_adopted_not_started_twice() {
+    use std::os::unix::process::CommandExt;
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    let side = d.join("side.log");
+    let run = format!("echo ran >> '{}'", side.display());
+    let f = formula(d, "twice", &[("a", &[], &run)]);
+    let o = Command::new(BD)
+        .args(["init", "--prefix", "tw"])
+        .current_dir(d)
+        .env_remove("BEADS_DIR")
+        .env_remove("GT_TOWN")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let o = gt(d, &["--json", "pour", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let root = summary(&o)["new_epic_id"].as_str().unwrap().to_string();
+    let step = format!("{root}.a");
+    // What the killed supervisor left: the step leased, no session
+    // recorded, and its journal line `<key> new` (written before a start).
+    let mut st = store(d);
+    let req = gastown::store::leases::LeaseRequest {
+        holder: "polecats/nux".into(),
+        agent: "shell".into(),
+        worktree: None,
+    };
+    let gen = st
+        .write(|tx| tx.lease_step(&step, &req))
+        .unwrap()
+        .expect("the step is ready")
+        .generation;
+    drop(st);
+    let key = format!("{step}.{gen}");
+    let journal = d.join(format!(".beads/runtime/status/{root}.journal"));
+    std::fs::create_dir_all(journal.parent().unwrap()).unwrap();
+    std::fs::write(&journal, format!("{key} new\n")).unwrap();
+    // The session, still starting: its command line names its journal and
+    // key as gt's wrapper does; it runs the step, then says how it ended.
+    let mut wrapper = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("sleep 1; {run}; echo \"$2 0\" >> \"$1\""))
+        .arg("gt-session")
+        .arg(&journal)
+        .arg(&key)
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let o = gt(d, &["--json", "run", &root]);
+    let _ = wrapper.wait();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(
+        std::fs::read_to_string(&side).unwrap(),
+        "ran\n",
+        "the step ran twice"
+    );
+    let st = store(d);
+    assert_eq!(
+        issues::get(st.conn(), &step).unwrap().status,
+        Status::Closed
+    );
+}

@@ -575,6 +575,13 @@ impl<'a> Scheduler<'a> {
                 {
                     (Some(p), proc::start_time(p))
                 }
+                // Started, but killed with its supervisor before the
+                // wrapper's first line: find the wrapper by its command
+                // line, or the step would run twice.
+                (None, None) => match proc::find_by_cmdline(&rec.cmdline_needle()) {
+                    Some(p) => (Some(p), proc::start_time(p)),
+                    None => (None, None),
+                },
                 _ => (None, None),
             };
             let polecat = l
