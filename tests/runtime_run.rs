@@ -344,7 +344,9 @@ fn fault_injection_sigkill_supervisor_five_times() {
         if i >= 9 && i % 7 == 0 {
             needs.push(format!("s{}", i - 9));
         }
-        steps.push((format!("s{i}"), needs, "sleep 0.05".to_string()));
+        // Each step leaves its id in ran.log: a step that ran twice shows.
+        let run = format!("sleep 0.05; echo s{i} >> '{}'", d.join("ran.log").display());
+        steps.push((format!("s{i}"), needs, run));
     }
     let refs: Vec<(&str, Vec<&str>, &str)> = steps
         .iter()
@@ -441,6 +443,15 @@ fn fault_injection_sigkill_supervisor_five_times() {
         issues::get(st.conn(), &root).unwrap().status,
         Status::Closed
     );
+    let mut ran: Vec<String> = std::fs::read_to_string(d.join("ran.log"))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    ran.sort();
+    let twice: Vec<&[String]> = ran.windows(2).filter(|w| w[0] == w[1]).collect();
+    assert!(twice.is_empty(), "steps that ran twice: {twice:?}");
+    assert_eq!(ran.len(), 200);
     eprintln!("fault injection: {kills} SIGKILLs, {} events", ev.len());
 }
 

@@ -564,25 +564,16 @@ impl<'a> Scheduler<'a> {
             }
             let rec = self.status_of(&l.step_id, l.generation);
             let said = journal.get(&rec.key).copied();
+            let (pid, pid_start, said) = match l.pid {
+                Some(p) => (Some(p), l.pid_start, said),
+                None => {
+                    let (p, said) = unrecorded_session(&rec, said);
+                    (p, p.and_then(proc::start_time), said)
+                }
+            };
             let code = match said {
                 Some(session::SessionState::Exited(c)) => Some(c),
                 _ => None,
-            };
-            let (pid, pid_start) = match (l.pid, said) {
-                (Some(p), _) => (Some(p), l.pid_start),
-                (None, Some(session::SessionState::Running(p)))
-                    if proc::cmdline_contains(p, &rec.cmdline_needle()) =>
-                {
-                    (Some(p), proc::start_time(p))
-                }
-                // Started, but killed with its supervisor before the
-                // wrapper's first line: find the wrapper by its command
-                // line, or the step would run twice.
-                (None, None) => match proc::find_by_cmdline(&rec.cmdline_needle()) {
-                    Some(p) => (Some(p), proc::start_time(p)),
-                    None => (None, None),
-                },
-                _ => (None, None),
             };
             let polecat = l
                 .holder
@@ -1264,4 +1255,40 @@ impl<'a> Scheduler<'a> {
             unfinished,
         })
     }
+}
+
+/// Where a leased session stands when the store has no pid for it (its
+/// supervisor died before recording it): the pid its journal names, if that
+/// process is its wrapper or is gone (the journal then says how it ended),
+/// and the journal's last word. A session that was starting is looked for
+/// by its command line; one that moved on since `said` was read is read
+/// again. Taking a started session for one that never started would run
+/// its step twice.
+fn unrecorded_session(
+    rec: &session::StatusRecord,
+    said: Option<session::SessionState>,
+) -> (Option<i64>, Option<session::SessionState>) {
+    use session::SessionState::{Exited, Running, Starting};
+    let needle = rec.cmdline_needle();
+    let mut said = said;
+    // A child between fork and exec still shows the dead supervisor's
+    // command line; on a busy machine that can last a while.
+    for _ in 0..20 {
+        match said {
+            Some(Running(p))
+                if proc::cmdline_contains(p, &needle) || proc::start_time(p).is_none() =>
+            {
+                return (Some(p), said)
+            }
+            Some(Starting) => {
+                if let Some(p) = proc::find_by_cmdline(&needle) {
+                    return (Some(p), Some(Running(p)));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+                said = session::session_state(rec);
+            }
+            Some(Running(_)) | Some(Exited(_)) | None => return (None, said),
+        }
+    }
+    (None, said)
 }

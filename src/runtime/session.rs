@@ -60,6 +60,9 @@ impl StatusRecord {
 /// What a status journal says about one session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionState {
+    /// About to start (`<key> new`): the wrapper may be running without
+    /// having said its pid yet.
+    Starting,
     /// Its wrapper is running (or died without a word: check the pid).
     Running(i64),
     Exited(i32),
@@ -67,7 +70,7 @@ pub enum SessionState {
 
 /// Every session's last word in the journal `journal` (empty when it does
 /// not exist). A `<key> new` line (written before a start) forgets what an
-/// earlier session under the same key said.
+/// earlier session under the same key said, and reads as `Starting`.
 pub fn read_journal(journal: &Path) -> HashMap<String, SessionState> {
     let mut out = HashMap::new();
     let Ok(text) = std::fs::read(journal) else {
@@ -79,6 +82,7 @@ pub fn read_journal(journal: &Path) -> HashMap<String, SessionState> {
         };
         let state = match word.strip_prefix("pid ") {
             Some(p) => p.trim().parse().ok().map(SessionState::Running),
+            None if word.trim() == "new" => Some(SessionState::Starting),
             None => word.trim().parse().ok().map(SessionState::Exited),
         };
         match state {
@@ -99,7 +103,7 @@ pub fn session_state(rec: &StatusRecord) -> Option<SessionState> {
 pub fn read_status(rec: &StatusRecord) -> Option<i32> {
     match session_state(rec)? {
         SessionState::Exited(c) => Some(c),
-        SessionState::Running(_) => None,
+        SessionState::Starting | SessionState::Running(_) => None,
     }
 }
 
@@ -337,4 +341,28 @@ pub fn agent_command(
         prompt,
         prompt_file,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_journal_is_read_by_the_last_word_of_each_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = dir.path().join("m.journal");
+        std::fs::write(
+            &j,
+            "a.1 new\na.1 pid 41\na.1 0\nb.1 new\nb.1 pid 42\nc.1 new\na.2 new\nd.1 7\nd.1 new\n",
+        )
+        .unwrap();
+        let got = read_journal(&j);
+        assert_eq!(got.get("a.1"), Some(&SessionState::Exited(0)));
+        assert_eq!(got.get("b.1"), Some(&SessionState::Running(42)));
+        assert_eq!(got.get("c.1"), Some(&SessionState::Starting));
+        assert_eq!(got.get("a.2"), Some(&SessionState::Starting));
+        // `new` forgets what an earlier session under the key said.
+        assert_eq!(got.get("d.1"), Some(&SessionState::Starting));
+        assert!(read_journal(&dir.path().join("none")).is_empty());
+    }
 }
