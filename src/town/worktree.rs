@@ -258,21 +258,33 @@ mod tests {
         );
     }
 
-    /// A reused worktree comes back clean on the new branch at `base`:
-    /// edits, deletions, staged and untracked files are all gone.
-    #[test]
-    fn reused_worktree_is_reset_in_one_pass() {
-        let t = tempfile::tempdir().unwrap();
-        let r = t.path().join("repo");
+    /// `<dir>/repo` with `src/f<i>.txt` holding `i` (for `i < n`) and the
+    /// `extra` files, all committed on `main`; the repository and its commit.
+    fn committed_repo(dir: &Path, n: usize, extra: &[(&str, &str)]) -> (Repository, Oid) {
+        let r = dir.join("repo");
         std::fs::create_dir_all(r.join("src")).unwrap();
-        for i in 0..20 {
+        for i in 0..n {
             std::fs::write(r.join("src").join(format!("f{i}.txt")), format!("{i}\n")).unwrap();
+        }
+        for (path, text) in extra {
+            let p = r.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
         }
         git(&r, &["init", "-q", "-b", "main"]);
         git(&r, &["add", "-A"]);
         git(&r, &["commit", "-qm", "base"]);
         let repo = Repository::open(&r).unwrap();
         let base = repo.head().unwrap().peel_to_commit().unwrap().id();
+        (repo, base)
+    }
+
+    /// A reused worktree comes back clean on the new branch at `base`:
+    /// edits, deletions, staged and untracked files are all gone.
+    #[test]
+    fn reused_worktree_is_reset_in_one_pass() {
+        let t = tempfile::tempdir().unwrap();
+        let (repo, base) = committed_repo(t.path(), 20, &[]);
         let wt = t.path().join("wt");
         prepare(&repo, &wt, "gt-p1", "polecat/p1/a", base).unwrap();
         // The step's work: an edit, a deletion, a staged new file, an
@@ -349,18 +361,11 @@ mod tests {
     #[test]
     fn open_worktree_reuse_never_leaks_a_change() {
         let t = tempfile::tempdir().unwrap();
-        let r = t.path().join("repo");
-        std::fs::create_dir_all(r.join("src/deep")).unwrap();
-        for i in 0..10 {
-            std::fs::write(r.join("src").join(format!("f{i}.txt")), format!("{i}\n")).unwrap();
-        }
-        std::fs::write(r.join("src/deep/d.txt"), "d\n").unwrap();
-        std::fs::write(r.join(".gitignore"), "build/\n").unwrap();
-        git(&r, &["init", "-q", "-b", "main"]);
-        git(&r, &["add", "-A"]);
-        git(&r, &["commit", "-qm", "base"]);
-        let repo = Repository::open(&r).unwrap();
-        let base = repo.head().unwrap().peel_to_commit().unwrap().id();
+        let (repo, base) = committed_repo(
+            t.path(),
+            10,
+            &[("src/deep/d.txt", "d\n"), (".gitignore", "build/\n")],
+        );
         let wt = t.path().join("wt");
         prepare(&repo, &wt, "gt-p1", "polecat/p1/s0", base).unwrap();
         let mut open = OpenWorktree::open(&wt).unwrap();
