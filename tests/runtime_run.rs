@@ -48,6 +48,22 @@ fn formula(dir: &Path, name: &str, steps: &[(&str, &[&str], &str)]) -> PathBuf {
     p
 }
 
+/// `bd init --prefix <prefix>` in `d`, then `gt pour` the formula `f`: the
+/// molecule's root id.
+fn init_and_pour(d: &Path, prefix: &str, f: &Path) -> String {
+    let o = Command::new(BD)
+        .args(["init", "--prefix", prefix])
+        .current_dir(d)
+        .env_remove("BEADS_DIR")
+        .env_remove("GT_TOWN")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let o = gt(d, &["--json", "pour", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    summary(&o)["new_epic_id"].as_str().unwrap().to_string()
+}
+
 fn summary(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(o)))
 }
@@ -364,17 +380,7 @@ fn fault_injection_sigkill_supervisor_five_times() {
         .collect();
     let f = formula(d, "big", &refs2);
     // Pour first so every run resumes the same molecule.
-    let o = Command::new(BD)
-        .args(["init", "--prefix", "fi"])
-        .current_dir(d)
-        .env_remove("BEADS_DIR")
-        .env_remove("GT_TOWN")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    let o = gt(d, &["--json", "pour", f.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let root = summary(&o)["new_epic_id"].as_str().unwrap().to_string();
+    let root = init_and_pour(d, "fi", &f);
     let mut rng = rand::thread_rng();
     let mut kills = 0;
     while kills < 5 {
@@ -850,17 +856,7 @@ fn a_wrapper_that_has_not_said_its_pid_is_adopted_not_started_twice() {
     let side = d.join("side.log");
     let run = format!("echo ran >> '{}'", side.display());
     let f = formula(d, "twice", &[("a", &[], &run)]);
-    let o = Command::new(BD)
-        .args(["init", "--prefix", "tw"])
-        .current_dir(d)
-        .env_remove("BEADS_DIR")
-        .env_remove("GT_TOWN")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    let o = gt(d, &["--json", "pour", f.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let root = summary(&o)["new_epic_id"].as_str().unwrap().to_string();
+    let root = init_and_pour(d, "tw", &f);
     let step = format!("{root}.a");
     // What the killed supervisor left: the step leased, no session
     // recorded, and its journal line `<key> new` (written before a start).
