@@ -327,7 +327,7 @@ fn a_restart_before_the_file_reached_the_disk_is_repaired() {
 #[test]
 fn sync_status_waits_for_a_write_in_progress() {
     use fs4::fs_std::FileExt;
-    let (d, _bd, _) = setup(3);
+    let (d, bd, _) = setup(3);
     let lock = std::fs::File::options()
         .create(true)
         .truncate(false)
@@ -335,12 +335,8 @@ fn sync_status_waits_for_a_write_in_progress() {
         .open(d.path().join(".beads/export.lock"))
         .unwrap();
     lock.lock_exclusive().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bd"))
-        .args(["sync", "--status", "--json"])
-        .current_dir(d.path())
-        .env("BD_ACTOR", "tester")
-        .env_remove("BEADS_DIR")
-        .env_remove("GT_TOWN")
+    let mut child = bd
+        .command(&["sync", "--status", "--json"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();

@@ -52,17 +52,19 @@ impl Bd {
         }
     }
 
+    /// `bd args` as this user runs it, not started yet.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_bd"));
+        c.args(args)
+            .current_dir(&self.dir)
+            .env("BD_ACTOR", &self.actor)
+            .env_remove("BEADS_DIR")
+            .env_remove("GT_TOWN");
+        c
+    }
+
     pub fn run(&self, args: &[&str]) -> Run {
-        conv(
-            Command::new(env!("CARGO_BIN_EXE_bd"))
-                .args(args)
-                .current_dir(&self.dir)
-                .env("BD_ACTOR", &self.actor)
-                .env_remove("BEADS_DIR")
-                .env_remove("GT_TOWN")
-                .output()
-                .unwrap(),
-        )
+        conv(self.command(args).output().unwrap())
     }
 
     /// Run and require success.
