@@ -557,6 +557,10 @@ impl<'a> Scheduler<'a> {
         }
         let mut exits = Vec::new();
         let journal = session::read_journal(&self.status_of(&self.root, 0).journal);
+        // A wrapper between fork and exec still shows the dead supervisor's
+        // command line; on a busy machine that can last a while. One second
+        // in all, however many sessions were starting.
+        let look_until = Instant::now() + Duration::from_secs(1);
         for l in all {
             let status = issues::get(self.store.conn(), &l.step_id)?.status;
             if !matches!(status, Status::InProgress | Status::Hooked) {
@@ -567,7 +571,7 @@ impl<'a> Scheduler<'a> {
             let (pid, pid_start, said) = match l.pid {
                 Some(p) => (Some(p), l.pid_start, said),
                 None => {
-                    let (p, said) = unrecorded_session(&rec, said);
+                    let (p, said) = unrecorded_session(&rec, said, look_until);
                     (p, p.and_then(proc::start_time), said)
                 }
             };
@@ -1267,13 +1271,12 @@ impl<'a> Scheduler<'a> {
 fn unrecorded_session(
     rec: &session::StatusRecord,
     said: Option<session::SessionState>,
+    look_until: Instant,
 ) -> (Option<i64>, Option<session::SessionState>) {
     use session::SessionState::{Exited, Running, Starting};
     let needle = rec.cmdline_needle();
     let mut said = said;
-    // A child between fork and exec still shows the dead supervisor's
-    // command line; on a busy machine that can last a while.
-    for _ in 0..20 {
+    loop {
         match said {
             Some(Running(p))
                 if proc::cmdline_contains(p, &needle) || proc::start_time(p).is_none() =>
@@ -1284,11 +1287,18 @@ fn unrecorded_session(
                 if let Some(p) = proc::find_by_cmdline(&needle) {
                     return (Some(p), Some(Running(p)));
                 }
+                // It may have said its pid, or ended, since `said` was read.
+                let now = session::session_state(rec);
+                if now != said {
+                    said = now;
+                    continue;
+                }
+                if Instant::now() >= look_until {
+                    return (None, said);
+                }
                 std::thread::sleep(Duration::from_millis(50));
-                said = session::session_state(rec);
             }
             Some(Running(_)) | Some(Exited(_)) | None => return (None, said),
         }
     }
-    (None, said)
 }
